@@ -1,0 +1,5 @@
+"""Exact cost from the spec alone: MACs, parameters and activations; budget strings."""
+
+from nascomp.cost.profile import MACS_CONVENTION, NodeCost, Profile, profile
+
+__all__ = ["Profile", "NodeCost", "profile", "MACS_CONVENTION"]

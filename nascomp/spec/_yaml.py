@@ -1,0 +1,172 @@
+"""Safe YAML loading with line numbers, strict scalars and a cap on alias expansion.
+
+PyYAML's ``SafeLoader`` is used (never the full loader: ``!!python/...`` tags are an error and never run), with
+three changes so that YAML 1.1 traps are read right or rejected, never silently wrong:
+
+* ``1e-3`` is a float (YAML 1.1 needs ``1.0e-3`` and PyYAML returns the string ``"1e-3"``);
+* only ``true``/``false`` are booleans; ``yes``/``no``/``on``/``off`` stay strings, so a boolean parameter given
+  ``on`` fails type checking with a message instead of being read as ``True``;
+* a duplicate key in a mapping is an error (PyYAML keeps the last one silently).
+
+Aliases are allowed, but a document whose alias-expanded size exceeds :data:`MAX_EXPANDED_NODES` ("billion laughs")
+is refused before it is expanded, in linear time.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from nascomp.errors import SpecError
+
+__all__ = ["YamlMap", "YamlList", "load_yaml", "MAX_EXPANDED_NODES"]
+
+MAX_EXPANDED_NODES = 1_000_000
+
+_FLOAT_RE = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+_BOOL_RE = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+
+
+class YamlMap(dict):
+    """A mapping read from YAML that remembers where it and each of its keys came from."""
+
+    line: int | None = None
+    key_lines: dict
+
+    def line_of(self, key: str) -> int | None:
+        """1-based line of ``key`` in the file (the mapping's own line when the key is absent)."""
+        return self.key_lines.get(key, self.line) if hasattr(self, "key_lines") else self.line
+
+
+class YamlList(list):
+    """A list read from YAML that remembers its line."""
+
+    line: int | None = None
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", _BOOL_RE, list("tTfF"))
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YamlMap:
+    loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+    result = YamlMap()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    yield result
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise SpecError("a mapping key must be a plain scalar", line=key_node.start_mark.line + 1) from None
+        if key in result:
+            raise SpecError(
+                f"duplicate key '{key}' (first at line {result.key_lines[key]}); YAML keeps only one, so remove or "
+                f"rename one of them",
+                line=key_node.start_mark.line + 1,
+            )
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = key_node.start_mark.line + 1
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> YamlList:
+    result = YamlList()
+    result.line = node.start_mark.line + 1
+    yield result
+    result.extend(loader.construct_object(child, deep=True) for child in node.value)
+
+
+def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
+    return float(loader.construct_scalar(node).replace("_", ""))
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Number of nodes the document would have with every alias expanded (memoised: linear in the graph)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = 1
+            continue
+        children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else list(node.value)
+        if children_done:
+            total = 1 + sum(sizes[id(c)] for c in children)
+            sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def load_yaml(text: str, file: str | None = None) -> Any:
+    """Parse one YAML document safely.
+
+    Args:
+        text: The YAML text.
+        file: The file it came from, for error messages.
+
+    Returns:
+        The document: :class:`YamlMap`/:class:`YamlList` for collections, plain scalars otherwise.
+
+    Raises:
+        SpecError: malformed YAML, a disallowed tag (``!!python/object``...), a duplicate key, or a document whose
+            alias-expanded size exceeds :data:`MAX_EXPANDED_NODES`. The message carries file and line.
+    """
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        if _expanded_size(root) > MAX_EXPANDED_NODES:
+            raise SpecError(
+                f"refused: with its aliases expanded this document has over {MAX_EXPANDED_NODES:,} nodes "
+                f"(nested aliases, 'billion laughs'); write the repeated part once and use 'repeat:'",
+                file=file,
+                line=1,
+            )
+        return loader.construct_document(root)
+    except SpecError as exc:
+        raise exc.located(file=file) from None
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        problem = exc.problem or str(exc)
+        if "could not determine a constructor" in problem:
+            problem = (
+                f"the tag {problem.split(' for the tag ')[-1].strip().replace('tag:yaml.org,2002:', '!!')} is not allowed (nascomp loads YAML with the "
+                f"safe loader only; remove the tag)"
+            )
+        raise SpecError(f"invalid YAML: {problem}", file=file, line=mark.line + 1 if mark else None) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        raise SpecError(f"malformed YAML: {problem}", file=file, line=mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"malformed YAML: {exc}", file=file) from None
+    finally:
+        loader.dispose()

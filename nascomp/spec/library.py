@@ -1,0 +1,139 @@
+"""The block library: built-in blocks from ``blocks/*.yaml`` plus a spec's own (``blocks:`` and ``imports:``).
+
+A block name defined twice (in two files, or in a spec and the library) is an error naming both places.
+Expansions of block instances are memoised per library (same block, parameters and input shape give the same
+subgraph), which is what makes costing thousands of candidates a second possible.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from nascomp._resources import library_dir
+from nascomp.errors import RegistryError, SpecError
+from nascomp.registry import Registry
+from nascomp.spec.model import BlockDef
+from nascomp.spec.parse import parse_block_defs, read_yaml_file
+from nascomp.spec._yaml import YamlMap
+
+__all__ = ["BlockLibrary", "builtin_library", "load_block_file"]
+
+_MAX_CACHE = 200_000
+
+
+class BlockLibrary:
+    """Block definitions by name, with a memo of expanded block instances.
+
+    Args:
+        blocks: The registry of block definitions.
+        cache: Memo shared with the library this one extends (built-in blocks), or ``None`` for a new one.
+    """
+
+    def __init__(self, blocks: Registry[BlockDef], cache: dict | None = None):
+        self.blocks = blocks
+        self._shared_cache = cache if cache is not None else {}
+        self._local_cache: dict = {}
+        self._local_names: set[str] = set()
+
+    def get(self, name: str) -> BlockDef:
+        return self.blocks.get(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.blocks
+
+    def cache_for(self, name: str) -> dict:
+        """The memo for instances of block ``name`` (local blocks get a memo of their own)."""
+        cache = self._local_cache if name in self._local_names else self._shared_cache
+        if len(cache) > _MAX_CACHE:
+            cache.clear()
+        return cache
+
+    def extended(self, defs: dict[str, BlockDef], origin_of: dict[str, str]) -> "BlockLibrary":
+        """A new library with ``defs`` added (sharing this one's memo for the blocks it already has).
+
+        Raises:
+            SpecError: a name in ``defs`` already exists.
+        """
+        if not defs:
+            return self
+        registry = self.blocks.copy()
+        for name, block in defs.items():
+            try:
+                registry.register(name, block, origin=origin_of[name])
+            except RegistryError as exc:
+                raise SpecError(str(exc), file=block.file, line=block.line) from None
+        lib = BlockLibrary(registry, self._shared_cache)
+        lib._local_names = set(self._local_names) | set(defs)
+        return lib
+
+
+def _origin(block: BlockDef) -> str:
+    return f"{block.file}:{block.line}" if block.file else f"<text>:{block.line}"
+
+
+def load_block_file(path: Path) -> dict[str, BlockDef]:
+    """Read a block file (``blocks: {name: definition, ...}``).
+
+    Raises:
+        SpecError: unreadable or malformed file.
+    """
+    raw = read_yaml_file(path)
+    if not isinstance(raw, YamlMap) or "blocks" not in raw:
+        raise SpecError("a block file must be a mapping with a 'blocks' key", file=str(path), line=1)
+    extra = [k for k in raw if k not in ("blocks", "doc")]
+    if extra:
+        raise SpecError(f"unknown key '{extra[0]}' in a block file (valid: blocks, doc)", file=str(path), line=raw.line_of(extra[0]))
+    return parse_block_defs(raw["blocks"], str(path), raw.line_of("blocks"))
+
+
+def _block_files() -> tuple[tuple[str, float], ...]:
+    folder = library_dir("blocks")
+    return tuple(sorted((str(p), os.stat(p).st_mtime) for p in folder.glob("*.yaml")))
+
+
+@lru_cache(maxsize=4)
+def _builtin_library(files: tuple[tuple[str, float], ...]) -> BlockLibrary:
+    registry: Registry[BlockDef] = Registry("block")
+    for path, _ in files:
+        for name, block in load_block_file(Path(path)).items():
+            try:
+                registry.register(name, block, origin=_origin(block))
+            except RegistryError as exc:
+                raise SpecError(str(exc), file=block.file, line=block.line) from None
+    return BlockLibrary(registry)
+
+
+def builtin_library() -> BlockLibrary:
+    """The library of built-in blocks (``blocks/*.yaml``), reloaded when a file there changes."""
+    return _builtin_library(_block_files())
+
+
+def library_for(spec_blocks: dict[str, BlockDef], imports: list[tuple[Path, Any]], spec_file: str | None) -> BlockLibrary:
+    """The built-in library extended with a spec's imported and local blocks."""
+    defs: dict[str, BlockDef] = {}
+    origins: dict[str, str] = {}
+    for path, line in imports:
+        if not path.is_file():
+            raise SpecError(f"imported block file not found: {path}", file=spec_file, line=line)
+        for name, block in load_block_file(path).items():
+            if name in defs:
+                raise SpecError(
+                    f"duplicate block '{name}': defined in {origins[name]} and again in {_origin(block)}",
+                    file=block.file,
+                    line=block.line,
+                )
+            defs[name] = block
+            origins[name] = _origin(block)
+    for name, block in spec_blocks.items():
+        if name in defs:
+            raise SpecError(
+                f"duplicate block '{name}': defined in {origins[name]} and again in {_origin(block)}",
+                file=block.file,
+                line=block.line,
+            )
+        defs[name] = block
+        origins[name] = _origin(block)
+    return builtin_library().extended(defs, origins)

@@ -1,0 +1,112 @@
+"""``load_spec``: read a spec from a file, a zoo name or YAML text, with parameter overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from nascomp.errors import SpecError
+from nascomp.registry import closest_names
+from nascomp.spec._yaml import load_yaml
+from nascomp.spec.library import library_for
+from nascomp.spec.model import Spec
+from nascomp.spec.parse import parse_spec, read_yaml_file
+
+__all__ = ["load_spec", "SpecSource"]
+
+SpecSource = Spec | str | os.PathLike
+
+
+@lru_cache(maxsize=256)
+def _load_file(path: str, mtime: float) -> Spec:
+    raw = read_yaml_file(Path(path))
+    spec, imports = parse_spec(raw, path, Path(path).parent)
+    return dataclasses.replace(spec, library=library_for(spec.blocks, imports, path))
+
+
+def _load_text(text: str) -> Spec:
+    raw = load_yaml(text)
+    spec, imports = parse_spec(raw, None, None)
+    return dataclasses.replace(spec, library=library_for(spec.blocks, imports, None))
+
+
+def _from_path(path: Path) -> Spec:
+    try:
+        mtime = path.stat().st_mtime
+    except FileNotFoundError:
+        raise SpecError(f"spec file not found: {path}") from None
+    except OSError as exc:
+        raise SpecError(f"cannot read {path}: {exc.strerror}") from None
+    if path.is_dir():
+        raise SpecError(f"expected a YAML spec file, found a directory: {path}")
+    return _load_file(str(path.resolve()), mtime)
+
+
+def _resolve(source: SpecSource) -> Spec:
+    from nascomp.zoo import zoo_names, zoo_path, zoo_registry
+
+    if isinstance(source, Spec):
+        return source
+    if isinstance(source, os.PathLike):
+        return _from_path(Path(source))
+    if not isinstance(source, str):
+        raise SpecError(f"expected a Spec, a path, a zoo name or YAML text, found {type(source).__name__}")
+    if "\n" in source or ": " in source or source.lstrip().startswith("{"):
+        return _load_text(source)
+    if source in zoo_registry():
+        return _from_path(zoo_path(source))
+    path = Path(source)
+    if path.exists() or path.suffix in (".yaml", ".yml") or os.sep in source:
+        return _from_path(path)
+    close = closest_names(source, zoo_names())
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise SpecError(
+        f"'{source}' is neither a spec file nor a zoo net{hint} (zoo nets: {', '.join(zoo_names())})"
+    )
+
+
+def load_spec(source: SpecSource, **overrides: Any) -> Spec:
+    """Load and structurally validate a spec.
+
+    Args:
+        source: A :class:`Spec`, a path to a YAML file, the name of a zoo net (``"resnet50"``) or YAML text.
+        **overrides: New values for the spec's ``params`` (``num_classes=10``) and/or ``input_shape=(C, H, W)``.
+
+    Returns:
+        The :class:`Spec`. Shapes and parameter values are checked later, by :func:`nascomp.build` and
+        :func:`nascomp.profile`, still before anything is allocated.
+
+    Raises:
+        SpecError: missing file, malformed YAML, structural errors, or an override the spec does not declare.
+
+    Example:
+        >>> spec = load_spec("resnet50", num_classes=10)
+        >>> spec.params["num_classes"]
+        10
+    """
+    spec = _resolve(source)
+    if not overrides:
+        return spec
+    changes: dict[str, Any] = {}
+    if "input_shape" in overrides:
+        shape = overrides.pop("input_shape")
+        if shape is not None:
+            shape = tuple(shape)
+            if len(shape) != 3 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
+                raise SpecError(f"input_shape must be (C, H, W) of positive integers, found {shape!r}", file=spec.file)
+            changes["input_shape"] = shape
+    unknown = [k for k in overrides if k not in spec.params]
+    if unknown:
+        valid = ", ".join(sorted(spec.params)) or "none"
+        close = closest_names(unknown[0], list(spec.params))
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise SpecError(
+            f"spec '{spec.name}' has no parameter '{unknown[0]}'{hint} (its params: {valid}; and input_shape)",
+            file=spec.file,
+        )
+    if overrides:
+        changes["params"] = {**spec.params, **overrides}
+    return dataclasses.replace(spec, **changes)

@@ -1,0 +1,306 @@
+"""Turn YAML (already loaded safely) into typed records: specs, nodes and block definitions.
+
+Only structure is checked here (required keys, key types, unknown keys); shapes, parameter values and references
+are checked when the graph is expanded (:mod:`nascomp.graph.expand`), still before any module is built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nascomp.errors import SpecError
+from nascomp.registry import closest_names
+from nascomp.spec._yaml import YamlMap, load_yaml
+from nascomp.spec.expr import is_expr
+from nascomp.spec.model import RESERVED_NODE_KEYS, BlockDef, NodeSpec, RepeatSpec, Spec
+from nascomp.spec.params import PARAM_TYPES, REQUIRED, ParamDecl, ParamError
+
+__all__ = ["parse_spec", "parse_node", "parse_block_defs", "read_yaml_file"]
+
+SPEC_KEYS = ("name", "doc", "input_shape", "params", "imports", "blocks", "nodes", "output")
+BLOCK_KEYS = ("doc", "params", "let", "nodes", "output")
+PARAM_DECL_KEYS = ("type", "default", "min", "max", "choices", "doc")
+REPEAT_KEYS = ("count", "id", "connect")
+
+
+def _line(obj: Any, key: str | None = None) -> int | None:
+    if isinstance(obj, YamlMap):
+        return obj.line_of(key) if key is not None else obj.line
+    return getattr(obj, "line", None)
+
+
+def _check_keys(raw: YamlMap, allowed: tuple[str, ...], what: str, file: str | None, node: str | None = None) -> None:
+    for key in raw:
+        if key not in allowed:
+            close = closest_names(str(key), list(allowed))
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise SpecError(
+                f"unknown key '{key}' in {what}{hint} (valid: {', '.join(allowed)})",
+                file=file,
+                line=_line(raw, key),
+                node=node,
+            )
+
+
+def read_yaml_file(path: Path) -> Any:
+    """Read and safely parse a YAML file.
+
+    Raises:
+        SpecError: the file is missing, unreadable, not UTF-8, or malformed YAML.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise SpecError(f"expected a YAML file, found a directory: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not a UTF-8 text file ({exc.reason})", file=str(path)) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read {path}: {exc.strerror}") from None
+    return load_yaml(text, file=str(path))
+
+
+def _parse_repeat(raw: Any, file: str | None, line: int | None, node_id: str) -> RepeatSpec:
+    if isinstance(raw, bool):
+        raise SpecError(f"'repeat' must be a count or a mapping, found {raw}", file=file, line=line, node=node_id)
+    if isinstance(raw, int) or is_expr(raw):
+        return RepeatSpec(count=raw)
+    if isinstance(raw, YamlMap):
+        _check_keys(raw, REPEAT_KEYS, "repeat", file, node_id)
+        if "count" not in raw:
+            raise SpecError("'repeat' needs a 'count'", file=file, line=line, node=node_id)
+        count = raw["count"]
+        if isinstance(count, bool) or not (isinstance(count, int) or is_expr(count)):
+            raise SpecError(f"'repeat.count' must be an integer, found {count!r}", file=file, line=line, node=node_id)
+        id_format = raw.get("id")
+        if id_format is not None and (not isinstance(id_format, str) or ("{i}" not in id_format and "{n}" not in id_format)):
+            raise SpecError(
+                f"'repeat.id' must be a pattern holding {{i}} (0-based) or {{n}} (1-based), found {id_format!r}",
+                file=file,
+                line=line,
+                node=node_id,
+            )
+        connect = raw.get("connect", "chain")
+        if connect not in ("chain", "dense"):
+            raise SpecError(
+                f"'repeat.connect' must be chain or dense, found {connect!r}", file=file, line=line, node=node_id
+            )
+        if connect == "dense" and id_format is None:
+            raise SpecError(
+                "'repeat.connect: dense' needs an 'id' pattern such as 'denselayer{n}'", file=file, line=line, node=node_id
+            )
+        return RepeatSpec(count=count, id_format=id_format, connect=connect)
+    raise SpecError(f"'repeat' must be a count or a mapping, found {raw!r}", file=file, line=line, node=node_id)
+
+
+def parse_node(raw: Any, file: str | None, index: int, scope: str = "") -> NodeSpec:
+    """Parse one node mapping.
+
+    Raises:
+        SpecError: not a mapping, missing ``id``/``type``, malformed ``inputs``/``repeat``/``nodes``.
+    """
+    if not isinstance(raw, YamlMap):
+        raise SpecError(
+            f"node #{index + 1} must be a mapping with 'id' and 'type', found {type(raw).__name__} {raw!r}",
+            file=file,
+            line=_line(raw),
+        )
+    line = raw.line
+    node_id = raw.get("id")
+    if node_id is None:
+        raise SpecError(f"node #{index + 1} has no 'id' (every node needs a unique id)", file=file, line=line)
+    if isinstance(node_id, int) and not isinstance(node_id, bool):
+        node_id = str(node_id)
+    if not isinstance(node_id, str) or not node_id or "." in node_id or node_id == "input":
+        raise SpecError(
+            f"invalid id {node_id!r}: expected a non-empty string without '.', other than 'input'",
+            file=file,
+            line=_line(raw, "id"),
+        )
+    qualified = f"{scope}.{node_id}" if scope else node_id
+    node_type = raw.get("type")
+    if not isinstance(node_type, str) or not node_type:
+        raise SpecError(
+            f"missing or invalid 'type' (found {node_type!r}); expected an op or block name such as conv2d",
+            file=file,
+            line=_line(raw, "type"),
+            node=qualified,
+        )
+    inputs = raw.get("inputs")
+    if inputs is not None:
+        if isinstance(inputs, (str, int)) and not isinstance(inputs, bool):
+            inputs = (str(inputs),)
+        elif isinstance(inputs, list) and inputs and all(isinstance(i, (str, int)) and not isinstance(i, bool) for i in inputs):
+            inputs = tuple(str(i) for i in inputs)
+        else:
+            raise SpecError(
+                f"'inputs' must be an id or a non-empty list of ids, found {inputs!r}",
+                file=file,
+                line=_line(raw, "inputs"),
+                node=qualified,
+            )
+    repeat = raw.get("repeat")
+    if repeat is not None:
+        repeat = _parse_repeat(repeat, file, _line(raw, "repeat"), qualified)
+    nodes = None
+    output = raw.get("output")
+    if node_type == "group":
+        body = raw.get("nodes")
+        if not isinstance(body, list) or not body:
+            raise SpecError("a group needs a non-empty 'nodes' list", file=file, line=line, node=qualified)
+        nodes = tuple(parse_node(child, file, i, qualified) for i, child in enumerate(body))
+        if output is not None and not isinstance(output, (str, int)):
+            raise SpecError(f"'output' must be an id, found {output!r}", file=file, line=_line(raw, "output"), node=qualified)
+        output = str(output) if output is not None else None
+    else:
+        for key in ("nodes", "output"):
+            if key in raw:
+                raise SpecError(
+                    f"'{key}' is only allowed on nodes of type 'group' (this node is '{node_type}')",
+                    file=file,
+                    line=_line(raw, key),
+                    node=qualified,
+                )
+    params = {k: v for k, v in raw.items() if k not in RESERVED_NODE_KEYS}
+    return NodeSpec(
+        id=node_id,
+        type=node_type,
+        params=params,
+        inputs=inputs,
+        repeat=repeat,
+        when=raw.get("when"),
+        nodes=nodes,
+        output=output,
+        file=file,
+        line=line,
+        param_lines={k: raw.line_of(k) for k in params},
+    )
+
+
+def _parse_nodes(raw: Any, file: str | None, line: int | None, what: str) -> tuple[NodeSpec, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise SpecError(f"{what} needs a non-empty 'nodes' list", file=file, line=line)
+    return tuple(parse_node(item, file, i) for i, item in enumerate(raw))
+
+
+def _parse_param_decl(name: str, raw: Any, file: str | None, line: int | None, block: str) -> ParamDecl:
+    if not isinstance(raw, YamlMap):  # shorthand: `stride: 1` declares an untyped param with a default
+        return ParamDecl(name=name, type="any", default=raw)
+    _check_keys(raw, PARAM_DECL_KEYS, f"the declaration of param '{name}' of block '{block}'", file)
+    ptype = raw.get("type", "any")
+    if ptype not in PARAM_TYPES:
+        raise SpecError(
+            f"param '{name}' of block '{block}': unknown type '{ptype}' (valid: {', '.join(PARAM_TYPES)})",
+            file=file,
+            line=_line(raw, "type"),
+        )
+    choices = raw.get("choices")
+    decl = ParamDecl(
+        name=name,
+        type=ptype,
+        default=raw.get("default", REQUIRED),
+        min=raw.get("min"),
+        max=raw.get("max"),
+        choices=tuple(choices) if isinstance(choices, list) else None,
+        doc=str(raw.get("doc", "")),
+    )
+    if not decl.required and decl.default is not None and not is_expr(decl.default):
+        try:
+            decl.check(decl.default)
+        except ParamError as exc:
+            raise SpecError(f"block '{block}': default of {exc}", file=file, line=_line(raw, "default")) from None
+    return decl
+
+
+def parse_block_defs(raw: Any, file: str | None, line: int | None = None) -> dict[str, BlockDef]:
+    """Parse a ``blocks:`` mapping (of a block file or a spec) into block definitions by name.
+
+    Raises:
+        SpecError: malformed definitions.
+    """
+    if not isinstance(raw, YamlMap):
+        raise SpecError(f"'blocks' must be a mapping of block name to definition, found {type(raw).__name__}", file=file, line=line)
+    out: dict[str, BlockDef] = {}
+    for name, body in raw.items():
+        bline = raw.line_of(name)
+        if not isinstance(name, str) or not name.isidentifier():
+            raise SpecError(f"invalid block name {name!r}: expected a snake_case identifier", file=file, line=bline)
+        if not isinstance(body, YamlMap):
+            raise SpecError(f"block '{name}' must be a mapping with 'params' and 'nodes'", file=file, line=bline)
+        _check_keys(body, BLOCK_KEYS, f"block '{name}'", file)
+        params_raw = body.get("params") or YamlMap()
+        if not isinstance(params_raw, dict):
+            raise SpecError(f"block '{name}': 'params' must be a mapping", file=file, line=body.line_of("params"))
+        params = {
+            pname: _parse_param_decl(pname, praw, file, params_raw.line_of(pname) if isinstance(params_raw, YamlMap) else bline, name)
+            for pname, praw in params_raw.items()
+        }
+        let_raw = body.get("let") or {}
+        if not isinstance(let_raw, dict):
+            raise SpecError(f"block '{name}': 'let' must be a mapping of name to value", file=file, line=body.line_of("let"))
+        out[name] = BlockDef(
+            name=name,
+            doc=str(body.get("doc", "")),
+            params=params,
+            let=tuple(let_raw.items()),
+            nodes=_parse_nodes(body.get("nodes"), file, bline, f"block '{name}'"),
+            output=str(body["output"]) if body.get("output") is not None else None,
+            file=file,
+            line=bline,
+        )
+    return out
+
+
+def parse_spec(raw: Any, file: str | None, base_dir: Path | None) -> tuple[Spec, list[tuple[Path, int | None]]]:
+    """Parse a spec mapping. Returns the spec (without imported blocks) and the import paths with their lines.
+
+    Raises:
+        SpecError: missing or malformed top-level keys.
+    """
+    if not isinstance(raw, YamlMap):
+        raise SpecError(
+            f"a spec must be a YAML mapping with 'name', 'input_shape' and 'nodes', found {type(raw).__name__}",
+            file=file,
+            line=_line(raw) or 1,
+        )
+    _check_keys(raw, SPEC_KEYS, "the spec", file)
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise SpecError("the spec needs a 'name' (a string)", file=file, line=raw.line_of("name"))
+    shape = raw.get("input_shape")
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 3
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
+    ):
+        raise SpecError(
+            f"'input_shape' must be [C, H, W] of positive integers, found {shape!r}",
+            file=file,
+            line=raw.line_of("input_shape"),
+        )
+    params = raw.get("params") or {}
+    if not isinstance(params, dict):
+        raise SpecError("'params' must be a mapping of name to default value", file=file, line=raw.line_of("params"))
+    for pname in params:
+        if not isinstance(pname, str) or not pname.isidentifier():
+            raise SpecError(f"invalid param name {pname!r}: expected an identifier", file=file, line=raw.line_of("params"))
+    blocks = parse_block_defs(raw["blocks"], file, raw.line_of("blocks")) if raw.get("blocks") is not None else {}
+    imports_raw = raw.get("imports") or []
+    if not isinstance(imports_raw, list) or not all(isinstance(i, str) for i in imports_raw):
+        raise SpecError("'imports' must be a list of block file paths", file=file, line=raw.line_of("imports"))
+    imports = [((base_dir or Path.cwd()) / p, raw.line_of("imports")) for p in imports_raw]
+    output = raw.get("output")
+    spec = Spec(
+        name=name,
+        doc=str(raw.get("doc", "")),
+        input_shape=tuple(shape),
+        params=dict(params),
+        nodes=_parse_nodes(raw.get("nodes"), file, raw.line, "the spec"),
+        output=str(output) if output is not None else None,
+        blocks=blocks,
+        source=Path(file) if file else None,
+        raw=raw,
+    )
+    return spec, imports
