@@ -5,6 +5,7 @@ Costs are MACs (multiply-accumulates of conv, linear and matmul ops; ``FlopCount
 torchvision's model cards print as "GFLOPS".
 """
 
+from nascomp.cost.budget import format_macs, parse_budget
 from nascomp.cost.profile import Profile, profile
 from nascomp.errors import BudgetError, DataError, NascompError, SearchError, SpecError
 from nascomp.graph.build import build
@@ -16,6 +17,7 @@ __all__ = [
     "build",
     "profile",
     "parse_budget",
+    "format_macs",
     "Spec",
     "Profile",
     "NascompError",
@@ -27,10 +29,3 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-
-def __getattr__(name: str):
-    if name == "parse_budget":  # lives with the cost code; imported lazily to keep `import nascomp` light
-        from nascomp.cost.budget import parse_budget
-
-        return parse_budget
-    raise AttributeError(f"module 'nascomp' has no attribute '{name}'")

@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "nascomp.cli.profile_cmd",
     "nascomp.cli.zoo_cmd",
     "nascomp.cli.search_cmd",
+    "nascomp.cli.report_cmd",
 )
 
 EXIT_USAGE = 2

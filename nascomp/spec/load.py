@@ -17,7 +17,7 @@ from nascomp.spec.parse import parse_spec, read_yaml_file
 
 __all__ = ["load_spec", "SpecSource"]
 
-SpecSource = Spec | str | os.PathLike
+SpecSource = Spec | str | os.PathLike | dict
 
 
 @lru_cache(maxsize=256)
@@ -33,6 +33,13 @@ def _load_text(text: str) -> Spec:
     return dataclasses.replace(spec, library=library_for(spec.blocks, imports, None))
 
 
+def _load_mapping(mapping: dict, source: str | os.PathLike | None) -> Spec:
+    file = str(source) if source is not None else None
+    base = Path(source).parent if source is not None else None
+    spec, imports = parse_spec(mapping, file, base)
+    return dataclasses.replace(spec, library=library_for(spec.blocks, imports, file))
+
+
 def _from_path(path: Path) -> Spec:
     try:
         mtime = path.stat().st_mtime
@@ -45,11 +52,13 @@ def _from_path(path: Path) -> Spec:
     return _load_file(str(path.resolve()), mtime)
 
 
-def _resolve(source: SpecSource) -> Spec:
+def _resolve(source: SpecSource, origin: str | os.PathLike | None = None) -> Spec:
     from nascomp.zoo import zoo_names, zoo_path, zoo_registry
 
     if isinstance(source, Spec):
         return source
+    if isinstance(source, dict):
+        return _load_mapping(source, origin)
     if isinstance(source, os.PathLike):
         return _from_path(Path(source))
     if not isinstance(source, str):
@@ -68,11 +77,13 @@ def _resolve(source: SpecSource) -> Spec:
     )
 
 
-def load_spec(source: SpecSource, **overrides: Any) -> Spec:
+def load_spec(source: SpecSource, *, origin: str | os.PathLike | None = None, **overrides: Any) -> Spec:
     """Load and structurally validate a spec.
 
     Args:
-        source: A :class:`Spec`, a path to a YAML file, the name of a zoo net (``"resnet50"``) or YAML text.
+        source: A :class:`Spec`, a path to a YAML file, the name of a zoo net (``"resnet50"``), YAML text, or a
+            mapping already read from YAML (e.g. the ``architecture:`` of a search space).
+        origin: For a mapping: the file it came from (messages name it; ``imports`` resolve relative to it).
         **overrides: New values for the spec's ``params`` (``num_classes=10``) and/or ``input_shape=(C, H, W)``.
 
     Returns:
@@ -87,7 +98,7 @@ def load_spec(source: SpecSource, **overrides: Any) -> Spec:
         >>> spec.params["num_classes"]
         10
     """
-    spec = _resolve(source)
+    spec = _resolve(source, origin)
     if not overrides:
         return spec
     changes: dict[str, Any] = {}

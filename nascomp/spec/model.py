@@ -103,6 +103,8 @@ class Spec:
         blocks: Blocks defined locally or imported by this spec, by name.
         source: The file it was read from, or ``None`` for inline text.
         raw: The mapping as read from YAML (for re-export).
+        reference: Optional reference figures (``source``, ``kwargs``, ``params``, ``macs``) of a canonical net;
+            not used for building.
         library: The block library this spec sees (built-ins plus its imports and local blocks).
     """
 
@@ -115,6 +117,7 @@ class Spec:
     blocks: dict[str, BlockDef]
     source: Path | None
     raw: dict = field(compare=False, repr=False)
+    reference: dict | None = field(default=None, compare=False)
     library: Any = field(default=None, compare=False, repr=False)
 
     @property

@@ -11,14 +11,14 @@ from typing import Any
 
 from nascomp.errors import SpecError
 from nascomp.registry import closest_names
-from nascomp.spec._yaml import YamlMap, load_yaml
+from nascomp.spec._yaml import YamlList, YamlMap, load_yaml
 from nascomp.spec.expr import is_expr
 from nascomp.spec.model import RESERVED_NODE_KEYS, BlockDef, NodeSpec, RepeatSpec, Spec
 from nascomp.spec.params import PARAM_TYPES, REQUIRED, ParamDecl, ParamError
 
 __all__ = ["parse_spec", "parse_node", "parse_block_defs", "read_yaml_file"]
 
-SPEC_KEYS = ("name", "doc", "input_shape", "params", "imports", "blocks", "nodes", "output")
+SPEC_KEYS = ("name", "doc", "reference", "input_shape", "params", "imports", "blocks", "nodes", "output")
 BLOCK_KEYS = ("doc", "params", "let", "nodes", "output")
 PARAM_DECL_KEYS = ("type", "default", "min", "max", "choices", "doc")
 REPEAT_KEYS = ("count", "id", "connect")
@@ -41,6 +41,18 @@ def _check_keys(raw: YamlMap, allowed: tuple[str, ...], what: str, file: str | N
                 line=_line(raw, key),
                 node=node,
             )
+
+
+def _as_yaml_map(value: Any) -> Any:
+    """Convert plain dicts/lists (a spec given as a Python mapping) to the YAML record types, without lines."""
+    if isinstance(value, dict) and not isinstance(value, YamlMap):
+        out = YamlMap((k, _as_yaml_map(v)) for k, v in value.items())
+        out.key_lines = {}
+        return out
+    if isinstance(value, list) and not isinstance(value, YamlList):
+        seq = YamlList(_as_yaml_map(v) for v in value)
+        return seq
+    return value
 
 
 def read_yaml_file(path: Path) -> Any:
@@ -259,6 +271,8 @@ def parse_spec(raw: Any, file: str | None, base_dir: Path | None) -> tuple[Spec,
     Raises:
         SpecError: missing or malformed top-level keys.
     """
+    if isinstance(raw, dict) and not isinstance(raw, YamlMap):
+        raw = _as_yaml_map(raw)
     if not isinstance(raw, YamlMap):
         raise SpecError(
             f"a spec must be a YAML mapping with 'name', 'input_shape' and 'nodes', found {type(raw).__name__}",
@@ -291,6 +305,9 @@ def parse_spec(raw: Any, file: str | None, base_dir: Path | None) -> tuple[Spec,
     if not isinstance(imports_raw, list) or not all(isinstance(i, str) for i in imports_raw):
         raise SpecError("'imports' must be a list of block file paths", file=file, line=raw.line_of("imports"))
     imports = [((base_dir or Path.cwd()) / p, raw.line_of("imports")) for p in imports_raw]
+    reference = raw.get("reference")
+    if reference is not None and not isinstance(reference, dict):
+        raise SpecError("'reference' must be a mapping (source, params, macs...)", file=file, line=raw.line_of("reference"))
     output = raw.get("output")
     spec = Spec(
         name=name,
@@ -302,5 +319,6 @@ def parse_spec(raw: Any, file: str | None, base_dir: Path | None) -> tuple[Spec,
         blocks=blocks,
         source=Path(file) if file else None,
         raw=raw,
+        reference=dict(reference) if reference is not None else None,
     )
     return spec, imports

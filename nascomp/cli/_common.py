@@ -1,0 +1,80 @@
+"""Helpers shared by the CLI commands: argument parsing of shapes and overrides, number formatting."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from nascomp.errors import SpecError
+from nascomp.spec._yaml import load_yaml
+
+__all__ = ["make_console", "parse_input_shape", "parse_overrides", "add_spec_arguments", "spec_overrides", "fmt_int", "fmt_shape"]
+
+_SHAPE_RE = re.compile(r"^\s*(\d+)\s*[x×,]\s*(\d+)\s*[x×,]\s*(\d+)\s*$")
+
+
+def parse_input_shape(text: str | None) -> tuple[int, int, int] | None:
+    """``"3x224x224"`` -> ``(3, 224, 224)``.
+
+    Raises:
+        SpecError: not three positive integers separated by ``x``.
+    """
+    if text is None:
+        return None
+    match = _SHAPE_RE.match(text)
+    if not match or min(int(g) for g in match.groups()) < 1:
+        raise SpecError(f"--input must be CxHxW of positive integers, e.g. 3x224x224; found '{text}'")
+    return tuple(int(g) for g in match.groups())  # type: ignore[return-value]
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """``["num_classes=10"]`` -> ``{"num_classes": 10}`` (values read as YAML scalars, safely).
+
+    Raises:
+        SpecError: an item without ``=``.
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"--set expects NAME=VALUE (e.g. --set num_classes=10), found '{item}'")
+        out[key.strip()] = load_yaml(value) if value.strip() else ""
+    return out
+
+
+def add_spec_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", metavar="SPEC", help="a spec file (YAML) or the name of a zoo net (see `nascomp zoo`)")
+    parser.add_argument("--input", metavar="CxHxW", help="input shape to use instead of the spec's, e.g. 3x160x160")
+    parser.add_argument(
+        "--set", metavar="NAME=VALUE", action="append", default=[], help="override a spec param (repeatable), e.g. num_classes=10"
+    )
+
+
+def spec_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides = parse_overrides(args.set)
+    shape = parse_input_shape(args.input)
+    if shape is not None:
+        overrides["input_shape"] = shape
+    return overrides
+
+
+def fmt_int(n: int) -> str:
+    return f"{n:,}"
+
+
+def fmt_shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A rich console; when output is not a terminal, 160 columns (unless COLUMNS says otherwise) so tables of
+    long node names are not truncated in logs."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty() or "COLUMNS" in os.environ:
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=160)
