@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "nascomp.cli.build_cmd",
     "nascomp.cli.profile_cmd",
     "nascomp.cli.zoo_cmd",
+    "nascomp.cli.blocks_cmd",
     "nascomp.cli.search_cmd",
     "nascomp.cli.report_cmd",
 )
