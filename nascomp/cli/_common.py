@@ -68,7 +68,7 @@ def fmt_int(n: int) -> str:
 
 
 def fmt_shape(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def make_console(stderr: bool = False) -> Console:

@@ -328,7 +328,7 @@ class _Expander:
                 )
             expansion = Expansion(tuple(sub_items), ref, shape, *sub_totals)
             if sub_items:
-                items.append(Sub(node.id, "repeat", expansion, refs[0][0], refs[0][1]))
+                items.append(Sub(node.id, f"{node_type_name(node)} x{count}", expansion, refs[0][0], refs[0][1]))
                 _add(totals, sub_totals)
             if ref == INPUT:
                 return refs[0]
@@ -458,3 +458,8 @@ def expand_nodes(
         return expander.expand_scope(nodes, output, tuple(input_shape), {**names, **_shape_vars(tuple(input_shape))}, Frame("", file, None))
     except RegistryError as exc:
         raise SpecError(str(exc), file=file) from None
+
+
+def node_type_name(node: NodeSpec) -> str:
+    """The node's type as written (an expression type shows as written)."""
+    return node.type
