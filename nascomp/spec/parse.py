@@ -43,6 +43,16 @@ def _check_keys(raw: YamlMap, allowed: tuple[str, ...], what: str, file: str | N
             )
 
 
+def _kind(value: Any) -> str:
+    if value is None:
+        return "an empty document"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    return f"a {type(value).__name__}"
+
+
 def _as_yaml_map(value: Any) -> Any:
     """Convert plain dicts/lists (a spec given as a Python mapping) to the YAML record types, without lines."""
     if isinstance(value, dict) and not isinstance(value, YamlMap):
@@ -275,7 +285,7 @@ def parse_spec(raw: Any, file: str | None, base_dir: Path | None) -> tuple[Spec,
         raw = _as_yaml_map(raw)
     if not isinstance(raw, YamlMap):
         raise SpecError(
-            f"a spec must be a YAML mapping with 'name', 'input_shape' and 'nodes', found {type(raw).__name__}",
+            f"a spec must be a YAML mapping with 'name', 'input_shape' and 'nodes', found {_kind(raw)}",
             file=file,
             line=_line(raw) or 1,
         )
