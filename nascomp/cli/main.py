@@ -22,6 +22,9 @@ COMMANDS: tuple[str, ...] = (
     "nascomp.cli.profile_cmd",
     "nascomp.cli.zoo_cmd",
     "nascomp.cli.blocks_cmd",
+    "nascomp.cli.draw_cmd",
+    "nascomp.cli.export_cmd",
+    "nascomp.cli.spec_cmd",
     "nascomp.cli.search_cmd",
     "nascomp.cli.report_cmd",
 )

@@ -1,0 +1,61 @@
+"""Atomic file output: write to a temporary file in the destination folder, then ``os.replace`` it into place.
+
+A failure (an exception, Ctrl-C) while writing removes the temporary file and leaves any existing file untouched,
+so a reader never sees a half-written picture, model or spec.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from nascomp.errors import NascompError
+
+__all__ = ["atomic_path", "write_atomic"]
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``dest``; on normal exit it replaces ``dest``, on error it is removed.
+
+    Raises:
+        NascompError: the destination folder does not exist or is not writable.
+
+    Example:
+        >>> with atomic_path("net.onnx") as tmp:
+        ...     tmp.write_bytes(b"...")
+    """
+    dest = Path(dest)
+    folder = dest.parent if str(dest.parent) else Path(".")
+    if not folder.is_dir():
+        raise NascompError(f"cannot write {dest}: folder '{folder}' does not exist")
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise NascompError(f"cannot write {dest}: {exc.strerror}") from None
+    os.close(fd)
+    tmp = Path(name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the mode open() would have
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(dest: str | os.PathLike, data: bytes | str) -> Path:
+    """Write ``data`` (text is UTF-8 encoded) to ``dest`` atomically; return ``dest`` as a :class:`Path`."""
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return Path(dest)
