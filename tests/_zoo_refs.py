@@ -1,8 +1,9 @@
 """Shared helpers of the zoo tests: the canonical names, their reference figures and reference models.
 
-The reference figures live outside the repository, in ``../shared/reference/canonical_nets.json`` (measured with
-torch 2.14.1, torchvision 0.29.1 and timm 1.0.31 on randomly initialised reference models); tests that need the file
-skip when it is absent. Reference models are always built without pretrained weights (``weights=None`` /
+Each zoo spec names its reference model and figures in its ``reference`` mapping; the figures were measured with
+torch 2.14.1, torchvision 0.29.1 and timm 1.0.31 on randomly initialised reference models and are kept, with their
+measurement protocol, outside the repository in ``../shared/reference/canonical_nets.json`` (the tests that read it
+skip when it is absent). Reference models are always built without pretrained weights (``weights=None`` /
 ``pretrained=False``): nothing is downloaded.
 """
 
@@ -66,11 +67,24 @@ def doc_figures(doc: str) -> tuple[int | None, int | None]:
     )
 
 
+def spec_reference(name: str) -> dict:
+    """The ``reference`` mapping of zoo net ``name``'s spec (source, kwargs, input_shape, params, macs)."""
+    import nascomp
+
+    reference = nascomp.load_spec(name).reference
+    assert reference, f"zoo/{name}.yaml has no 'reference' mapping"
+    return reference
+
+
 def build_reference(name: str, **overrides) -> nn.Module:
-    """The reference model of zoo net ``name``, randomly initialised (never downloads weights)."""
-    entry = reference_figures()[name]
-    source = entry["reference"]
-    kwargs = {**entry["reference_kwargs"], **overrides}
+    """The reference model of zoo net ``name`` (its spec's ``reference.source``), randomly initialised.
+
+    ``torchvision.models.resnet50`` is called with ``weights=None``; ``timm:seresnet50`` is created with
+    ``pretrained=False``: nothing is ever downloaded.
+    """
+    reference = spec_reference(name)
+    source = reference["source"]
+    kwargs = {**reference.get("kwargs", {}), **overrides}
     if source.startswith("timm:"):
         import timm
 

@@ -1,8 +1,10 @@
 """The zoo's cost figures: analytic profile == the reference libraries' measurements == the figures each spec states.
 
-Sources: ``../shared/reference/canonical_nets.json`` (torchvision 0.29.1 / timm 1.0.31 models, params = sum of
-parameter numel, MACs = ``FlopCounterMode`` total / 2 at the net's input shape, batch 1). The spec's ``doc`` states
-the same figures (``params: 25,557,032``, ``MACs: 4,089,184,256``) for readers; these tests keep all three equal.
+Source of the figures: ``../shared/reference/canonical_nets.json`` (torchvision 0.29.1 / timm 1.0.31 models,
+randomly initialised; params = sum of parameter numel, MACs = ``FlopCounterMode`` total / 2 at the net's input shape,
+batch 1). Each spec carries them twice: machine-readable in its ``reference`` mapping, and for readers in its
+``doc`` (``params: 25,557,032``, ``MACs: 4,089,184,256``). These tests keep the profile, both copies and the JSON
+equal; the live reference models are compared in ``test_zoo_equivalence.py``.
 """
 
 from __future__ import annotations
@@ -33,10 +35,13 @@ def test_spec_doc_states_paper_and_figures(name):
 
 
 @pytest.mark.parametrize("name", CANONICAL_NETS)
-def test_profile_equals_doc_figures(name):
-    profile = nascomp.profile(name)
-    params, macs = doc_figures(nascomp.load_spec(name).doc or "")
-    assert (profile.params, profile.macs) == (params, macs)
+def test_profile_equals_stated_figures(name):
+    spec = nascomp.load_spec(name)
+    profile = nascomp.profile(spec)
+    reference = spec.reference or {}
+    assert (profile.params, profile.macs) == (reference.get("params"), reference.get("macs")), "reference mapping"
+    assert (profile.params, profile.macs) == doc_figures(spec.doc or ""), "figures in doc"
+    assert list(spec.input_shape) == reference.get("input_shape")
 
 
 @needs_reference_json
@@ -46,6 +51,9 @@ def test_profile_and_doc_equal_reference_json(name):
     spec = nascomp.load_spec(name)
     assert list(spec.input_shape) == ref["input_shape"]
     assert doc_figures(spec.doc or "") == (ref["params"], ref["macs"])
+    stated = spec.reference or {}
+    assert (stated.get("source"), stated.get("kwargs")) == (ref["reference"], ref["reference_kwargs"])
+    assert (stated.get("params"), stated.get("macs")) == (ref["params"], ref["macs"])
     profile = nascomp.profile(name)
     assert profile.params == ref["params"], f"{name}: params {profile.params:,} != reference {ref['params']:,}"
     assert profile.macs == ref["macs"], f"{name}: MACs {profile.macs:,} != reference {ref['macs']:,}"
