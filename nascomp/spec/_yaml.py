@@ -66,23 +66,28 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YamlMap:
-    loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+    n_explicit = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+    loader.flatten_mapping(node)  # resolves YAML merge keys (<<): merged entries first, then the explicit ones
+    n_merged = len(node.value) - n_explicit
     result = YamlMap()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
+    explicit: set = set()
     yield result
-    for key_node, value_node in node.value:
+    for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
         try:
             hash(key)
         except TypeError:
             raise SpecError("a mapping key must be a plain scalar", line=key_node.start_mark.line + 1) from None
-        if key in result:
-            raise SpecError(
-                f"duplicate key '{key}' (first at line {result.key_lines[key]}); YAML keeps only one, so remove or "
-                f"rename one of them",
-                line=key_node.start_mark.line + 1,
-            )
+        if index >= n_merged:  # an explicit key overrides a merged one (YAML merge); twice explicit is an error
+            if key in explicit:
+                raise SpecError(
+                    f"duplicate key '{key}' (first at line {result.key_lines[key]}); YAML keeps only one, so remove or "
+                    f"rename one of them",
+                    line=key_node.start_mark.line + 1,
+                )
+            explicit.add(key)
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = key_node.start_mark.line + 1
 
