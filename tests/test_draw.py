@@ -151,9 +151,24 @@ def test_cli_draw(tmp_path):
 
 def test_cli_draw_errors(tmp_path):
     folder = _spaced(tmp_path)
-    assert_one_line_error(run_cli("draw", "resnt18", "-o", str(folder / "a.dot")), "did you mean 'resnet18'")
-    assert_one_line_error(run_cli("draw", "resnet18", "--input", "3x64", "-o", str(folder / "a.dot")), "--input must be CxHxW")
     assert_one_line_error(
         run_cli("draw", "resnet18", "-o", str(folder / "a.svg"), env={"PATH": str(folder)}), "apt-get install graphviz"
     )
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["resnt18"], "did you mean 'resnet18'"),
+        (["resnet18", "--input", "3x64"], "--input must be CxHxW"),
+        (["resnet18", "--depth", "0"], "--depth must be 1 or more"),
+    ],
+)
+def test_cli_draw_errors_in_process(args, message, tmp_path, capsys):
+    from nascomp.cli.main import main
+
+    code = main(["draw", *args, "-o", str(tmp_path / "a b.dot")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert list(tmp_path.iterdir()) == []
