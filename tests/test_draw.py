@@ -172,3 +172,25 @@ def test_cli_draw_errors_in_process(args, message, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0], err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ids_that_are_dot_syntax(tmp_path):
+    """A spec id may be a DOT keyword or contain ":" (read by Graphviz as a port) or spaces; all stay one node."""
+    spec = """
+name: odd_ids
+input_shape: [3, 8, 8]
+nodes:
+  - {id: "a:b", type: conv2d, out_channels: 4, kernel_size: 1}
+  - {id: node, type: relu}
+  - {id: "x y", type: add, inputs: ["a:b", node]}
+  - {id: edge, type: conv_bn_act, out_channels: 2, kernel_size: 1}
+"""
+    prof = nascomp.profile(spec)
+    for depth in (1, None):
+        source = to_graph(prof, depth=depth).source
+        edges = {(a, b) for a, b, _ in dot_edges(source)}
+        assert ("a:b", "x y") in edges and ("node", "x y") in edges
+        assert len(dot_nodes(source)) == len(prof.rows(expand=depth is None)) + 2
+    if dot_available():
+        svg = draw(prof, tmp_path / "odd.svg", depth=None).read_text()
+        assert svg.count('class="node"') == len(prof.rows(expand=True)) + 2

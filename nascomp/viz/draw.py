@@ -61,6 +61,10 @@ def dot_available() -> bool:
     return shutil.which("dot") is not None
 
 
+def _quote(text: str) -> str:
+    return _graphviz().quoting.quote(text)
+
+
 def _graphviz():
     try:
         import graphviz
@@ -247,7 +251,9 @@ class _Drawer:
         graph.node(OUTPUT_NODE, label="output", **terminal)
         self.edge(prof.expansion.qualified_output(), OUTPUT_NODE)
         for src, dst, label in self.edges:
-            graph.edge(src, dst, label=label)
+            # Written out rather than through graph.edge(), which reads "a:b" as node a, port b; a spec id may
+            # contain ":" (only "." is excluded).
+            graph.body.append(f"\t{_quote(src)} -> {_quote(dst)} [label={_quote(label)}]\n")
         return graph
 
 
