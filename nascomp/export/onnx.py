@@ -66,7 +66,10 @@ def export_onnx(
         raise NascompError(f"cannot write {path}: folder '{folder}' does not exist")
     model.eval()
     example = (example_input(tuple(input_shape), EXPORT_BATCH),)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=folder))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=folder))
+    except OSError as exc:
+        raise NascompError(f"cannot write {path}: {exc.strerror}") from None
     try:
         staged = staging / path.name
         with quiet(), torch.no_grad():
