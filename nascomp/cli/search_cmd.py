@@ -1,0 +1,55 @@
+"""``nascomp search [RECIPE] [--budget 4GFLOPs] ...``: architecture search under a hard compute budget."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "search"
+HELP = "search a space for the most accurate architecture under a compute budget (Optuna study)"
+DESCRIPTION = (
+    "Run (or resume) an architecture search. RECIPE is a study recipe (a name in studies/ or a YAML file; default: "
+    "the default recipe); every flag overrides the recipe's field. No candidate over the budget is ever trained: "
+    "the analytic cost decides before any weight exists. Writes best.yaml, trials.csv, history.png and "
+    "pareto.png to the output folder; the study itself lives in the Optuna storage (SQLite in the output folder "
+    "by default). Rerunning the same command resumes: --trials is the study's total, not a number to add. "
+    "Ctrl-C stops after the current training step, with everything saved."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", nargs="?", metavar="RECIPE", help="study recipe: a name in studies/ or a YAML file")
+    parser.add_argument("--budget", help="hard MAC budget, e.g. 4GFLOPs, '600 MFLOPs', 4GMACs, 4e9 (FLOPs = MACs)")
+    parser.add_argument("--space", help="search space: a name in search_spaces/ (se_resnext, densenet) or a YAML file")
+    parser.add_argument("--data", help="digits (default), cifar10:DIR or imagefolder:DIR")
+    parser.add_argument("--trials", type=int, help="trials the study should hold in total (default 12)")
+    parser.add_argument("--timeout", help="time limit for this run: seconds or 90s, 8m, 1h; no trial starts that "
+                                          "would likely end after it")
+    parser.add_argument("--epochs", type=int, help="proxy training epochs per trial")
+    parser.add_argument("--seed", type=int, help="seed of the sampler, the data split and the initialisation")
+    parser.add_argument("--storage", help="Optuna storage URL: sqlite:///FILE, postgresql://..., journal:FILE "
+                                          "(default: SQLite in the output folder)")
+    parser.add_argument("--study-name", dest="study_name", help="study name (default <space>-<budget>-<data>)")
+    parser.add_argument("--out", help="output folder (default runs/<study-name>)")
+    parser.add_argument("--device", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    parser.add_argument("--label-smoothing", dest="label_smoothing", type=float,
+                        help="Inception-v3 label smoothing a in [0, 1): y = (1 - a) one_hot + a / C")
+    parser.add_argument("--image-size", dest="image_size", type=int, help="proxy training resolution (default 32)")
+    parser.add_argument("--sampler", help="tpe (default) or random")
+    parser.add_argument("--pruner", help="median (default), hyperband or none")
+    parser.add_argument("--objectives", help="accuracy (default) or accuracy,macs for a Pareto front")
+    parser.add_argument("--census", type=int, help="random points costed before training (default 300)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no live progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from nascomp.search import load_recipe, run_search
+    from nascomp.search.report import Reporter
+
+    recipe = load_recipe(args.recipe).with_overrides(
+        budget=args.budget, space=args.space, data=args.data, trials=args.trials, timeout=args.timeout,
+        epochs=args.epochs, seed=args.seed, storage=args.storage, study_name=args.study_name, out=args.out,
+        device=args.device, label_smoothing=args.label_smoothing, image_size=args.image_size, sampler=args.sampler,
+        pruner=args.pruner, objectives=args.objectives, census=args.census,
+    )
+    result = run_search(recipe, reporter=Reporter(bars=args.progress))
+    return 130 if result.interrupted else 0

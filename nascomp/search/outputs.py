@@ -1,0 +1,155 @@
+"""What a study leaves in its output folder: ``best.yaml``, ``trials.csv`` and two PNG plots.
+
+Every file is written atomically (a temporary file in the same folder, then ``os.replace``), so an interrupted
+write never leaves a half-written file, and a reader never sees one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+
+from nascomp._atomic import atomic_path, write_atomic
+
+__all__ = ["write_trials_csv", "write_best_yaml", "write_plots", "pareto_front", "trial_accuracy", "best_trial",
+           "CSV_COLUMNS"]
+
+#: Columns of ``trials.csv`` before and after the space's parameters.
+CSV_COLUMNS = (("number", "state"), ("macs", "params", "accuracy", "seconds", "duplicate_of", "reason"))
+
+
+def trial_accuracy(trial: FrozenTrial) -> float | None:
+    """Validation accuracy of a trial: its value when complete, its last reported epoch when pruned."""
+    if trial.state == TrialState.COMPLETE and trial.values:
+        return float(trial.values[0])
+    if trial.state == TrialState.PRUNED and trial.intermediate_values:
+        return float(trial.intermediate_values[max(trial.intermediate_values)])
+    return None
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The complete trial with the highest accuracy (ties: fewer MACs, then the earlier trial); failed never."""
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
+    if not done:
+        return None
+    return max(done, key=lambda t: (t.values[0], -t.user_attrs.get("macs", 0), -t.number))
+
+
+def pareto_front(points: list[tuple[int, float]]) -> list[int]:
+    """Indices of the points (MACs, accuracy) not dominated by another (fewer-or-equal MACs and higher-or-equal
+    accuracy, one strictly), sorted by MACs."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> Path:
+    """One row per trial: number, state, the space's parameters, MACs, params, accuracy, seconds, reason."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    head, tail = CSV_COLUMNS
+    writer.writerow([*head, *dimensions, *tail])
+    for t in study.get_trials(deepcopy=False):
+        acc = trial_accuracy(t)
+        seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else ""
+        writer.writerow([
+            t.number,
+            t.state.name,
+            *(t.params.get(d, "") for d in dimensions),
+            t.user_attrs.get("macs", ""),
+            t.user_attrs.get("params", ""),
+            "" if acc is None else f"{acc:.4f}",
+            f"{seconds:.1f}" if seconds != "" else "",
+            t.user_attrs.get("duplicate_of", ""),
+            t.user_attrs.get("reason", ""),
+        ])
+    return write_atomic(path, buf.getvalue())
+
+
+def write_best_yaml(spec: dict[str, Any], path: Path) -> Path:
+    """Write a plain spec mapping as YAML (block style, keys in the spec format's order)."""
+    text = yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=120, allow_unicode=True)
+    return write_atomic(path, text)
+
+
+def write_plots(study: optuna.Study, out: Path, *, budget: int | None = None) -> list[Path]:
+    """``history.png`` (accuracy per trial and best so far) and ``pareto.png`` (accuracy against MACs, with the
+    Pareto front). Pure matplotlib on the Agg canvas: no display, no global backend change."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    trials = study.get_trials(deepcopy=False)
+    scored = [(t, trial_accuracy(t)) for t in trials]
+    written = []
+
+    fig = Figure(figsize=(7, 4.2), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    styles = {TrialState.COMPLETE: ("o", "tab:blue", "complete"), TrialState.PRUNED: ("v", "tab:orange", "pruned")}
+    for state, (marker, color, label) in styles.items():
+        xs = [t.number for t, a in scored if t.state == state and a is not None]
+        ys = [a for t, a in scored if t.state == state and a is not None]
+        if xs:
+            ax.scatter(xs, ys, marker=marker, color=color, label=label, zorder=3)
+    failed = [t.number for t in trials if t.state == TrialState.FAIL]
+    if failed:
+        ax.scatter(failed, [0.0] * len(failed), marker="x", color="tab:red", label="failed", zorder=3)
+    best_x, best_y, best = [], [], -math.inf
+    for t, a in scored:
+        if t.state == TrialState.COMPLETE and a is not None and a > best:
+            best = a
+        if best > -math.inf:
+            best_x.append(t.number)
+            best_y.append(best)
+    if best_x:
+        ax.step(best_x, best_y, where="post", color="tab:green", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(f"Optimization history: {study.study_name}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    written.append(_save(fig, out / "history.png"))
+
+    fig = Figure(figsize=(7, 4.2), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    pts = [(t.user_attrs["macs"], a, t) for t, a in scored
+           if a is not None and "macs" in t.user_attrs and t.state in styles]
+    for state, (marker, color, label) in styles.items():
+        sel = [(m / 1e9, a) for m, a, t in pts if t.state == state]
+        if sel:
+            ax.scatter(*zip(*sel), marker=marker, color=color, label=label, zorder=3)
+    complete = [(m, a) for m, a, t in pts if t.state == TrialState.COMPLETE]
+    front = [complete[i] for i in pareto_front(complete)]
+    if front:
+        ax.step([m / 1e9 for m, _ in front], [a for _, a in front], where="post", color="tab:green",
+                marker="*", markersize=10, label="Pareto front", zorder=4)
+    if budget is not None:
+        ax.axvline(budget / 1e9, color="tab:red", linestyle="--", label="budget")
+    ax.set_xlabel("GMACs at the budget's input shape")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title("Accuracy against cost")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    written.append(_save(fig, out / "pareto.png"))
+    return written
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path

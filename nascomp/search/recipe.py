@@ -1,0 +1,294 @@
+"""Study recipes: what to search (space, budget), on what data, with which schedule and sampler, for how long.
+
+A recipe is a YAML file in ``studies/`` (or anywhere); every field also has a ``nascomp search`` flag, and a flag
+wins over the file. ``studies/default.yaml`` is used when no recipe is named. Layout::
+
+    space: se_resnext            # a built-in space name or a space file
+    budget: 4GFLOPs              # hard limit on MACs (FLOPs are counted as MACs)
+    input_shape: [3, 224, 224]   # the input the budget is measured at (and best.yaml declares)
+    data: {source: digits, image_size: 32, val_fraction: 0.2, max_images: null}
+    train: {epochs: 3, batch_size: 64, lr: 0.003, weight_decay: 0.0005, label_smoothing: 0.1, optimizer: adamw}
+    search: {sampler: tpe, pruner: median, objectives: [accuracy], trials: 12, timeout: 8m, seed: 0, census: 300}
+    study_name: null             # default <space>-<budget>-<data kind>
+    storage: null                # default sqlite in the output folder
+    out: null                    # default runs/<study_name>
+    device: auto                 # auto (CUDA when available), cpu, cuda, cuda:1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nascomp._resources import library_dir
+from nascomp.cost.budget import format_macs, parse_budget
+from nascomp.data import parse_data_source
+from nascomp.errors import SearchError, SpecError
+from nascomp.registry import closest_names
+from nascomp.spec.parse import read_yaml_file
+from nascomp.train import TrainConfig
+
+__all__ = ["Recipe", "DataConfig", "SearchConfig", "load_recipe", "recipe_names", "parse_duration", "SAMPLERS",
+           "PRUNERS", "OBJECTIVES"]
+
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("median", "hyperband", "none")
+OBJECTIVES = ("accuracy", "macs")
+
+_TOP_KEYS = ("doc", "space", "budget", "input_shape", "data", "train", "search", "study_name", "storage", "out",
+             "device")
+
+
+def parse_duration(value: Any) -> float | None:
+    """``"8m"``, ``"90s"``, ``"1h"``, ``"1h30m"`` or a number of seconds -> seconds; ``None``/``"none"`` -> None.
+
+    Raises:
+        SearchError: anything else.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?:in)?)?\s*(?:(\d+(?:\.\d+)?)s?)?", text)
+        if not text or parts is None or not any(parts.groups()):
+            raise SearchError(f"cannot read duration '{value}': write seconds or e.g. '90s', '8m', '1h30m'")
+        h, m, s = (float(g) if g else 0.0 for g in parts.groups())
+        seconds = h * 3600 + m * 60 + s
+    if seconds <= 0:
+        raise SearchError(f"duration must be positive, got '{value}'")
+    return seconds
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where trials get their images. ``image_size`` is the proxy training resolution (the budget is not)."""
+
+    source: str = "digits"
+    image_size: int = 32
+    val_fraction: float = 0.2
+    max_images: int | None = None
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How the study searches.
+
+    Attributes:
+        sampler: ``tpe`` (seeded; multivariate) or ``random``.
+        pruner: ``median`` (Optuna's MedianPruner: stop a trial whose epoch accuracy is below the median of earlier
+            trials at that epoch), ``hyperband`` or ``none``. Ignored with two objectives (Optuna cannot prune those).
+        objectives: ``[accuracy]``, or ``[accuracy, macs]`` for a Pareto front (maximize accuracy, minimize MACs).
+        trials: Trials the study should hold in total (a rerun tops it up; it never adds this many more).
+        timeout: Seconds; no trial starts that would likely end after it. ``None`` for no limit.
+        seed: Seeds the sampler, the data split and every trial's initialisation.
+        census: Random points costed before training to show what the space holds under the budget.
+    """
+
+    sampler: str = "tpe"
+    pruner: str = "median"
+    objectives: tuple[str, ...] = ("accuracy",)
+    trials: int = 12
+    timeout: float | None = None
+    seed: int = 0
+    census: int = 300
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A full study recipe (see the module docstring for the YAML)."""
+
+    space: str = "se_resnext"
+    budget: int = 4_000_000_000
+    input_shape: tuple[int, int, int] = (3, 224, 224)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    study_name: str | None = None
+    storage: str | None = None
+    out: str | None = None
+    device: str = "auto"
+    source: str | None = None
+
+    def resolved_study_name(self) -> str:
+        if self.study_name:
+            return self.study_name
+        kind = parse_data_source(self.data.source)[0]
+        budget = format_macs(self.budget).replace(" ", "")
+        space = Path(self.space).stem if self.space.endswith((".yaml", ".yml")) else self.space
+        return f"{space}-{budget}-{kind}"
+
+    def resolved_out(self) -> Path:
+        return Path(self.out).expanduser() if self.out else Path("runs") / self.resolved_study_name()
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define a study: a resumed study must match them (stored in the study's user attrs)."""
+        return {
+            "space": self.space,
+            "budget": self.budget,
+            "input_shape": list(self.input_shape),
+            "data": dataclasses.asdict(self.data),
+            "train": dataclasses.asdict(self.train),
+            "objectives": list(self.search.objectives),
+            "sampler": self.search.sampler,
+            "seed": self.search.seed,
+        }
+
+    def with_overrides(self, **flags: Any) -> "Recipe":
+        """Apply command-line flags (``None`` means not given): budget, space, data, trials, timeout, epochs, seed,
+        storage, study_name, out, device, label_smoothing, image_size, sampler, pruner, objectives."""
+        top, data, train, search = {}, {}, {}, {}
+        for key, value in flags.items():
+            if value is None:
+                continue
+            if key == "budget":
+                top["budget"] = parse_budget(value)
+            elif key in ("space", "storage", "study_name", "out", "device"):
+                top[key] = str(value)
+            elif key == "data":
+                data["source"] = str(value)
+            elif key in ("image_size", "max_images"):
+                data[key] = int(value)
+            elif key in ("epochs", "label_smoothing", "lr", "batch_size"):
+                train[key] = value
+            elif key == "timeout":
+                search["timeout"] = parse_duration(value)
+            elif key in ("trials", "seed", "census", "sampler", "pruner"):
+                search[key] = value
+            elif key == "objectives":
+                search["objectives"] = _objectives(value)
+            else:
+                raise SearchError(f"unknown recipe override '{key}'")
+        recipe = dataclasses.replace(
+            self,
+            data=dataclasses.replace(self.data, **data),
+            train=dataclasses.replace(self.train, **train),
+            search=dataclasses.replace(self.search, **search),
+            **top,
+        )
+        recipe.validate()
+        return recipe
+
+    def validate(self) -> None:
+        """Check the values that no type annotation enforces.
+
+        Raises:
+            SearchError, DataError: the first problem found.
+        """
+        parse_data_source(self.data.source)
+        s = self.search
+        if s.sampler not in SAMPLERS:
+            raise SearchError(f"unknown sampler '{s.sampler}' (valid: {', '.join(SAMPLERS)})")
+        if s.pruner not in PRUNERS:
+            raise SearchError(f"unknown pruner '{s.pruner}' (valid: {', '.join(PRUNERS)})")
+        if s.trials < 1:
+            raise SearchError(f"trials must be at least 1, got {s.trials}")
+        if s.census < 0:
+            raise SearchError(f"census must be 0 or more points, got {s.census}")
+        if self.data.image_size < 1 or not 0 < self.data.val_fraction < 1:
+            raise SearchError("data.image_size must be positive and data.val_fraction in (0, 1)")
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise SearchError(f"input_shape must be (C, H, W), got {self.input_shape}")
+        if self.study_name is not None and not self.study_name.strip():
+            raise SearchError("study name must not be empty")
+
+
+def _objectives(value: Any) -> tuple[str, ...]:
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+    if not items or items[0] != "accuracy" or any(v not in OBJECTIVES for v in items) or len(set(items)) != len(items):
+        raise SearchError(f"objectives must be 'accuracy' or 'accuracy,macs', got {value!r}")
+    return tuple(items)
+
+
+def recipe_names() -> list[str]:
+    """Names of the built-in recipes (``studies/*.yaml``)."""
+    return sorted(p.stem for p in library_dir("studies").glob("*.yaml"))
+
+
+def _recipe_path(name_or_path: str | os.PathLike | None) -> Path:
+    if name_or_path is None:
+        return library_dir("studies") / "default.yaml"
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.suffix in (".yaml", ".yml") or os.sep in text or path.exists():
+        if not path.is_file():
+            raise SearchError(f"recipe file not found: {path}")
+        return path
+    builtin = library_dir("studies") / f"{text}.yaml"
+    if builtin.is_file():
+        return builtin
+    names = recipe_names()
+    close = closest_names(text, names)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise SearchError(f"unknown recipe '{text}'{hint} (built-in recipes: {', '.join(names)}; or a YAML file)")
+
+
+def load_recipe(name_or_path: str | os.PathLike | None = None) -> Recipe:
+    """Read a recipe file or a built-in recipe by name (``None``: ``studies/default.yaml``).
+
+    Raises:
+        SearchError: unknown name, missing file, unknown keys or bad values (the message names the file).
+
+    Example:
+        >>> load_recipe().with_overrides(budget="600MFLOPs", trials=3).budget
+        600000000
+    """
+    path = _recipe_path(name_or_path)
+    try:
+        raw = read_yaml_file(path)
+    except SpecError as exc:
+        raise SearchError(str(exc)) from None
+    raw = raw or {}
+    where = str(path)
+    if not isinstance(raw, dict):
+        raise SearchError(f"{where}: a recipe must be a mapping (keys: {', '.join(_TOP_KEYS)})")
+    _check_keys(raw, _TOP_KEYS, where, "")
+    kwargs: dict[str, Any] = {"source": where}
+    try:
+        if "budget" in raw:
+            kwargs["budget"] = parse_budget(raw["budget"])
+        if "input_shape" in raw:
+            kwargs["input_shape"] = tuple(int(v) for v in raw["input_shape"])
+        for key in ("space", "study_name", "storage", "out", "device"):
+            if raw.get(key) is not None:
+                kwargs[key] = str(raw[key])
+        sections = {"data": DataConfig, "train": TrainConfig, "search": SearchConfig}
+        for key, cls in sections.items():
+            section = raw.get(key) or {}
+            if not isinstance(section, dict):
+                raise SearchError(f"'{key}' must be a mapping")
+            names = tuple(f.name for f in dataclasses.fields(cls))
+            _check_keys(section, names, where, f"{key}.")
+            values = dict(section)
+            if key == "search":
+                if "timeout" in values:
+                    values["timeout"] = parse_duration(values["timeout"])
+                if "objectives" in values:
+                    values["objectives"] = _objectives(values["objectives"])
+            kwargs[key] = cls(**values)
+        recipe = Recipe(**kwargs)
+        recipe.validate()
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, SearchError) and str(exc).startswith(where):
+            raise
+        raise SearchError(f"{where}: {exc}") from None
+    return recipe
+
+
+def _check_keys(mapping: dict, valid: tuple[str, ...], where: str, prefix: str) -> None:
+    for key in mapping:
+        if key not in valid:
+            close = closest_names(str(key), list(valid))
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+            line = mapping.line_of(key) if hasattr(mapping, "line_of") else None
+            loc = f"{where}:{line}" if line else where
+            raise SearchError(f"{loc}: unknown recipe key '{prefix}{key}'{hint} (valid: {', '.join(valid)})")

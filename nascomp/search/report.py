@@ -1,0 +1,201 @@
+"""What a search shows: the census table, progress bars (trials and epochs, best so far, ETA), one line per trial,
+and the summary table. All through rich; when output is not a terminal the bars stay silent and the lines remain."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from nascomp.cost.budget import format_macs
+from nascomp.search.outputs import best_trial, trial_accuracy
+
+__all__ = ["Reporter", "summary_table", "trials_table"]
+
+
+def _console() -> Console:
+    if sys.stdout.isatty() or "COLUMNS" in os.environ:
+        return Console()
+    return Console(width=160)
+
+
+def _acc(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _point(trial: FrozenTrial, limit: int = 90) -> str:
+    text = " ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in trial.params.items())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Bars:
+    def __init__(self, progress: Progress, trials_task, epoch_task, epochs: int, steps: int):
+        self.progress, self.trials_task, self.epoch_task = progress, trials_task, epoch_task
+        self.epochs, self.steps = epochs, steps
+        self.best_text = "best: -"
+        self.trial_number: int | None = None
+
+    def best(self, trial: FrozenTrial | None) -> None:
+        if trial is not None:
+            self.best_text = f"best {trial.values[0]:.4f} (#{trial.number}, {format_macs(trial.user_attrs.get('macs', 0))})"
+        self.progress.update(self.trials_task, description=f"trials · {self.best_text}")
+
+    def trial_done(self, done: int, best: FrozenTrial | None) -> None:
+        self.progress.update(self.trials_task, completed=done)
+        self.best(best)
+
+    def start_trial(self, number: int, macs: int) -> None:
+        self.trial_number = number
+        self.progress.reset(self.epoch_task, total=self.epochs * self.steps,
+                            description=f"trial {number} ({format_macs(macs)}) · epoch 1/{self.epochs}")
+
+    def step(self, step: int, steps: int) -> None:
+        self.progress.advance(self.epoch_task)
+
+    def epoch_done(self, epoch: int, accuracy: float) -> None:
+        nxt = min(epoch + 2, self.epochs)
+        self.progress.update(
+            self.epoch_task, completed=(epoch + 1) * self.steps,
+            description=f"trial {self.trial_number} · epoch {nxt}/{self.epochs} · val {accuracy:.4f}",
+        )
+
+
+class Reporter:
+    """Prints a search's progress on a rich console.
+
+    Args:
+        console: Where to print; default stdout (160 columns when not a terminal).
+        bars: Show live progress bars (ignored when the console is not a terminal).
+    """
+
+    def __init__(self, console: Console | None = None, bars: bool = True):
+        self.console = console or _console()
+        self.bars = bars
+
+    def note(self, message: str) -> None:
+        self.console.print(f"[bold]nascomp search:[/bold] {message}", highlight=False)
+
+    def census(self, space, recipe, census, num_classes: int, data) -> None:
+        shape = "x".join(map(str, recipe.input_shape))
+        table = Table(title=f"Space '{space.name}' under {format_macs(recipe.budget)} at {shape}, {num_classes} classes",
+                      show_header=False, title_justify="left")
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("space", f"{len(space.dimensions)} dimensions, {space.size:,} points")
+        if census.sampled:
+            share = census.fitting / census.sampled
+            table.add_row("census", f"of {census.sampled} uniformly sampled points, {census.fitting} fit "
+                                    f"({share:.0%}); {census.invalid} invalid")
+            table.add_row("MACs of fitting points", census.spread())
+            if census.fitting_params:
+                p = census.fitting_params
+                table.add_row("params of fitting points", f"min {p[0] / 1e6:.2f} M, median {p[len(p) // 2] / 1e6:.2f} M, "
+                                                          f"max {p[-1] / 1e6:.2f} M")
+            table.add_row("costing speed", f"{census.points_per_second:,.0f} points/s (analytic, no weights)")
+        for name, macs in census.named.items():
+            verdict = "[green]fits[/green]" if macs <= recipe.budget else "[red]over budget[/red]"
+            table.add_row(f"point {name}", f"{format_macs(macs)} {verdict}")
+        if census.cheapest is not None:
+            table.add_row("cheapest found", format_macs(census.cheapest[1]))
+        table.add_row("proxy training", f"{data.name}: {len(data.y_train)} train / {len(data.y_val)} val images at "
+                                        f"{recipe.data.image_size}x{recipe.data.image_size}, {recipe.train.epochs} "
+                                        f"epoch(s), label smoothing {recipe.train.label_smoothing}")
+        self.console.print(table)
+
+    @contextlib.contextmanager
+    def progress(self, *, total: int, completed: int, epochs: int, steps: int) -> Iterator[_Bars]:
+        progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            disable=not self.bars,
+            transient=False,
+        )
+        trials_task = progress.add_task("trials", total=total, completed=completed)
+        epoch_task = progress.add_task("waiting for the first trial", total=epochs * steps)
+        with progress:
+            yield _Bars(progress, trials_task, epoch_task, epochs, steps)
+
+    def trial_line(self, study: optuna.Study, number: int, outcome: str) -> None:
+        t = study.get_trials(deepcopy=False)[number]
+        seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else 0.0
+        macs = t.user_attrs.get("macs")
+        colour = {"complete": "green", "pruned": "yellow", "failed": "red", "reused": "cyan"}.get(outcome, "white")
+        parts = [f"trial {number:>3}", f"[{colour}]{outcome:<8}[/{colour}]", f"acc {_acc(trial_accuracy(t))}",
+                 format_macs(macs) if macs is not None else "-", f"{seconds:5.1f} s"]
+        draws = t.user_attrs.get("draws")
+        if draws and draws > 1:
+            parts.append(f"{draws} draws screened")
+        if t.user_attrs.get("reason"):
+            parts.append(str(t.user_attrs["reason"]))
+        self.console.print("  ".join(parts), highlight=False)
+
+    def summary(self, study: optuna.Study, space, recipe, result) -> None:
+        self.console.print(trials_table(study, limit=10))
+        self.console.print(summary_table(study, recipe.budget, result))
+
+
+def trials_table(study: optuna.Study, limit: int = 10) -> Table:
+    """The top trials by accuracy (complete and pruned), then the failed ones' count."""
+    trials = study.get_trials(deepcopy=False)
+    ranked = sorted((t for t in trials if trial_accuracy(t) is not None),
+                    key=lambda t: (t.state != TrialState.COMPLETE, -(trial_accuracy(t) or 0.0), t.number))
+    table = Table(title=f"Top trials of study '{study.study_name}'", title_justify="left")
+    for col, just in (("#", "right"), ("state", "left"), ("accuracy", "right"), ("MACs", "right"),
+                      ("params", "right"), ("s", "right"), ("point", "left")):
+        table.add_column(col, justify=just)
+    for t in ranked[:limit]:
+        seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else 0.0
+        table.add_row(str(t.number), t.state.name.lower(), _acc(trial_accuracy(t)),
+                      format_macs(t.user_attrs.get("macs", 0)), f"{t.user_attrs.get('params', 0) / 1e6:.2f} M",
+                      f"{seconds:.0f}", _point(t))
+    return table
+
+
+def summary_table(study: optuna.Study, budget: int, result) -> Table:
+    trials = study.get_trials(deepcopy=False)
+    counts = {s: sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    table = Table(title="Summary", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    best = best_trial(study)
+    if best is not None:
+        table.add_row("best", f"trial {best.number}: accuracy {best.values[0]:.4f}, "
+                              f"{format_macs(best.user_attrs['macs'])} (budget {format_macs(budget)}), "
+                              f"{best.user_attrs['params'] / 1e6:.2f} M params")
+    else:
+        table.add_row("best", "no trial completed yet")
+    table.add_row("study", f"{study.study_name}: {len(trials)} trials ({counts[TrialState.COMPLETE]} complete, "
+                           f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed)")
+    table.add_row("this run", f"screened {result.screened} points by analytic cost, {result.screened_fit} fit; "
+                              f"trained {result.trained}; {result.seconds:.0f} s")
+    from nascomp.search.storage import describe_storage
+
+    table.add_row("storage", describe_storage(result.storage))
+    shown = sorted({str(p) for p in result.files})
+    table.add_row("files", "\n".join(shown) if shown else "-")
+    if result.interrupted:
+        table.add_row("stopped", "by Ctrl-C; rerun the same command to resume")
+    elif result.stopped_by_timeout:
+        table.add_row("stopped", "by the time limit; rerun (or raise --timeout) to add the remaining trials")
+    return table

@@ -1,0 +1,184 @@
+"""A sampler wrapper that makes the compute budget hard: Optuna only ever sees points that fit.
+
+Optuna's constraints are soft (a constrained trial still trains, then counts as infeasible). Here every draw of the
+wrapped sampler (TPE by default) is costed analytically first (:meth:`SearchSpace.cost`, about a millisecond, no
+weights); a draw over the budget, or one the study has already evaluated, is discarded and the wrapped sampler is
+asked again, from the same trial. This is rejection sampling from the sampler's own proposal, truncated to the
+feasible set, so TPE's density model stays in charge and no infeasible trial is ever created, trained or stored.
+If ``max_draws`` draws in a row miss (a budget that admits a sliver of the space), the cheapest draw is repaired:
+one dimension at a time steps to its next cheaper value, the smallest cost cut first, until the point fits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from nascomp.errors import SpecError
+from nascomp.search.space import SearchSpace, point_key
+
+__all__ = ["BudgetSampler", "DrawStats", "cheaper_neighbours", "minimize_cost", "evaluated_points"]
+
+
+@dataclass
+class DrawStats:
+    """What screening one trial's point cost.
+
+    Attributes:
+        draws: Points costed analytically.
+        over_budget: Draws whose MACs exceeded the budget.
+        invalid: Draws that are not a valid architecture (recorded with the reason).
+        duplicates: Draws the study had already evaluated.
+        repaired: Whether the point came from repairing an over-budget draw.
+        reasons: A few rejection reasons, for the record.
+    """
+
+    draws: int = 0
+    over_budget: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    repaired: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+
+def cheaper_neighbours(space: SearchSpace, point: dict[str, Any]) -> list[dict[str, Any]]:
+    """Points one step down in one ordered dimension (int ranges, numeric choices; ``true`` -> ``false``)."""
+    out = []
+    for name, dim in space.dimensions.items():
+        values = dim.values
+        if dim.choices is not None and not all(isinstance(v, (int, float)) for v in values):
+            continue
+        ordered = sorted(values, key=float)
+        i = ordered.index(point[name])
+        if i > 0:
+            out.append({**point, name: ordered[i - 1]})
+    return out
+
+
+def minimize_cost(space: SearchSpace, point: dict[str, Any], cost: Callable[[dict], int], limit: int | None = None,
+                  gentle: bool = True) -> tuple[dict[str, Any], int]:
+    """Walk down :func:`cheaper_neighbours` until the cost is at most ``limit`` (or stops falling if ``None``).
+
+    ``gentle`` takes the smallest cost cut at each step (repair: stay close to the draw); otherwise the largest
+    (find the cheapest point fast). Returns the point and its cost.
+    """
+    current, current_cost = dict(point), cost(point)
+    while limit is None or current_cost > limit:
+        options = []
+        for cand in cheaper_neighbours(space, current):
+            try:
+                c = cost(cand)
+            except SpecError:
+                continue
+            if c < current_cost:
+                options.append((c, cand))
+        if not options:
+            break
+        current_cost, current = max(options, key=lambda o: o[0]) if gentle else min(options, key=lambda o: o[0])
+    return current, current_cost
+
+
+class BudgetSampler(optuna.samplers.BaseSampler):
+    """Propose only points of ``space`` whose analytic MACs fit ``budget`` and that the study has not evaluated.
+
+    Args:
+        base: The sampler whose proposals are screened (TPE, random, ...).
+        space: The search space; every trial samples all of its dimensions.
+        cost: ``cost(point) -> MACs`` (memoized analytic cost at the budget's input shape).
+        budget: The hard limit, in MACs.
+        max_draws: Draws per trial before repairing the cheapest one.
+
+    Example:
+        >>> space = load_space("se_resnext")
+        >>> cost = lambda p: space.cost(p, input_shape=(3, 224, 224), num_classes=10).macs
+        >>> sampler = BudgetSampler(optuna.samplers.TPESampler(seed=0), space, cost, budget=4 * 10**9)
+        >>> study = optuna.create_study(direction="maximize", sampler=sampler)
+        >>> point = space.suggest(study.ask())
+        >>> cost(point) <= 4 * 10**9
+        True
+    """
+
+    def __init__(self, base: optuna.samplers.BaseSampler, space: SearchSpace, cost: Callable[[dict], int],
+                 budget: int, *, max_draws: int = 100):
+        self.base = base
+        self.space = space
+        self.cost = cost
+        self.budget = budget
+        self.max_draws = max_draws
+        self.last_stats = DrawStats()
+
+    # -- BaseSampler ----------------------------------------------------------------------------------------------
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return self.space.distributions()
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        stats = self.last_stats = DrawStats()
+        seen = evaluated_points(study.get_trials(deepcopy=False))
+        cheapest: tuple[int, dict[str, Any]] | None = None
+        fallback: dict[str, Any] | None = None
+        for _ in range(self.max_draws):
+            point = dict(self.base.sample_relative(study, trial, search_space))
+            for name, dist in search_space.items():
+                if name not in point:
+                    point[name] = self.base.sample_independent(study, trial, name, dist)
+            stats.draws += 1
+            try:
+                macs = self.cost(point)
+            except SpecError as exc:
+                stats.invalid += 1
+                self._note(stats, f"invalid: {exc}")
+                continue
+            if macs > self.budget:
+                stats.over_budget += 1
+                self._note(stats, f"over budget: {macs:,} MACs > {self.budget:,}")
+                if cheapest is None or macs < cheapest[0]:
+                    cheapest = (macs, point)
+                continue
+            if point_key(point) in seen:
+                stats.duplicates += 1
+                fallback = fallback or point
+                continue
+            return point
+        if fallback is not None:  # every fitting draw was a duplicate: the study reuses its recorded result
+            return fallback
+        if cheapest is None:
+            return {}  # nothing valid was drawn; Optuna falls back to sample_independent (still screened later)
+        stats.repaired = True
+        repaired, _ = minimize_cost(self.space, cheapest[1], self.cost, limit=self.budget)
+        return repaired
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self.base.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.base.before_trial(study, trial)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self.base.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.base.reseed_rng()
+
+    @staticmethod
+    def _note(stats: DrawStats, reason: str) -> None:
+        if len(stats.reasons) < 3:
+            stats.reasons.append(reason)
+
+
+def evaluated_points(trials: Sequence[FrozenTrial]) -> dict[tuple, FrozenTrial]:
+    """Points the study has a result for (complete, pruned, or failed for a reason other than an interruption)."""
+    out: dict[tuple, FrozenTrial] = {}
+    for t in trials:
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+            t.state == TrialState.FAIL and not t.user_attrs.get("interrupted") and t.params
+        ):
+            out.setdefault(point_key(t.params), t)
+    return out

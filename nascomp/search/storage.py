@@ -1,0 +1,67 @@
+"""Open the Optuna storage a study lives in: SQLite in the output folder by default, or any ``--storage``."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import optuna
+
+from nascomp.errors import SearchError
+
+__all__ = ["open_storage", "default_storage_url", "describe_storage"]
+
+
+def default_storage_url(out: Path) -> str:
+    """``sqlite:///<absolute out>/study.db``."""
+    return f"sqlite:///{(out.resolve() / 'study.db').as_posix()}"
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """Open (creating if needed) a storage.
+
+    Args:
+        url: An SQLAlchemy URL Optuna's :class:`~optuna.storages.RDBStorage` accepts (``sqlite:///study.db``,
+            ``postgresql://user:pass@host/db``, ``mysql+pymysql://...``), or ``journal:PATH`` for Optuna's
+            :class:`~optuna.storages.JournalStorage` on a file (safe for several processes on one file system).
+
+    Raises:
+        SearchError: the storage cannot be opened (the message carries the driver's reason).
+    """
+    try:
+        if url.startswith("journal:"):
+            path = Path(url[len("journal:"):]).expanduser()
+            if not path.parent.is_dir():
+                raise SearchError(f"cannot open storage '{url}': folder '{path.parent}' does not exist")
+            from optuna.storages.journal import JournalFileBackend
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        if "://" not in url:
+            raise SearchError(
+                f"cannot read storage '{url}': expected an SQLAlchemy URL (sqlite:///study.db, "
+                f"postgresql://user:pass@host/db) or journal:PATH"
+            )
+        if url.startswith("sqlite:///"):
+            folder = Path(url[len("sqlite:///"):]).parent
+            if not folder.is_dir():
+                raise SearchError(f"cannot open storage '{url}': folder '{folder}' does not exist")
+        return optuna.storages.RDBStorage(url)
+    except SearchError:
+        raise
+    except (ImportError, ModuleNotFoundError) as exc:
+        raise SearchError(f"cannot open storage '{url}': a database driver is missing ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy/driver errors of many types: one user-facing error
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SearchError(f"cannot open storage '{url}': {reason}") from None
+
+
+def describe_storage(url: str) -> str:
+    """The URL without a password."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url

@@ -1,0 +1,424 @@
+"""The search loop: screen by analytic cost, train survivors on the proxy schedule, record everything in Optuna.
+
+Order of work, so that a bad input fails before anything is written: recipe -> space -> data -> census (a budget no
+point meets is a :class:`~nascomp.errors.BudgetError` here) -> output folder and storage -> trials.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import signal
+import statistics
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+from nascomp.cost.budget import format_macs
+from nascomp.data import ImageData, load_data
+from nascomp.errors import SearchError, SpecError
+from nascomp.graph.build import build
+from nascomp.search.census import Census, take_census
+from nascomp.search.outputs import best_trial, trial_accuracy, write_best_yaml, write_plots, write_trials_csv
+from nascomp.search.recipe import Recipe
+from nascomp.search.report import Reporter
+from nascomp.search.sampler import BudgetSampler, DrawStats, evaluated_points
+from nascomp.search.space import SearchSpace, load_space, point_key
+from nascomp.search.storage import default_storage_url, describe_storage, open_storage
+from nascomp.train import TrainingDiverged, TrainingInterrupted, fit
+
+__all__ = ["run_search", "SearchResult", "RECIPE_ATTR", "export_best"]
+
+RECIPE_ATTR = "nascomp_recipe"
+
+
+@dataclass
+class SearchResult:
+    """What :func:`run_search` did.
+
+    Attributes:
+        study_name, storage, out: Where the study and its files are.
+        best: The best complete trial, or ``None``.
+        trials: Trials counted in the study (finished, not interrupted).
+        trained: Trials this run trained.
+        screened: Points this run costed analytically for its trials (draws), and how many of them fit.
+        census: The pre-training census.
+        interrupted: Ctrl-C stopped the run.
+        files: Files written in ``out``.
+    """
+
+    study_name: str
+    storage: str
+    out: Path
+    best: FrozenTrial | None
+    trials: int
+    trained: int = 0
+    screened: int = 0
+    screened_fit: int = 0
+    census: Census | None = None
+    interrupted: bool = False
+    stopped_by_timeout: bool = False
+    seconds: float = 0.0
+    files: list[Path] = field(default_factory=list)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SearchError(f"unknown device '{name}' (use auto, cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SearchError(f"device '{name}' requested but CUDA is not available here; use --device cpu")
+    return device
+
+
+def _counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """Trials that count toward the study's total: finished, and not stopped by Ctrl-C."""
+    return [t for t in trials if t.state.is_finished() and not t.user_attrs.get("interrupted")]
+
+
+class _StopFlag:
+    """First Ctrl-C: stop after the current training step. Second: abort at once (KeyboardInterrupt)."""
+
+    def __init__(self, reporter: Reporter):
+        self.set = False
+        self.reporter = reporter
+        self._previous = None
+
+    def __enter__(self) -> "_StopFlag":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.set:
+            raise KeyboardInterrupt
+        self.set = True
+        self.reporter.note("Ctrl-C: stopping after the current step and saving (press again to abort at once)")
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _make_sampler(recipe: Recipe, space: SearchSpace, cost, budget: int) -> BudgetSampler:
+    s = recipe.search
+    if s.sampler == "random":
+        base = optuna.samplers.RandomSampler(seed=s.seed)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            base = optuna.samplers.TPESampler(
+                seed=s.seed, multivariate=True, n_startup_trials=max(3, min(10, s.trials // 3))
+            )
+    return BudgetSampler(base, space, cost, budget)
+
+
+def _make_pruner(recipe: Recipe) -> optuna.pruners.BasePruner:
+    if recipe.search.pruner == "median" and not recipe.search.multi_objective:
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    if recipe.search.pruner == "hyperband" and not recipe.search.multi_objective:
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=recipe.train.epochs)
+    return optuna.pruners.NopPruner()
+
+
+def _open_study(recipe: Recipe, space: SearchSpace, sampler, pruner, out: Path, num_classes: int):
+    """Create or resume the study; a resumed study must have been made by the same recipe identity."""
+    url = recipe.storage or default_storage_url(out)
+    storage = open_storage(url)
+    name = recipe.resolved_study_name()
+    directions = ["maximize", "minimize"] if recipe.search.multi_objective else ["maximize"]
+    identity = {**recipe.identity(), "num_classes": num_classes, "dimensions": list(space.dimensions)}
+    try:
+        existing = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    except KeyError:
+        existing = None
+    if existing is not None:
+        stored = existing.user_attrs.get(RECIPE_ATTR)
+        if stored is None:
+            raise SearchError(
+                f"study '{name}' in {describe_storage(url)} was not created by nascomp search; pick another --study-name"
+            )
+        stored = json.loads(stored)
+        diff = [k for k in identity if stored.get(k) != identity[k]]
+        if diff:
+            k = diff[0]
+            raise SearchError(
+                f"study '{name}' in {describe_storage(url)} was run with {k}={stored.get(k)!r}, this run asks "
+                f"{k}={identity[k]!r}; resume with the same settings, or start a new study with --study-name or --out"
+            )
+        return existing, url
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
+                                directions=directions)
+    study.set_user_attr(RECIPE_ATTR, json.dumps(identity))
+    study.set_user_attr("space_file", str(space.source) if space.source else space.name)
+    return study, url
+
+
+def export_best(study: optuna.Study, space: SearchSpace, recipe: Recipe, num_classes: int,
+                out: Path) -> Path | None:
+    """Write ``best.yaml`` for the study's best trial, then check that it profiles to the recorded MACs."""
+    from nascomp.cost.profile import profile
+
+    best = best_trial(study)
+    if best is None:
+        return None
+    point = {k: best.params[k] for k in space.dimensions}
+    macs = best.user_attrs["macs"]
+    shape = "x".join(map(str, recipe.input_shape))
+    doc = (
+        f"Found by `nascomp search` (study '{study.study_name}', trial {best.number}) in search space "
+        f"'{space.name}' under a budget of {format_macs(recipe.budget)} at {shape}.\n"
+        f"Proxy validation accuracy: {best.values[0]:.4f} on {recipe.data.source} at "
+        f"{recipe.data.image_size}x{recipe.data.image_size} after {recipe.train.epochs} epoch(s) (not a final "
+        f"accuracy: train it properly before use).\n"
+        f"Point: {', '.join(f'{k}={v}' for k, v in point.items())}\n"
+        f"Expected at input {shape}, batch 1 (MACs: conv and linear only, FlopCounterMode / 2):\n"
+        f"  params: {best.user_attrs['params']:,}\n  MACs: {macs:,}\n"
+    )
+    spec = space.export(point, name=f"{space.name}_trial{best.number}", doc=doc,
+                        input_shape=recipe.input_shape, num_classes=num_classes)
+    path = write_best_yaml(spec, out / "best.yaml")
+    check = profile(str(path))
+    if (check.macs, check.params) != (macs, best.user_attrs["params"]):  # pragma: no cover - internal invariant
+        raise SearchError(f"best.yaml profiles to {check.macs:,} MACs, the study recorded {macs:,}: please report")
+    return path
+
+
+def run_search(recipe: Recipe, *, reporter: Reporter | None = None) -> SearchResult:
+    """Run (or resume) the study a recipe describes.
+
+    Args:
+        recipe: The study recipe (see :mod:`nascomp.search.recipe`).
+        reporter: Where progress goes; default a rich console reporter on stdout.
+
+    Returns:
+        A :class:`SearchResult`; the study itself is in ``result.storage`` under ``result.study_name``.
+
+    Raises:
+        SearchError, BudgetError, DataError, SpecError: bad inputs, all before anything is written.
+
+    Example:
+        >>> recipe = load_recipe().with_overrides(budget="1GFLOPs", trials=3, epochs=1)
+        >>> result = run_search(recipe)
+        >>> result.best.user_attrs["macs"] <= 10**9
+        True
+    """
+    t0 = time.perf_counter()
+    reporter = reporter or Reporter()
+    recipe.validate()
+    device = _device(recipe.device)
+    space = load_space(recipe.space)
+    channels = recipe.input_shape[0]
+    data = load_data(recipe.data.source, image_size=recipe.data.image_size, channels=channels,
+                     val_fraction=recipe.data.val_fraction, seed=recipe.search.seed,
+                     max_images=recipe.data.max_images)
+    num_classes = data.num_classes
+    budget = recipe.budget
+
+    def cost(point: dict[str, Any]):
+        return space.cost(point, input_shape=recipe.input_shape, num_classes=num_classes)
+
+    census = take_census(space, cost, budget, samples=recipe.search.census, seed=recipe.search.seed)
+    reporter.census(space, recipe, census, num_classes, data)
+
+    out = recipe.resolved_out()
+    created_out = not out.exists()
+    if recipe.storage:  # a bad --storage fails before the output folder exists
+        open_storage(recipe.storage)
+    out.mkdir(parents=True, exist_ok=True)
+    sampler = _make_sampler(recipe, space, lambda p: cost(p).macs, budget)
+    try:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study, url = _open_study(recipe, space, sampler, _make_pruner(recipe), out, num_classes)
+    except BaseException:
+        if created_out and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    result = SearchResult(study_name=study.study_name, storage=url, out=out, best=None, trials=0, census=census)
+    loop = _Loop(recipe, space, data, study, sampler, cost, device, reporter, result)
+    with _StopFlag(reporter) as stop:
+        loop.stop = stop
+        loop.run()
+    result.files = loop.write_outputs(final=True)
+    result.best = best_trial(study)
+    result.trials = len(_counted(study.get_trials(deepcopy=False)))
+    result.seconds = time.perf_counter() - t0
+    reporter.summary(study, space, recipe, result)
+    return result
+
+
+class _Loop:
+    def __init__(self, recipe, space, data: ImageData, study, sampler: BudgetSampler, cost, device, reporter,
+                 result: SearchResult):
+        self.recipe, self.space, self.data, self.study = recipe, space, data, study
+        self.sampler, self.cost, self.device, self.reporter, self.result = sampler, cost, device, reporter, result
+        self.stop: _StopFlag | None = None
+        self.durations: list[float] = []
+        self.best_number: int | None = None
+
+    def _stopping(self) -> bool:
+        return bool(self.stop and self.stop.set)
+
+    def run(self) -> None:
+        recipe, study = self.recipe, self.study
+        target = recipe.search.trials
+        timeout = recipe.search.timeout
+        start = time.perf_counter()
+        done = len(_counted(study.get_trials(deepcopy=False)))
+        if done:
+            self.reporter.note(f"resuming study '{study.study_name}': {done} of {target} trials already recorded")
+        with self.reporter.progress(total=target, completed=min(done, target), epochs=recipe.train.epochs,
+                                    steps=max(1, -(-len(self.data.y_train) // recipe.train.batch_size))) as bars:
+            self.bars = bars
+            bars.best(best_trial(study))
+            while done < target and not self._stopping():
+                if timeout is not None:
+                    elapsed = time.perf_counter() - start
+                    expected = statistics.median(self.durations) if self.durations else 0.0
+                    if elapsed + expected > timeout:
+                        self.result.stopped_by_timeout = True
+                        self.reporter.note(
+                            f"time limit: {elapsed:.0f} s spent, the next trial would likely end after the "
+                            f"{timeout:.0f} s timeout; stopping with {done} of {target} trials"
+                        )
+                        break
+                self.one_trial()
+                done = len(_counted(study.get_trials(deepcopy=False)))
+                bars.trial_done(done, best_trial(study))
+                self.write_outputs(final=False)
+        self.result.interrupted = self._stopping()
+
+    def one_trial(self) -> None:
+        recipe, study, space = self.recipe, self.study, self.space
+        trial = study.ask()
+        try:
+            point = space.suggest(trial)
+        except Exception as exc:  # noqa: BLE001 - recorded on the trial, the study goes on
+            self._fail(trial, f"sampling failed: {type(exc).__name__}: {exc}")
+            return
+        stats: DrawStats = self.sampler.last_stats
+        self.sampler.last_stats = DrawStats()
+        self.result.screened += max(1, stats.draws)
+        trial.set_user_attr("draws", stats.draws)
+        if stats.over_budget or stats.duplicates or stats.invalid:
+            trial.set_user_attr(
+                "screened_out",
+                {"over_budget": stats.over_budget, "duplicates": stats.duplicates, "invalid": stats.invalid},
+            )
+        if stats.repaired:
+            trial.set_user_attr("repaired", True)
+        try:
+            prof = self.cost(point)
+        except SpecError as exc:
+            self._fail(trial, f"invalid architecture: {exc}")
+            return
+        trial.set_user_attr("macs", prof.macs)
+        trial.set_user_attr("params", prof.params)
+        if prof.macs > recipe.budget:  # the hard gate: never train over budget
+            self._fail(trial, f"over budget: {prof.macs:,} MACs > {recipe.budget:,} (not trained)")
+            return
+        self.result.screened_fit += 1
+        duplicate = evaluated_points([t for t in study.get_trials(deepcopy=False) if t.number != trial.number]).get(
+            point_key(point)
+        )
+        if duplicate is not None:
+            self._reuse(trial, duplicate)
+            return
+        self._train(trial, point, prof)
+
+    def _train(self, trial: optuna.Trial, point: dict, prof) -> None:
+        recipe = self.recipe
+        multi = recipe.search.multi_objective
+        started = time.perf_counter()
+        self.bars.start_trial(trial.number, prof.macs)
+
+        def on_epoch(epoch: int, accuracy: float) -> None:
+            self.bars.epoch_done(epoch, accuracy)
+            if not multi:
+                trial.report(accuracy, epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} at accuracy {accuracy:.4f}")
+
+        try:
+            torch.manual_seed(recipe.search.seed)
+            size = recipe.data.image_size
+            model = build(self.space.spec(point, num_classes=self.data.num_classes,
+                                          input_shape=(recipe.input_shape[0], size, size)))
+            result = fit(model, self.data, recipe.train, device=self.device, seed=recipe.search.seed,
+                         on_epoch=on_epoch, on_step=self.bars.step, should_stop=self._stopping)
+        except optuna.TrialPruned as exc:
+            trial.set_user_attr("reason", str(exc))
+            self.study.tell(trial, state=TrialState.PRUNED)
+            self._finished(trial, "PRUNED", started)
+            return
+        except TrainingInterrupted as exc:
+            trial.set_user_attr("interrupted", True)
+            self._fail(trial, f"interrupted by user (Ctrl-C), {exc}")
+            return
+        except (TrainingDiverged, torch.OutOfMemoryError) as exc:
+            self._fail(trial, f"{type(exc).__name__}: {exc}")
+            self._free()
+            return
+        except Exception as exc:  # noqa: BLE001 - any trial error is recorded and the study goes on
+            self._fail(trial, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+            self._free()
+            return
+        values = [result.accuracy, float(prof.macs)] if multi else result.accuracy
+        self.study.tell(trial, values)
+        self._finished(trial, "COMPLETE", started)
+
+    def _free(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _reuse(self, trial: optuna.Trial, duplicate: FrozenTrial) -> None:
+        trial.set_user_attr("duplicate_of", duplicate.number)
+        if duplicate.state == TrialState.COMPLETE:
+            for step, value in sorted(duplicate.intermediate_values.items()):
+                if not self.recipe.search.multi_objective:
+                    trial.report(value, step)
+            self.study.tell(trial, list(duplicate.values) if len(duplicate.values) > 1 else duplicate.values[0])
+        elif duplicate.state == TrialState.PRUNED:
+            trial.set_user_attr("reason", f"same point as trial {duplicate.number} (pruned); not retrained")
+            self.study.tell(trial, state=TrialState.PRUNED)
+        else:
+            reason = duplicate.user_attrs.get("reason", "failed")
+            self._fail(trial, f"same point as failed trial {duplicate.number} ({reason}); not retrained")
+            return
+        self.reporter.trial_line(self.study, trial.number, "reused")
+
+    def _fail(self, trial: optuna.Trial, reason: str) -> None:
+        trial.set_user_attr("reason", reason[:1000])
+        self.study.tell(trial, state=TrialState.FAIL)
+        self.reporter.trial_line(self.study, trial.number, "failed")
+
+    def _finished(self, trial: optuna.Trial, state: str, started: float) -> None:
+        self.durations.append(time.perf_counter() - started)
+        self.result.trained += 1
+        self.reporter.trial_line(self.study, trial.number, state.lower())
+
+    def write_outputs(self, final: bool) -> list[Path]:
+        out = self.result.out
+        files = [write_trials_csv(self.study, list(self.space.dimensions), out / "trials.csv")]
+        best = best_trial(self.study)
+        if best is not None and (final or best.number != self.best_number):
+            path = export_best(self.study, self.space, self.recipe, self.data.num_classes, out)
+            self.best_number = best.number
+            if path:
+                files.append(path)
+        elif best is not None:
+            files.append(out / "best.yaml")
+        if final:
+            files.extend(write_plots(self.study, out, budget=self.recipe.budget))
+        return files
