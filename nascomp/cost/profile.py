@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nascomp.graph.build import expand_spec
-from nascomp.graph.expand import Expansion, PrimNode
+from nascomp.graph.expand import Expansion, PrimNode, needed_nodes
 from nascomp.spec.load import SpecSource, load_spec
 
 __all__ = ["Profile", "NodeCost", "profile", "MACS_CONVENTION"]
@@ -53,7 +53,7 @@ class Profile:
         input_shape: ``(C, H, W)`` the cost was computed at.
         output_shape: Output shape, batch excluded.
         macs: Total MACs (see the module docstring for the convention).
-        params: Total parameter elements.
+        params: Total parameter elements (auxiliary heads included: they are parameters of the module).
         activations: Total elements output by conv and linear ops.
     """
 
@@ -90,12 +90,16 @@ class Profile:
         )
 
 
-def profile(source: SpecSource, input_shape: tuple[int, int, int] | None = None, **overrides: Any) -> Profile:
+def profile(
+    source: SpecSource, input_shape: tuple[int, int, int] | None = None, *, training: bool = False, **overrides: Any
+) -> Profile:
     """Compute the exact cost of a spec without allocating weights or running a forward pass.
 
     Args:
         source: A :class:`~nascomp.spec.model.Spec`, a spec file, a zoo name or YAML text.
         input_shape: ``(C, H, W)`` to cost at; default the spec's own ``input_shape``.
+        training: Also count the training-only ``aux_outputs`` heads (GoogLeNet, Inception v3); by default the
+            cost is that of eval mode, where they do not run.
         **overrides: Spec ``params`` to override (``num_classes=10``).
 
     Returns:
@@ -113,12 +117,17 @@ def profile(source: SpecSource, input_shape: tuple[int, int, int] | None = None,
     """
     spec = load_spec(source, input_shape=input_shape, **overrides)
     expansion = expand_spec(spec)
+    macs, n_params, activations = expansion.macs, expansion.params, expansion.activations
+    if expansion.aux_outputs and not training:  # eval mode: only what the main output needs runs
+        main = needed_nodes(expansion, [expansion.qualified_output()])
+        macs = sum(n.macs for n in main)
+        activations = sum(n.activations for n in main)
     return Profile(
         name=spec.name,
         input_shape=tuple(spec.input_shape),
         output_shape=tuple(expansion.out_shape),
-        macs=expansion.macs,
-        params=expansion.params,
-        activations=expansion.activations,
+        macs=macs,
+        params=n_params,
+        activations=activations,
         expansion=expansion,
     )

@@ -21,7 +21,9 @@ def expand_spec(spec: Spec) -> Expansion:
     Raises:
         SpecError: any invalid id, reference, type, parameter or shape.
     """
-    return expand_nodes(spec.nodes, spec.output, spec.input_shape, spec.params, spec.library, spec.file)
+    return expand_nodes(
+        spec.nodes, spec.output, spec.input_shape, spec.params, spec.library, spec.file, aux_outputs=spec.aux_outputs
+    )
 
 
 def build(source: SpecSource, **overrides: Any) -> fx.GraphModule:
@@ -34,6 +36,7 @@ def build(source: SpecSource, **overrides: Any) -> fx.GraphModule:
     Returns:
         A ``torch.fx.GraphModule``: ``(N, *spec.input_shape) -> (N, *output_shape)``. Its module names (and so
         its ``state_dict`` keys) are the spec's ids. Freshly initialised with torch's default initialisation.
+        A spec with ``aux_outputs`` returns, in training mode only, the tuple ``(output, *aux_outputs)``.
 
     Raises:
         SpecError: the spec is invalid; nothing is allocated in that case.

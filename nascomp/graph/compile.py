@@ -3,6 +3,9 @@
 The generated ``forward`` is straight-line code (one statement per op, no interpretation of the graph per call),
 so the module works with ``torch.fx.symbolic_trace``, ``torch.compile`` and ``torch.onnx.export``. Module names
 follow the spec's ids, so ``state_dict`` keys are set by the spec (``layer1.0.conv1.weight``).
+
+A spec with training-only ``aux_outputs`` gets two generated forwards over the same modules: in eval mode only
+the nodes the main output needs run; in training mode the module returns ``(output, *aux_outputs)``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from torch import fx, nn
 from nascomp.graph.expand import INPUT, Expansion, PrimNode, Sub
 
 __all__ = ["compile_expansion", "Scope"]
+
+_INPUT_NAME = "<input>"
 
 
 class Scope(nn.Module):
@@ -32,43 +37,79 @@ class Scope(nn.Module):
         raise RuntimeError("a Scope has no forward of its own; call the compiled model")
 
 
-def _populate(container: nn.Module, expansion: Expansion, graph: fx.Graph, env: dict[str, fx.Node], prefix: str, input_ref: str) -> None:
-    for item in expansion.items:
-        if isinstance(item, PrimNode):
-            qualified = f"{prefix}.{item.name}" if prefix else item.name
-            args = [env[_q(ref, prefix, input_ref)] for ref in item.inputs]
-            module = item.op.module(item.params, list(item.in_shapes))
-            if module is not None:
-                container.add_module(item.name, module)
-                env[qualified] = graph.call_module(qualified, tuple(args))
-            else:
-                env[qualified] = item.op.emit(graph, args, item.params, qualified.replace(".", "_"))
-        else:
-            assert isinstance(item, Sub)
-            qualified = f"{prefix}.{item.prefix}" if prefix else item.prefix
-            scope = Scope(item.kind)
-            container.add_module(item.prefix, scope)
-            _populate(scope, item.expansion, graph, env, qualified, _q(item.input, prefix, input_ref))
-
-
 def _q(ref: str, prefix: str, input_ref: str) -> str:
     if ref == INPUT:
         return input_ref
     return f"{prefix}.{ref}" if prefix else ref
 
 
+def _make_modules(container: nn.Module, expansion: Expansion, modules: dict[str, nn.Module], prefix: str) -> None:
+    """Create every module once, in a hierarchy of :class:`Scope` containers named by the spec's ids."""
+    for item in expansion.items:
+        if isinstance(item, PrimNode):
+            module = item.op.module(item.params, list(item.in_shapes))
+            if module is not None:
+                container.add_module(item.name, module)
+                modules[f"{prefix}.{item.name}" if prefix else item.name] = module
+        else:
+            scope = Scope(item.kind)
+            container.add_module(item.prefix, scope)
+            _make_modules(scope, item.expansion, modules, f"{prefix}.{item.prefix}" if prefix else item.prefix)
+
+
+def _emit(nodes: list[PrimNode], modules: dict[str, nn.Module], outputs: list[str]) -> fx.Graph:
+    graph = fx.Graph()
+    env: dict[str, fx.Node] = {_INPUT_NAME: graph.placeholder("x")}
+    for node in nodes:
+        args = [env[ref] for ref in node.inputs]
+        if node.name in modules:
+            env[node.name] = graph.call_module(node.name, tuple(args))
+        else:
+            env[node.name] = node.op.emit(graph, args, node.params, node.name.replace(".", "_"))
+    values = [env[o] for o in outputs]
+    graph.output(values[0] if len(values) == 1 else tuple(values))
+    graph.lint()
+    return graph
+
+
+def _needed(nodes: list[PrimNode], outputs: list[str]) -> list[PrimNode]:
+    by_name = {n.name: n for n in nodes}
+    needed: set[str] = set()
+    stack = [o for o in outputs if o in by_name]
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            stack.extend(i for i in by_name[name].inputs if i in by_name)
+    return [n for n in nodes if n.name in needed]
+
+
 def compile_expansion(expansion: Expansion, class_name: str = "Net") -> fx.GraphModule:
     """Build the modules of ``expansion`` and a GraphModule whose forward runs them.
 
-    ``(N, *input_shape) -> (N, *expansion.out_shape)``.
+    ``(N, *input_shape) -> (N, *expansion.out_shape)``; with ``aux_outputs``, in training mode,
+    ``(output, *aux_outputs)``.
     """
-    graph = fx.Graph()
     root = nn.Module()
-    env: dict[str, fx.Node] = {"<input>": graph.placeholder("x")}
-    _populate(root, expansion, graph, env, "", "<input>")
-    graph.output(env[_q(expansion.output, "", "<input>")])
-    graph.lint()
-    module = fx.GraphModule(root, graph, class_name=class_name)
-    for name, child in root.named_children():  # keep the typed containers (GraphModule copies plain ones)
+    modules: dict[str, nn.Module] = {}
+    _make_modules(root, expansion, modules, "")
+    nodes = [
+        PrimNode(n.name, n.op, n.params, n.inputs, n.in_shapes, n.out_shape, n.macs, n.num_params, n.file, n.line)
+        for n in expansion.flatten("", _INPUT_NAME)
+    ]
+    output = expansion.qualified_output("", _INPUT_NAME)
+    aux = [_q(a, "", _INPUT_NAME) for a in expansion.aux_outputs]
+    module = fx.GraphModule(root, _emit(_needed(nodes, [output]) if aux else nodes, modules, [output]), class_name=class_name)
+    for name, child in root.named_children():  # keep the typed containers, aux heads included
         setattr(module, name, child)
+    if aux:
+        train = fx.GraphModule(root, _emit(_needed(nodes, [output, *aux]), modules, [output, *aux]), class_name=class_name)
+        eval_forward = type(module).forward
+        train_forward = type(train).forward
+
+        def forward(self, x):
+            """Eval: ``output``; training: ``(output, *aux_outputs)`` (the auxiliary classifiers)."""
+            return train_forward(self, x) if self.training else eval_forward(self, x)
+
+        type(module).forward = forward
     return module

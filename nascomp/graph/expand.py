@@ -100,6 +100,7 @@ class Expansion:
         macs: Total MACs for one sample.
         params: Total parameter elements.
         activations: Elements of all conv and linear outputs for one sample.
+        aux_outputs: Relative names of training-only outputs (top level only; see ``aux_outputs`` in specs).
     """
 
     items: tuple[PrimNode | Sub, ...]
@@ -108,6 +109,7 @@ class Expansion:
     macs: int
     params: int
     activations: int
+    aux_outputs: tuple[str, ...] = ()
 
     def flatten(self, prefix: str = "", input_ref: str = INPUT) -> Iterator[PrimNode]:
         """Yield every primitive node with fully qualified names and inputs."""
@@ -276,9 +278,10 @@ class _Expander:
 
     def expand_scope(
         self, nodes: tuple[NodeSpec, ...], output: str | None, in_shape: Shape, names: dict[str, Any], frame: Frame,
-        owner: NodeSpec | None = None,
+        owner: NodeSpec | None = None, aux_outputs: tuple[str, ...] = (),
     ) -> Expansion:
         env: dict[str, tuple[str, Shape]] = {INPUT: (INPUT, in_shape)}
+        skipped: set[str] = set()
         items: list[PrimNode | Sub] = []
         totals = [0, 0, 0]
         for node, inputs in self.order(nodes, frame):
@@ -292,6 +295,7 @@ class _Expander:
                     if len(refs) != 1:
                         raise self.error("a node skipped by 'when' must have exactly one input", node, node_frame)
                     env[node.id] = refs[0]
+                    skipped.add(node.id)
                     continue
             out_ref, out_shape = self.expand_node(node, refs, names, node_frame, items, totals)
             env[node.id] = (out_ref, out_shape)
@@ -301,7 +305,15 @@ class _Expander:
                 f"output '{out_id}' is not a node of this scope (ids: {', '.join(n.id for n in nodes)})", owner, frame
             )
         out_ref, out_shape = env[out_id]
-        return Expansion(tuple(items), out_ref, out_shape, totals[0], totals[1], totals[2])
+        aux_refs = []
+        for aux_id in aux_outputs:
+            if aux_id not in env:
+                raise self.error(
+                    f"aux output '{aux_id}' is not a top-level node (ids: {', '.join(n.id for n in nodes)})", owner, frame
+                )
+            if aux_id not in skipped:  # an aux head switched off with `when: false` is simply absent
+                aux_refs.append(env[aux_id][0])
+        return Expansion(tuple(items), out_ref, out_shape, totals[0], totals[1], totals[2], tuple(aux_refs))
 
     def expand_node(
         self, node: NodeSpec, refs: list[tuple[str, Shape]], names: dict[str, Any], frame: Frame,
@@ -446,7 +458,7 @@ def _add(totals: list[int], extra) -> None:
 
 def expand_nodes(
     nodes: tuple[NodeSpec, ...], output: str | None, input_shape: Shape, names: dict[str, Any], library: BlockLibrary,
-    file: str | None,
+    file: str | None, aux_outputs: tuple[str, ...] = (),
 ) -> Expansion:
     """Expand a top-level node list (a spec's body) on inputs of ``input_shape``.
 
@@ -455,9 +467,27 @@ def expand_nodes(
     """
     expander = _Expander(library)
     try:
-        return expander.expand_scope(nodes, output, tuple(input_shape), {**names, **_shape_vars(tuple(input_shape))}, Frame("", file, None))
+        return expander.expand_scope(
+            nodes, output, tuple(input_shape), {**names, **_shape_vars(tuple(input_shape))}, Frame("", file, None),
+            aux_outputs=aux_outputs,
+        )
     except RegistryError as exc:
         raise SpecError(str(exc), file=file) from None
+
+
+def needed_nodes(expansion: Expansion, outputs: list[str]) -> list[PrimNode]:
+    """The primitive nodes (qualified) that ``outputs`` depend on, in execution order."""
+    nodes = list(expansion.flatten())
+    by_name = {n.name: n for n in nodes}
+    needed: set[str] = set()
+    stack = [o for o in outputs if o in by_name]
+    while stack:
+        name = stack.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        stack.extend(i for i in by_name[name].inputs if i in by_name and i not in needed)
+    return [n for n in nodes if n.name in needed]
 
 
 def node_type_name(node: NodeSpec) -> str:

@@ -105,6 +105,8 @@ class Spec:
         raw: The mapping as read from YAML (for re-export).
         reference: Optional reference figures (``source``, ``kwargs``, ``params``, ``macs``) of a canonical net;
             not used for building.
+        aux_outputs: Ids of top-level nodes returned, after the output, in training mode only (auxiliary
+            classifiers of GoogLeNet and Inception v3). Not computed in eval mode.
         library: The block library this spec sees (built-ins plus its imports and local blocks).
     """
 
@@ -118,6 +120,7 @@ class Spec:
     source: Path | None
     raw: dict = field(compare=False, repr=False)
     reference: dict | None = field(default=None, compare=False)
+    aux_outputs: tuple[str, ...] = ()
     library: Any = field(default=None, compare=False, repr=False)
 
     @property

@@ -18,7 +18,7 @@ from nascomp.spec.params import PARAM_TYPES, REQUIRED, ParamDecl, ParamError
 
 __all__ = ["parse_spec", "parse_node", "parse_block_defs", "read_yaml_file"]
 
-SPEC_KEYS = ("name", "doc", "reference", "input_shape", "params", "imports", "blocks", "nodes", "output")
+SPEC_KEYS = ("name", "doc", "reference", "input_shape", "params", "imports", "blocks", "nodes", "output", "aux_outputs")
 BLOCK_KEYS = ("doc", "params", "let", "nodes", "output")
 PARAM_DECL_KEYS = ("type", "default", "min", "max", "choices", "doc")
 REPEAT_KEYS = ("count", "id", "connect")
@@ -318,6 +318,11 @@ def parse_spec(raw: Any, file: str | None, base_dir: Path | None) -> tuple[Spec,
     reference = raw.get("reference")
     if reference is not None and not isinstance(reference, dict):
         raise SpecError("'reference' must be a mapping (source, params, macs...)", file=file, line=raw.line_of("reference"))
+    aux = raw.get("aux_outputs") or []
+    if isinstance(aux, str):
+        aux = [aux]
+    if not isinstance(aux, list) or not all(isinstance(a, str) for a in aux):
+        raise SpecError("'aux_outputs' must be a list of top-level node ids", file=file, line=raw.line_of("aux_outputs"))
     output = raw.get("output")
     spec = Spec(
         name=name,
@@ -330,5 +335,6 @@ def parse_spec(raw: Any, file: str | None, base_dir: Path | None) -> tuple[Spec,
         source=Path(file) if file else None,
         raw=raw,
         reference=dict(reference) if reference is not None else None,
+        aux_outputs=tuple(aux),
     )
     return spec, imports
