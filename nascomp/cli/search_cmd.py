@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", nargs="?", metavar="RECIPE", help="study recipe: a name in studies/ or a YAML file")
     parser.add_argument("--budget", help="hard MAC budget, e.g. 4GFLOPs, '600 MFLOPs', 4GMACs, 4e9 (FLOPs = MACs)")
     parser.add_argument("--space", help="search space: a name in search_spaces/ (se_resnext, densenet) or a YAML file")
+    parser.add_argument("--input-shape", dest="input_shape", metavar="CxHxW",
+                        help="input shape the budget is measured at (default 3x224x224)")
     parser.add_argument("--data", help="digits (default), cifar10:DIR or imagefolder:DIR")
     parser.add_argument("--trials", type=int, help="trials the study should hold in total (default 12)")
     parser.add_argument("--timeout", help="time limit for this run: seconds or 90s, 8m, 1h; no trial starts that "
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from nascomp.search.report import Reporter
 
     recipe = load_recipe(args.recipe).with_overrides(
-        budget=args.budget, space=args.space, data=args.data, trials=args.trials, timeout=args.timeout,
+        budget=args.budget, space=args.space, input_shape=args.input_shape, data=args.data, trials=args.trials, timeout=args.timeout,
         epochs=args.epochs, seed=args.seed, storage=args.storage, study_name=args.study_name, out=args.out,
         device=args.device, label_smoothing=args.label_smoothing, image_size=args.image_size, sampler=args.sampler,
         pruner=args.pruner, objectives=args.objectives, census=args.census,

@@ -145,13 +145,16 @@ class Recipe:
 
     def with_overrides(self, **flags: Any) -> "Recipe":
         """Apply command-line flags (``None`` means not given): budget, space, data, trials, timeout, epochs, seed,
-        storage, study_name, out, device, label_smoothing, image_size, sampler, pruner, objectives."""
+        storage, study_name, out, device, input_shape, label_smoothing, image_size, max_images, sampler, pruner,
+        objectives, census."""
         top, data, train, search = {}, {}, {}, {}
         for key, value in flags.items():
             if value is None:
                 continue
             if key == "budget":
                 top["budget"] = parse_budget(value)
+            elif key == "input_shape":
+                top["input_shape"] = _shape(value)
             elif key in ("space", "storage", "study_name", "out", "device"):
                 top[key] = str(value)
             elif key == "data":
@@ -200,6 +203,18 @@ class Recipe:
             raise SearchError(f"input_shape must be (C, H, W), got {self.input_shape}")
         if self.study_name is not None and not self.study_name.strip():
             raise SearchError("study name must not be empty")
+
+
+def _shape(value: Any) -> tuple[int, int, int]:
+    """``"3x224x224"``, ``[3, 224, 224]`` -> ``(3, 224, 224)``."""
+    parts = re.split(r"\s*[x×,]\s*", value.strip()) if isinstance(value, str) else list(value)
+    try:
+        shape = tuple(int(v) for v in parts)
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise SearchError(f"input shape must be CxHxW of positive integers, e.g. 3x224x224; found {value!r}")
+    return shape  # type: ignore[return-value]
 
 
 def _objectives(value: Any) -> tuple[str, ...]:
@@ -257,7 +272,7 @@ def load_recipe(name_or_path: str | os.PathLike | None = None) -> Recipe:
         if "budget" in raw:
             kwargs["budget"] = parse_budget(raw["budget"])
         if "input_shape" in raw:
-            kwargs["input_shape"] = tuple(int(v) for v in raw["input_shape"])
+            kwargs["input_shape"] = _shape(raw["input_shape"])
         for key in ("space", "study_name", "storage", "out", "device"):
             if raw.get(key) is not None:
                 kwargs[key] = str(raw[key])

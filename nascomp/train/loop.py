@@ -153,7 +153,7 @@ def fit(
             xb = ImageData.normalize(data.x_train[idx].to(device))
             loss = criterion(model(xb), data.y_train[idx].to(device))
             if not torch.isfinite(loss):
-                raise TrainingDiverged(f"loss became {float(loss)} at epoch {epoch + 1}, step {step + 1}")
+                raise TrainingDiverged(f"loss became {float(loss.detach())} at epoch {epoch + 1}, step {step + 1}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
