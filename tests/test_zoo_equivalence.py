@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 import nascomp
+from nascomp.zoo import zoo_names
 from _zoo_refs import (
     CANONICAL_NETS,
     SLOW_NETS,
@@ -100,6 +101,13 @@ def _assert_backward_finite(name: str, model: nn.Module) -> None:
     assert not no_grad, f"{name}: no gradient reaches {no_grad[:5]} ({len(no_grad)} in all)"
     bad = [n for n, p in model.named_parameters() if not torch.isfinite(p.grad).all()]
     assert not bad, f"{name}: non-finite gradients in {bad[:5]}"
+
+
+@pytest.mark.parametrize("name", sorted(set(zoo_names()) - set(CANONICAL_NETS)))
+def test_other_zoo_nets_forward_backward_finite(name):
+    # Zoo nets without a reference model still get the timm-style smoke test.
+    torch.manual_seed(0)
+    _assert_backward_finite(name, nascomp.build(name))
 
 
 @pytest.mark.parametrize("name", ["resnext50_32x4d", "se_resnet18", "densenet121", "googlenet"])
