@@ -5,7 +5,8 @@ makes of it, measured with torch alone:
 
 * the output shape, and the shape of every module-backed node (``torch.fx`` ``ShapeProp``), equal the inferred ones;
 * ``profile().params == sum(p.numel())``;
-* ``profile().macs == FlopCounterMode total // 2`` (batch 1, eval mode; the total must be even);
+* ``profile().macs == FlopCounterMode total // 2`` (batch 1, eval mode; the total must be even), and so is every
+  primitive node's MACs (``FlopCounterMode.get_flop_counts()`` per module);
 * ``profile().activations`` equals the elements output by every ``nn.Conv2d``/``nn.Linear`` (forward hooks);
 * a backward pass reaches every parameter with a finite, non-zero gradient, and no output is NaN or infinite.
 
@@ -37,6 +38,29 @@ def flop_counter_macs(model: nn.Module, x: torch.Tensor) -> int:
     total = counter.get_total_flops()
     assert total % 2 == 0, f"FlopCounterMode total {total} is odd"
     return total // 2
+
+
+def flop_counter_macs_per_module(model: nn.Module, x: torch.Tensor) -> dict[str, int]:
+    """MACs of each leaf module by qualified name (``layer1.0.conv1``), from ``FlopCounterMode.get_flop_counts()``."""
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    root = type(model).__name__
+    counts = {}
+    for name, per_op in counter.get_flop_counts().items():
+        if name.startswith(root + "."):
+            counts[name[len(root) + 1:]] = sum(per_op.values()) // 2
+    return counts
+
+
+def assert_per_node_macs(prof: nascomp.Profile, model: nn.Module, x: torch.Tensor) -> None:
+    """Every primitive row's MACs equal FlopCounterMode's count for the module of the same name."""
+    measured = flop_counter_macs_per_module(model, x)
+    rows = {row.id: row.macs for row in prof.rows(expand=True)}
+    for name, macs in measured.items():
+        if name in rows:  # (a module's parents are counted too; only leaves have rows)
+            assert rows[name] == macs, f"node {name}: profile {rows[name]:,} MACs, FlopCounterMode/2 {macs:,}"
+    missing = [n for n, m in rows.items() if m and n not in measured]
+    assert not missing, f"rows with MACs that FlopCounterMode did not see: {missing[:5]}"
 
 
 def conv_linear_outputs(model: nn.Module, x: torch.Tensor) -> int:
@@ -91,6 +115,7 @@ def check_contract(spec: Any, *, grad_batch: int = 2, seed: int = 0) -> nascomp.
     # MACs: analytic == FlopCounterMode // 2, exactly
     real_macs = flop_counter_macs(model, x)
     assert prof.macs == real_macs, f"profile MACs {prof.macs:,} != FlopCounterMode/2 {real_macs:,}"
+    assert_per_node_macs(prof, model, x)
 
     # activations: elements output by conv and linear modules
     assert prof.activations == conv_linear_outputs(model, x)

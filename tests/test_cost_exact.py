@@ -22,7 +22,7 @@ from torch import nn
 import nascomp
 from nascomp.zoo import zoo_names
 
-from _contract import flop_counter_macs
+from _contract import assert_per_node_macs, flop_counter_macs
 
 REFERENCE_JSON = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "canonical_nets.json"
 EXTRA_SIZES = ((160, 160), (224, 320), (225, 225))
@@ -76,6 +76,15 @@ def test_profile_equals_flop_counter(name, size):
     assert prof.output_shape == out
     assert prof.macs == macs, f"{name} @ {shape}: profile {prof.macs:,} MACs, FlopCounterMode/2 {macs:,}"
     assert prof.params == params, f"{name} @ {shape}: profile {prof.params:,} params, built {params:,}"
+
+
+@pytest.mark.parametrize("name", zoo_names())
+def test_per_node_macs_equal_flop_counter(name):
+    """Not only the total: every primitive node's MACs equal FlopCounterMode's count for its module."""
+    shape = (3, 97, 131) if name != "inception_v3" else (3, 131, 97)  # odd, non-square, still >= 75 px
+    with torch.device("meta"):
+        model = nascomp.build(name, input_shape=shape).eval()
+        assert_per_node_macs(nascomp.profile(name, input_shape=shape), model, torch.empty(1, *shape))
 
 
 def test_meta_device_counts_like_a_real_forward():
