@@ -115,6 +115,7 @@ _Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 def _expanded_size(root: yaml.Node) -> int:
     """Number of nodes the document would have with every alias expanded (memoised: linear in the graph)."""
     sizes: dict[int, int] = {}
+    on_path: set[int] = set()  # collections being expanded: the current path from the root
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
@@ -127,7 +128,15 @@ def _expanded_size(root: yaml.Node) -> int:
         if children_done:
             total = 1 + sum(sizes[id(c)] for c in children)
             sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
+            on_path.discard(id(node))
             continue
+        if id(node) in on_path:  # `a: &a [*a]`: an alias inside its own anchor would expand forever
+            raise SpecError(
+                "refused: recursive alias (a collection contains an alias to its own anchor, so it never ends); "
+                "remove the alias",
+                line=node.start_mark.line + 1,
+            )
+        on_path.add(id(node))
         stack.append((node, True))
         stack.extend((c, False) for c in children if id(c) not in sizes)
     return sizes[id(root)]
