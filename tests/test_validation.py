@@ -226,6 +226,15 @@ def test_billion_laughs_is_refused_within_a_second(spec_dir):
     assert time.perf_counter() - start < 1.0
 
 
+@pytest.mark.parametrize("text", ["a: &a [*a]\n", "name: t\nnodes: &n\n  - {id: a, type: relu, doc: *n}\n"])
+def test_recursive_alias_is_refused_within_a_second(text):
+    """An alias inside its own anchor would expand forever (the size guard itself must not loop)."""
+    start = time.perf_counter()
+    with pytest.raises(nascomp.SpecError, match=r"^<text>:\d+: refused: recursive alias"):
+        nascomp.load_spec(text)
+    assert time.perf_counter() - start < 1.0
+
+
 def test_modest_aliases_still_work():
     text = (
         "name: t\ninput_shape: [3, 16, 16]\nnodes:\n"
@@ -249,7 +258,7 @@ def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([NASCOMP, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
 
 
-_CLI_CASES = sorted(CASES) + ["python_tag", "billion_laughs"]
+_CLI_CASES = sorted(CASES) + ["python_tag", "billion_laughs", "recursive_alias"]
 
 
 @pytest.mark.parametrize("case", _CLI_CASES)
@@ -261,6 +270,8 @@ def test_cli_bad_spec_exits_2_with_one_line(case, spec_dir):
             4, None, ["is not allowed"])
     elif case == "billion_laughs":
         text, line, node, fragments = _billion_laughs(), 1, None, ["billion laughs"]
+    elif case == "recursive_alias":
+        text, line, node, fragments = HEAD + "  - &n {id: a, type: relu, doc: *n}\n", 4, None, ["recursive alias"]
     else:
         text, line, node, fragments = CASES[case]
     path = _write(spec_dir, case, text)
