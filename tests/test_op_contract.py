@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 import nascomp
 from nascomp.ops import OPS
@@ -196,3 +197,49 @@ def test_ceil_mode_pool_size_matches_torch(size, kernel, stride, padding):
         cls = nn.MaxPool2d if mode == "max_pool2d" else nn.AvgPool2d
         ref = tuple(cls(kernel, stride, padding, ceil_mode=True)(torch.randn(1, 1, size, size + 1)).shape[1:])
         assert nascomp.profile(spec).output_shape == ref, (mode, size)
+
+
+def _random_window_case(rng):
+    """A random conv2d / max_pool2d / avg_pool2d node and the same torch module."""
+    kind = rng.choice(["conv2d", "max_pool2d", "avg_pool2d"])
+    h, w = rng.randint(1, 20), rng.randint(1, 20)
+    kh, kw, sh, sw = rng.randint(1, 5), rng.randint(1, 5), rng.randint(1, 4), rng.randint(1, 4)
+    dh, dw = rng.randint(1, 3), rng.randint(1, 3)
+    if kind == "conv2d":
+        ph, pw, g = rng.randint(0, 4), rng.randint(0, 4), rng.choice([1, 2, 3])
+        cin, cout, bias = g * rng.randint(1, 3), g * rng.randint(1, 3), rng.random() < 0.5
+        node = dict(out_channels=cout, kernel_size=[kh, kw], stride=[sh, sw], padding=[ph, pw], dilation=[dh, dw],
+                    groups=g, bias=bias)
+        module = nn.Conv2d(cin, cout, (kh, kw), (sh, sw), (ph, pw), (dh, dw), g, bias)
+    else:
+        ph, pw, cin, ceil = rng.randint(0, kh // 2), rng.randint(0, kw // 2), 2, rng.random() < 0.5
+        node = dict(kernel_size=[kh, kw], stride=[sh, sw], padding=[ph, pw], ceil_mode=ceil)
+        if kind == "max_pool2d":
+            node["dilation"] = [dh, dw]
+            module = nn.MaxPool2d((kh, kw), (sh, sw), (ph, pw), (dh, dw), ceil_mode=ceil)
+        else:
+            module = nn.AvgPool2d((kh, kw), (sh, sw), (ph, pw), ceil_mode=ceil)
+    return net([{"id": "op", "type": kind, **node}], (cin, h, w)), module, (cin, h, w)
+
+
+def test_random_windows_match_torch():
+    """300 random convs and pools (strides, paddings, dilations, groups, ceil_mode, per axis, tiny inputs): the shape,
+    MACs and params of profile equal torch's; where torch fails or gives an empty output, profile raises SpecError."""
+    import random
+
+    rng = random.Random(0)
+    for _ in range(300):
+        spec, module, shape = _random_window_case(rng)
+        try:
+            with FlopCounterMode(display=False) as counter:
+                y = module(torch.randn(1, *shape))
+            expected = (tuple(y.shape[1:]), counter.get_total_flops() // 2, sum(p.numel() for p in module.parameters()))
+            valid = 0 not in expected[0]
+        except RuntimeError:
+            valid = False
+        if valid:
+            prof = nascomp.profile(spec)
+            assert (prof.output_shape, prof.macs, prof.params) == expected, spec
+        else:
+            with pytest.raises(nascomp.SpecError, match=r"node 'op'"):
+                nascomp.profile(spec)
