@@ -134,6 +134,7 @@ def test_missing_folder(tmp_path):
         export_onnx(_model(SMALL), tmp_path / "nope" / "a.onnx", (3, 24, 24))
 
 
+@pytest.mark.slow  # a subprocess exporting twice (about 8 s); the in-process tests above cover the round trip
 def test_cli_export(tmp_path):
     folder = tmp_path / "exported nets"
     folder.mkdir()

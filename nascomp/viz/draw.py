@@ -61,10 +61,6 @@ def dot_available() -> bool:
     return shutil.which("dot") is not None
 
 
-def _quote(text: str) -> str:
-    return _graphviz().quoting.quote(text)
-
-
 def _graphviz():
     try:
         import graphviz
@@ -250,10 +246,11 @@ class _Drawer:
         self.emit(graph, prof.expansion, "", INPUT, 0)
         graph.node(OUTPUT_NODE, label="output", **terminal)
         self.edge(prof.expansion.qualified_output(), OUTPUT_NODE)
+        # Edges written out rather than through graph.edge(), which reads "a:b" as node a, port b; a spec id may
+        # contain ":" (only "." is excluded).
+        quote = self.gv.quoting.quote
         for src, dst, label in self.edges:
-            # Written out rather than through graph.edge(), which reads "a:b" as node a, port b; a spec id may
-            # contain ":" (only "." is excluded).
-            graph.body.append(f"\t{_quote(src)} -> {_quote(dst)} [label={_quote(label)}]\n")
+            graph.body.append(f"\t{quote(src)} -> {quote(dst)} [label={quote(label)}]\n")
         return graph
 
 
