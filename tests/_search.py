@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+import torch
+
 from nascomp.search import load_recipe
 
 # Costs at 3x16x16, 10 classes (MACs: 3x3 convs, 256 positions, plus the FC):
@@ -40,6 +43,7 @@ def tiny_macs(width: int, depth: int, num_classes: int = 10) -> int:
 
 
 def write_tiny_space(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "tiny space.yaml"
     path.write_text(TINY_SPACE, encoding="utf-8")
     return path
@@ -53,3 +57,12 @@ def tiny_recipe(folder: Path, **overrides):
     flags.update(overrides)
     recipe = load_recipe().with_overrides(**flags)
     return recipe
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny nets train fastest on one thread, and two test workers on two cores must not oversubscribe them."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -12,7 +12,7 @@ from nascomp.search.sampler import BudgetSampler, minimize_cost
 from nascomp.search.census import take_census
 from nascomp.errors import BudgetError
 
-from _search import TINY_BUDGET, TINY_FITTING, tiny_macs, write_tiny_space
+from _search import TINY_BUDGET, TINY_FITTING, one_thread, tiny_macs, write_tiny_space  # noqa: F401 (fixture)
 
 ZOO_POINTS = ("resnet50", "resnext50_32x4d", "se_resnet50", "se_resnext50_32x4d")
 

@@ -8,6 +8,8 @@ from nascomp.data import load_data
 from nascomp.errors import SearchError
 from nascomp.train import TrainConfig, TrainingDiverged, TrainingInterrupted, fit
 
+from _search import one_thread  # noqa: F401 (fixture)
+
 
 @pytest.fixture(scope="module")
 def data():

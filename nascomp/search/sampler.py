@@ -5,8 +5,10 @@ wrapped sampler (TPE by default) is costed analytically first (:meth:`SearchSpac
 weights); a draw over the budget, or one the study has already evaluated, is discarded and the wrapped sampler is
 asked again, from the same trial. This is rejection sampling from the sampler's own proposal, truncated to the
 feasible set, so TPE's density model stays in charge and no infeasible trial is ever created, trained or stored.
-If ``max_draws`` draws in a row miss (a budget that admits a sliver of the space), the cheapest draw is repaired:
-one dimension at a time steps to its next cheaper value, the smallest cost cut first, until the point fits.
+When half of ``max_draws`` draws have missed (TPE late in a study keeps proposing the points it likes, which are
+already evaluated), the rest come from a seeded uniform sampler, to explore. If all ``max_draws`` miss (a budget
+that admits a sliver of the space), the cheapest draw is repaired: one dimension at a time steps to its next
+cheaper value, the smallest cost cut first, until the point fits.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nascomp.errors import SpecError
 from nascomp.search.space import SearchSpace, point_key
+from nascomp.search.workers import lost_numbers
 
 __all__ = ["BudgetSampler", "DrawStats", "cheaper_neighbours", "minimize_cost", "evaluated_points"]
 
@@ -91,7 +94,8 @@ class BudgetSampler(optuna.samplers.BaseSampler):
         space: The search space; every trial samples all of its dimensions.
         cost: ``cost(point) -> MACs`` (memoized analytic cost at the budget's input shape).
         budget: The hard limit, in MACs.
-        max_draws: Draws per trial before repairing the cheapest one.
+        max_draws: Draws per trial before repairing the cheapest one (the second half are uniform draws).
+        seed: Seeds the uniform draws.
 
     Example:
         >>> space = load_space("se_resnext")
@@ -104,13 +108,14 @@ class BudgetSampler(optuna.samplers.BaseSampler):
     """
 
     def __init__(self, base: optuna.samplers.BaseSampler, space: SearchSpace, cost: Callable[[dict], int],
-                 budget: int, *, max_draws: int = 100):
+                 budget: int, *, max_draws: int = 100, seed: int | None = None):
         self.base = base
         self.space = space
         self.cost = cost
         self.budget = budget
         self.max_draws = max_draws
         self.last_stats = DrawStats()
+        self._explore = optuna.samplers.RandomSampler(seed=seed)
 
     # -- BaseSampler ----------------------------------------------------------------------------------------------
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
@@ -122,11 +127,15 @@ class BudgetSampler(optuna.samplers.BaseSampler):
         seen = evaluated_points(study.get_trials(deepcopy=False))
         cheapest: tuple[int, dict[str, Any]] | None = None
         fallback: dict[str, Any] | None = None
-        for _ in range(self.max_draws):
-            point = dict(self.base.sample_relative(study, trial, search_space))
-            for name, dist in search_space.items():
-                if name not in point:
-                    point[name] = self.base.sample_independent(study, trial, name, dist)
+        for draw in range(self.max_draws):
+            if draw < self.max_draws // 2:
+                point = dict(self.base.sample_relative(study, trial, search_space))
+                for name, dist in search_space.items():
+                    if name not in point:
+                        point[name] = self.base.sample_independent(study, trial, name, dist)
+            else:
+                point = {name: self._explore.sample_independent(study, trial, name, dist)
+                         for name, dist in search_space.items()}
             stats.draws += 1
             try:
                 macs = self.cost(point)
@@ -166,6 +175,7 @@ class BudgetSampler(optuna.samplers.BaseSampler):
 
     def reseed_rng(self) -> None:
         self.base.reseed_rng()
+        self._explore.reseed_rng()
 
     @staticmethod
     def _note(stats: DrawStats, reason: str) -> None:
@@ -174,11 +184,13 @@ class BudgetSampler(optuna.samplers.BaseSampler):
 
 
 def evaluated_points(trials: Sequence[FrozenTrial]) -> dict[tuple, FrozenTrial]:
-    """Points the study has a result for (complete, pruned, or failed for a reason other than an interruption)."""
+    """Points the study has a result for (complete, pruned, or failed for a reason other than an interruption or
+    a worker that died mid-trial: that trial's retry trains the point)."""
+    lost = lost_numbers(trials)
     out: dict[tuple, FrozenTrial] = {}
     for t in trials:
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-            t.state == TrialState.FAIL and not t.user_attrs.get("interrupted") and t.params
+            t.state == TrialState.FAIL and not t.user_attrs.get("interrupted") and t.params and t.number not in lost
         ):
             out.setdefault(point_key(t.params), t)
     return out

@@ -33,6 +33,7 @@ from nascomp.search.report import Reporter
 from nascomp.search.sampler import BudgetSampler, DrawStats, evaluated_points
 from nascomp.search.space import SearchSpace, load_space, point_key
 from nascomp.search.storage import default_storage_url, describe_storage, open_storage
+from nascomp.search.workers import Coordinator, counted
 from nascomp.train import TrainingDiverged, TrainingInterrupted, fit
 
 __all__ = ["run_search", "SearchResult", "RECIPE_ATTR", "export_best"]
@@ -83,8 +84,9 @@ def _device(name: str) -> torch.device:
 
 
 def _counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """Trials that count toward the study's total: finished, and not stopped by Ctrl-C."""
-    return [t for t in trials if t.state.is_finished() and not t.user_attrs.get("interrupted")]
+    """Trials that count toward the study's total: finished, and not stopped by Ctrl-C, not lost with a killed
+    worker (its retry counts), not a surplus slot (see :mod:`nascomp.search.workers`)."""
+    return counted(trials)
 
 
 class _StopFlag:
@@ -121,7 +123,7 @@ def _make_sampler(recipe: Recipe, space: SearchSpace, cost, budget: int) -> Budg
             base = optuna.samplers.TPESampler(
                 seed=s.seed, multivariate=True, n_startup_trials=max(3, min(10, s.trials // 3))
             )
-    return BudgetSampler(base, space, cost, budget)
+    return BudgetSampler(base, space, cost, budget, seed=s.seed)
 
 
 def _make_pruner(recipe: Recipe) -> optuna.pruners.BasePruner:
@@ -143,8 +145,23 @@ def _open_study(recipe: Recipe, space: SearchSpace, sampler, pruner, out: Path, 
         existing = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
     except KeyError:
         existing = None
+    if existing is None:
+        try:
+            study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
+                                        directions=directions)
+        except optuna.exceptions.DuplicatedStudyError:  # another worker created it a moment ago
+            existing = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+        else:
+            study.set_user_attr(RECIPE_ATTR, json.dumps(identity))
+            study.set_user_attr("space_file", str(space.source) if space.source else space.name)
+            return study, url
     if existing is not None:
         stored = existing.user_attrs.get(RECIPE_ATTR)
+        for _ in range(20):  # a worker that created the study a moment ago writes the recipe right after
+            if stored is not None or existing.trials:
+                break
+            time.sleep(0.25)
+            stored = existing.user_attrs.get(RECIPE_ATTR)
         if stored is None:
             raise SearchError(
                 f"study '{name}' in {describe_storage(url)} was not created by nascomp search; pick another --study-name"
@@ -158,11 +175,6 @@ def _open_study(recipe: Recipe, space: SearchSpace, sampler, pruner, out: Path, 
                 f"{k}={identity[k]!r}; resume with the same settings, or start a new study with --study-name or --out"
             )
         return existing, url
-    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
-                                directions=directions)
-    study.set_user_attr(RECIPE_ATTR, json.dumps(identity))
-    study.set_user_attr("space_file", str(space.source) if space.source else space.name)
-    return study, url
 
 
 def export_best(study: optuna.Study, space: SearchSpace, recipe: Recipe, num_classes: int,
@@ -266,6 +278,7 @@ class _Loop:
         self.stop: _StopFlag | None = None
         self.durations: list[float] = []
         self.best_number: int | None = None
+        self.workers = Coordinator(study, result.storage, list(space.dimensions), note=reporter.note)
 
     def _stopping(self) -> bool:
         return bool(self.stop and self.stop.set)
@@ -293,15 +306,23 @@ class _Loop:
                             f"{timeout:.0f} s timeout; stopping with {done} of {target} trials"
                         )
                         break
-                self.one_trial()
+                trial = self.workers.claim(  # waits while other workers' running trials fill the target
+                    target, lambda: self._stopping() or (timeout is not None and time.perf_counter() - start > timeout))
+                if trial is None:
+                    break
+                try:
+                    with self.workers.heartbeat(trial):
+                        self.one_trial(trial)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    self.reporter.note(f"trial {trial.number} was failed by another worker (no heartbeat seen for "
+                                       f"{self.workers.grace:.0f} s); its retry runs the point again")
                 done = len(_counted(study.get_trials(deepcopy=False)))
                 bars.trial_done(done, best_trial(study))
                 self.write_outputs(final=False)
         self.result.interrupted = self._stopping()
 
-    def one_trial(self) -> None:
+    def one_trial(self, trial: optuna.Trial) -> None:
         recipe, study, space = self.recipe, self.study, self.space
-        trial = study.ask()
         try:
             point = space.suggest(trial)
         except Exception as exc:  # noqa: BLE001 - recorded on the trial, the study goes on
@@ -329,6 +350,7 @@ class _Loop:
             self._fail(trial, f"over budget: {prof.macs:,} MACs > {recipe.budget:,} (not trained)")
             return
         self.result.screened_fit += 1
+        self.workers.await_twins(trial, list(space.dimensions), self._stopping)  # another worker, same point
         duplicate = evaluated_points([t for t in study.get_trials(deepcopy=False) if t.number != trial.number]).get(
             point_key(point)
         )
