@@ -207,6 +207,15 @@ def _parse_nodes(raw: Any, file: str | None, line: int | None, what: str) -> tup
     return tuple(parse_node(item, file, i) for i, item in enumerate(raw))
 
 
+def _check_output(output: str | None, nodes: tuple[NodeSpec, ...], file: str | None, line: int | None, what: str) -> None:
+    """An ``output:`` must name a node of the same node list (or ``input``), checked where it is written."""
+    ids = [n.id for n in nodes]
+    if output is not None and output not in ids and output != "input":
+        close = closest_names(output, ids)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise SpecError(f"output '{output}' of {what} is not one of its node ids{hint} (ids: {', '.join(ids)})", file=file, line=line)
+
+
 def _parse_param_decl(name: str, raw: Any, file: str | None, line: int | None, block: str) -> ParamDecl:
     if not isinstance(raw, YamlMap):  # shorthand: `stride: 1` declares an untyped param with a default
         return ParamDecl(name=name, type="any", default=raw)
@@ -262,13 +271,16 @@ def parse_block_defs(raw: Any, file: str | None, line: int | None = None) -> dic
         let_raw = body.get("let") or {}
         if not isinstance(let_raw, dict):
             raise SpecError(f"block '{name}': 'let' must be a mapping of name to value", file=file, line=body.line_of("let"))
+        nodes = _parse_nodes(body.get("nodes"), file, bline, f"block '{name}'")
+        output = str(body["output"]) if body.get("output") is not None else None
+        _check_output(output, nodes, file, body.line_of("output"), f"block '{name}'")
         out[name] = BlockDef(
             name=name,
             doc=str(body.get("doc", "")),
             params=params,
             let=tuple(let_raw.items()),
-            nodes=_parse_nodes(body.get("nodes"), file, bline, f"block '{name}'"),
-            output=str(body["output"]) if body.get("output") is not None else None,
+            nodes=nodes,
+            output=output,
             file=file,
             line=bline,
         )
@@ -323,14 +335,16 @@ def parse_spec(raw: Any, file: str | None, base_dir: Path | None) -> tuple[Spec,
         aux = [aux]
     if not isinstance(aux, list) or not all(isinstance(a, str) for a in aux):
         raise SpecError("'aux_outputs' must be a list of top-level node ids", file=file, line=raw.line_of("aux_outputs"))
-    output = raw.get("output")
+    output = str(raw["output"]) if raw.get("output") is not None else None
+    nodes = _parse_nodes(raw.get("nodes"), file, raw.line, "the spec")
+    _check_output(output, nodes, file, raw.line_of("output"), "the spec")
     spec = Spec(
         name=name,
         doc=str(raw.get("doc", "")),
         input_shape=tuple(shape),
         params=dict(params),
-        nodes=_parse_nodes(raw.get("nodes"), file, raw.line, "the spec"),
-        output=str(output) if output is not None else None,
+        nodes=nodes,
+        output=output,
         blocks=blocks,
         source=Path(file) if file else None,
         raw=raw,
