@@ -1,0 +1,104 @@
+"""Rebuild a study's output folder from its Optuna storage alone (``nascomp report``).
+
+A worker pool writes its files from every worker (atomically, so never half-written, but each worker into its own
+``--out``, possibly on another machine). The storage is the one source of truth: the study keeps the recipe fields
+that define it (user attribute ``nascomp_recipe``: space, budget, input shape, data, schedule, objectives, class
+count), which is all :func:`regenerate_outputs` needs to write ``best.yaml``, ``trials.csv``, ``history.png`` and
+``pareto.png`` again, anywhere, at any time, while workers still run or after they have all stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+
+from nascomp.errors import SearchError
+from nascomp.search.outputs import write_plots, write_trials_csv
+from nascomp.search.recipe import DataConfig, Recipe, SearchConfig
+from nascomp.search.space import SearchSpace, load_space
+from nascomp.search.storage import describe_storage, open_storage
+from nascomp.train import TrainConfig
+
+__all__ = ["regenerate_outputs", "load_search_study"]
+
+
+def load_search_study(storage_url: str, study_name: str) -> tuple[optuna.Study, Recipe, SearchSpace, int]:
+    """Open a study made by ``nascomp search`` and rebuild its recipe, space and class count.
+
+    Raises:
+        SearchError: the storage cannot be opened, holds no such study (the message lists the ones it holds), the
+            study was not made by ``nascomp search``, or its space file cannot be found any more.
+    """
+    storage = open_storage(storage_url)
+    where = describe_storage(storage_url)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        names = sorted(optuna.get_all_study_names(storage))
+        listed = ", ".join(repr(n) for n in names) if names else "none"
+        raise SearchError(f"no study '{study_name}' in {where} (studies there: {listed})") from None
+    raw = study.user_attrs.get("nascomp_recipe")
+    if raw is None:
+        raise SearchError(f"study '{study_name}' in {where} was not made by nascomp search (no recipe recorded)")
+    identity = json.loads(raw)
+    recipe = Recipe(
+        space=identity["space"],
+        budget=int(identity["budget"]),
+        input_shape=tuple(identity["input_shape"]),
+        data=DataConfig(**identity["data"]),
+        train=TrainConfig(**identity["train"]),
+        search=SearchConfig(objectives=tuple(identity["objectives"]), sampler=identity["sampler"],
+                            seed=identity["seed"]),
+        study_name=study_name,
+        storage=storage_url,
+    )
+    space = _space(identity, study.user_attrs.get("space_file"), study_name)
+    return study, recipe, space, int(identity["num_classes"])
+
+
+def _space(identity: dict, space_file: str | None, study_name: str) -> SearchSpace:
+    tried = []
+    for name in dict.fromkeys(filter(None, (space_file, identity["space"]))):
+        try:
+            space = load_space(name)
+        except SearchError as exc:
+            tried.append(f"{name} ({exc})")
+            continue
+        if list(space.dimensions) != list(identity["dimensions"]):
+            tried.append(f"{name} (its dimensions changed since the study ran)")
+            continue
+        return space
+    raise SearchError(f"study '{study_name}': cannot load its search space: {'; '.join(tried)}")
+
+
+def regenerate_outputs(storage_url: str, study_name: str, out: str | Path | None = None) -> list[Path]:
+    """Write ``best.yaml`` (when a trial completed), ``trials.csv`` and the two plots for a study, from its storage.
+
+    Args:
+        storage_url: Where the study lives (``postgresql+psycopg://...``, ``journal:FILE``, ``sqlite:///FILE``).
+        study_name: The study's name.
+        out: Output folder (created if missing); default ``runs/<study_name>``.
+
+    Returns:
+        The files written.
+
+    Example:
+        >>> regenerate_outputs("journal:runs/pool.log", "se_resnext-4GMACs-digits", "report")
+        [PosixPath('report/trials.csv'), PosixPath('report/best.yaml'), ...]
+    """
+    from nascomp.search.study import export_best
+
+    study, recipe, space, num_classes = load_search_study(storage_url, study_name)
+    folder = Path(out).expanduser() if out is not None else Path("runs") / study_name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SearchError(f"cannot create output folder '{folder}': {exc.strerror}") from None
+    files = [write_trials_csv(study, list(space.dimensions), folder / "trials.csv")]
+    best = export_best(study, space, recipe, num_classes, folder)
+    if best is not None:
+        files.append(best)
+    files.extend(write_plots(study, folder, budget=recipe.budget))
+    return files

@@ -1,0 +1,374 @@
+"""Many workers, one study: how ``nascomp search`` processes that share an Optuna storage stay out of each other's way.
+
+Start the same ``nascomp search --storage URL --study-name NAME --trials T`` on W processes or machines and they
+share one study. Three guarantees, each enforced through the storage alone (no worker talks to another, no extra
+service, public Optuna API except where noted):
+
+**Exactly T.** A trial *claims a slot* from the moment it exists (``RUNNING``/``WAITING``) until it ends; a finished
+trial keeps its slot if it *counts* (:func:`counted`). Before asking for a trial, a worker waits while the claims
+already fill the target (other workers' trials will finish it). Two workers can still pass that check at once, so
+after :meth:`Coordinator.claim` has its trial it ranks it: a trial whose earlier claims (by :func:`slot_key`, the
+trial number, or the lost original's number for a retry) already number T is *surplus*, and is closed at once as
+``FAIL`` with the user attribute ``surplus`` (no point drawn, nothing trained, never counted). The rank only counts
+trials created before this one, so no two workers can both take the last slot. Optuna's ``MaxTrialsCallback`` is
+not enough here: it counts finished trials only, so W workers near the end all start one more.
+
+**Nothing stuck RUNNING.** A worker beats while its trial runs: a thread writes the wall-clock time to the trial's
+user attribute ``nascomp_heartbeat`` every ``NASCOMP_HEARTBEAT_S`` seconds (default 10). Every worker watches the
+other running trials; one whose beat has not changed for ``GRACE_BEATS`` intervals *on the watcher's own clock*
+(so clocks of different machines never matter) is failed (``study.tell(number, state=FAIL)``; of two watchers
+only one succeeds) and re-queued by Optuna's :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback` (same
+point, ``WAITING``, at most ``MAX_RETRY`` times), which the next ``study.ask()`` anywhere pops. The same mechanism
+serves every storage: Optuna 5's own heartbeat exists for :class:`~optuna.storages.RDBStorage` only (not for
+:class:`~optuna.storages.JournalStorage`), compares database time with the last beat (fine), but ignores a trial
+that died before its first beat (while our budget sampler was still drawing its point, seconds on a slow machine):
+such a trial stays RUNNING for ever. Here a trial with no beat at all is stale too.
+
+**Not trained twice.** The budget sampler skips points the study has a result for (see
+:func:`nascomp.search.sampler.evaluated_points`), which two workers drawing the same point at the same moment both
+pass. So before training, a trial looks for running *twins* (same point): it waits while a twin is already
+training, or is earlier in slot order; then it marks itself ``nascomp_training``, checks once more for an earlier
+twin that marked itself at the same moment (and backs off if so), and trains. A trial that waited finds the twin's
+result and reuses it (``duplicate_of``). The only way one point trains twice is a worker declared dead while alive
+(its heartbeat thread starved for the whole grace period): its trial is retried while it still runs.
+
+SQLite: one process only. Several processes writing one SQLite file can fail with "database is locked"; a worker
+that finds other running trials in an SQLite study says so and names the alternatives (``journal:PATH`` on one
+machine, PostgreSQL across machines).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from nascomp.errors import SearchError
+
+__all__ = [
+    "Coordinator",
+    "counted",
+    "lost_numbers",
+    "slot_key",
+    "heartbeat_interval",
+    "HEARTBEAT_ATTR",
+    "TRAINING_ATTR",
+    "WITHDRAWN_ATTR",
+    "GRACE_BEATS",
+    "MAX_RETRY",
+]
+
+HEARTBEAT_ATTR = "nascomp_heartbeat"
+TRAINING_ATTR = "nascomp_training"
+POINT_ATTR = "nascomp_point"
+CONFIRMED_ATTR = "nascomp_point_confirmed"
+WITHDRAWN_ATTR = "withdrawn"
+#: A running trial whose beat has not changed for this many heartbeat intervals is failed and retried.
+GRACE_BEATS = 6
+#: A point whose worker dies this many times in a row is recorded as failed instead of retried again.
+MAX_RETRY = 2
+_HEARTBEAT_ENV = "NASCOMP_HEARTBEAT_S"
+
+
+def heartbeat_interval() -> float:
+    """Seconds between heartbeats: ``NASCOMP_HEARTBEAT_S`` (default 10; a worker is stale after 6 of them).
+
+    Raises:
+        SearchError: the variable is set to something that is not a positive number.
+    """
+    text = os.environ.get(_HEARTBEAT_ENV, "").strip()
+    if not text:
+        return 10.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise SearchError(f"{_HEARTBEAT_ENV}={text!r}: expected a positive number of seconds, e.g. 10")
+    return value
+
+
+def _retry_history(trial: FrozenTrial) -> list[int]:
+    return list(trial.system_attrs.get("retry_history", []))
+
+
+def lost_numbers(trials: Sequence[FrozenTrial]) -> set[int]:
+    """Trials that failed because their worker died (failed by a heartbeat watcher), which will be or were retried.
+
+    A nascomp trial that fails for a reason of its own (NaN loss, out of memory, over budget) always records
+    ``reason`` before it is told ``FAIL``; a trial failed as stale has none. One whose retries are used up
+    (:data:`MAX_RETRY`) is not lost: it stands as the point's failure.
+    """
+    retried = {n for t in trials for n in _retry_history(t)}
+    lost = set()
+    for t in trials:
+        if t.state != TrialState.FAIL:
+            continue
+        if t.number in retried:
+            lost.add(t.number)
+        elif "reason" not in t.user_attrs and len(_retry_history(t)) < MAX_RETRY:
+            lost.add(t.number)
+    return lost
+
+
+def counted(trials: Sequence[FrozenTrial], lost: set[int] | None = None) -> list[FrozenTrial]:
+    """Trials that count toward the study's total: finished, and not stopped by Ctrl-C, not surplus, not lost."""
+    lost = lost_numbers(trials) if lost is None else lost
+    return [
+        t for t in trials
+        if t.state.is_finished() and not t.user_attrs.get("interrupted") and not t.user_attrs.get(WITHDRAWN_ATTR)
+        and t.number not in lost
+    ]
+
+
+def slot_key(trial: FrozenTrial) -> int:
+    """The slot order of a trial: its number, or for a retry the number of the trial it replaces."""
+    history = _retry_history(trial)
+    return history[0] if history else trial.number
+
+
+def _claims(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """Trials holding a slot: running or queued, counted, or lost and waiting for their retry to be queued."""
+    lost = lost_numbers(trials)
+    queued = {n for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING) for n in _retry_history(t)}
+    done = {t.number for t in counted(trials, lost)}
+    return [
+        t for t in trials
+        if t.state in (TrialState.RUNNING, TrialState.WAITING) or t.number in done
+        or (t.number in lost and t.number not in queued and not _retried_and_done(t, trials))
+    ]
+
+
+def _retried_and_done(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> bool:
+    return any(trial.number in _retry_history(t) for t in trials if t.state.is_finished())
+
+
+def _jsonable(values: list) -> list:
+    """A point as it reads back from any storage's JSON user attributes (floats stay floats, ints ints)."""
+    return [v.item() if hasattr(v, "item") else v for v in values]
+
+
+def _point_of(trial: FrozenTrial, dimensions: Sequence[str]) -> tuple | None:
+    if not all(d in trial.params for d in dimensions):
+        return None
+    return tuple(trial.params[d] for d in dimensions)
+
+
+class Coordinator:
+    """One worker's side of the protocol above, for one study.
+
+    Args:
+        study: The shared study.
+        storage_url: Its storage URL (only used to warn about SQLite).
+        note: Where to say what the worker waits for.
+        interval: Heartbeat interval in seconds (default :func:`heartbeat_interval`).
+        poll: Seconds between looks at the storage while waiting.
+
+    Example:
+        >>> coordinator = Coordinator(study, "journal:/tmp/study.log")
+        >>> trial = coordinator.claim(target=20, should_stop=lambda: False)
+        >>> with coordinator.heartbeat(trial):
+        ...     ...  # suggest, train, tell
+    """
+
+    def __init__(self, study: optuna.Study, storage_url: str, dimensions: Sequence[str], *,
+                 note: Callable[[str], None] = print, interval: float | None = None, poll: float | None = None):
+        self.study = study
+        self.dimensions = list(dimensions)
+        self.note = note
+        self.interval = heartbeat_interval() if interval is None else interval
+        self.grace = GRACE_BEATS * self.interval
+        self.poll = poll if poll is not None else min(2.0, max(0.2, self.interval / 2))
+        self._sqlite = storage_url.startswith("sqlite")
+        self._warned_sqlite = False
+        self._seen: dict[int, tuple[Any, float]] = {}  # running trial number -> (last beat seen, local time seen)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+
+    # -- stale trials -----------------------------------------------------------------------------------------
+    def fail_stale(self, mine: int | None = None) -> list[int]:
+        """Fail (and queue a retry of) every running trial whose beat has not changed for the grace period.
+
+        Returns:
+            Numbers of the trials this worker failed.
+        """
+        now = time.monotonic()
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        failed = []
+        for t in running:
+            if t.number == mine:
+                continue
+            beat = t.user_attrs.get(HEARTBEAT_ATTR)
+            seen = self._seen.get(t.number)
+            if seen is None or seen[0] != beat:
+                self._seen[t.number] = (beat, now)
+                continue
+            if now - seen[1] < self.grace:
+                continue
+            try:
+                self.study.tell(t.number, state=TrialState.FAIL)
+            except (ValueError, UpdateFinishedTrialError):  # another watcher failed it first, or it just ended
+                continue
+            frozen = next(x for x in self.study.get_trials(deepcopy=False) if x.number == t.number)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self._retry(self.study, frozen)
+            failed.append(t.number)
+            self.note(f"trial {t.number}: its worker stopped beating {now - seen[1]:.0f} s ago; failed it and "
+                      f"queued a retry of the same point")
+        alive = {t.number for t in running}
+        self._seen = {n: v for n, v in self._seen.items() if n in alive}
+        return failed
+
+    # -- slots ------------------------------------------------------------------------------------------------
+    def claim(self, target: int, should_stop: Callable[[], bool]) -> optuna.Trial | None:
+        """A new (or queued) trial with a slot among the study's ``target``, or ``None`` when the study is full
+        (``target`` trials counted) or ``should_stop()`` says so. Waits while other workers' running trials fill
+        the remaining slots."""
+        waiting_said = False
+        clashes = 0
+        while not should_stop():
+            self.fail_stale()
+            trials = self.study.get_trials(deepcopy=False)
+            if len(counted(trials)) >= target:
+                return None
+            self._warn_sqlite(trials)
+            claims = _claims(trials)
+            queued = any(t.state == TrialState.WAITING for t in trials)
+            if len(claims) >= target and not queued:
+                if not waiting_said:
+                    running = sum(t.state == TrialState.RUNNING for t in trials)
+                    self.note(f"waiting: {running} trial(s) running in other workers fill the study's {target}")
+                    waiting_said = True
+                time.sleep(self.poll)
+                continue
+            trial = self.study.ask()
+            frozen = next(t for t in self.study.get_trials(deepcopy=False) if t.number == trial.number)
+            key = slot_key(frozen)
+            ahead = [t for t in _claims(self.study.get_trials(deepcopy=False))
+                     if t.number != trial.number and slot_key(t) < key]
+            if len(ahead) >= target:
+                self._withdraw(trial, f"surplus: another worker took the last of the {target} slots at the same "
+                                      f"moment; closed unused (nothing trained)")
+                continue
+            rival = self._reserve_point(trial, frozen)
+            if rival is None:
+                return trial
+            self._withdraw(trial, f"withdrawn: trial {rival.number} (another worker) drew the same point at the "
+                                  f"same moment; this worker drew again (nothing trained)")
+            clashes += 1
+            self.study.sampler.reseed_rng()  # same draws as another worker: a worker started with the same seed
+            if clashes > 1:  # twice in a row (a small space): let the rival finish, its result is then reused
+                while not should_stop() and any(t.number == rival.number and t.state == TrialState.RUNNING
+                                                for t in self.study.get_trials(deepcopy=False)):
+                    time.sleep(self.poll)
+        return None
+
+    def _withdraw(self, trial: optuna.Trial, reason: str) -> None:
+        trial.set_user_attr(WITHDRAWN_ATTR, True)
+        trial.set_user_attr("reason", reason)
+        self.study.tell(trial, state=TrialState.FAIL)
+
+    def _reserve_point(self, trial: optuna.Trial, frozen: FrozenTrial) -> FrozenTrial | None:
+        """Publish the trial's point (before any parameter is stored) and return a running trial that holds the same
+        point first, or ``None``. Of two trials that publish the same point at the same moment, the later in slot
+        order yields; a trial that already confirmed its point is never displaced. A queued retry keeps its point
+        (Optuna stored it): it never yields here, and :meth:`await_twins` sorts it out."""
+        if frozen.params:
+            return None
+        point = trial.relative_params  # the budget sampler's draws happen here
+        if not all(d in point for d in self.dimensions):
+            return None  # the sampler fell back to independent sampling: nothing to compare yet
+        mine = _jsonable([point[d] for d in self.dimensions])
+        key = slot_key(frozen)
+        trial.set_user_attr(POINT_ATTR, mine)
+        for confirm in (False, True):
+            if confirm:
+                trial.set_user_attr(CONFIRMED_ATTR, True)
+            for t in self.study.get_trials(deepcopy=False):
+                if t.number == frozen.number or t.state != TrialState.RUNNING or self._published(t) != mine:
+                    continue
+                earlier, confirmed = slot_key(t) < key, bool(t.user_attrs.get(CONFIRMED_ATTR))
+                if (earlier and confirmed) if confirm else (earlier or confirmed):
+                    return t
+        return None
+
+    def _published(self, trial: FrozenTrial) -> list | None:
+        if POINT_ATTR in trial.user_attrs:
+            return trial.user_attrs[POINT_ATTR]
+        point = _point_of(trial, self.dimensions)
+        return None if point is None else _jsonable(list(point))
+
+    def _warn_sqlite(self, trials: Sequence[FrozenTrial]) -> None:
+        if self._sqlite and not self._warned_sqlite and any(t.state == TrialState.RUNNING for t in trials):
+            self._warned_sqlite = True
+            self.note("warning: this SQLite study has running trials (another worker, or a killed run). SQLite is "
+                      "for one process: concurrent writers can fail with 'database is locked'. For several "
+                      "workers use --storage journal:FILE (one machine) or postgresql+psycopg://... (many)")
+
+    # -- heartbeat --------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def heartbeat(self, trial: optuna.Trial) -> Iterator[None]:
+        """Beat for ``trial`` (every ``interval`` seconds, in a thread) while the block runs."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while True:
+                try:
+                    trial.set_user_attr(HEARTBEAT_ATTR, time.time())
+                except Exception:  # noqa: BLE001 - the trial ended (or the storage hiccuped): stop beating
+                    return
+                if stop.wait(self.interval):
+                    return
+
+        thread = threading.Thread(target=beat, name=f"nascomp-heartbeat-{trial.number}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    # -- twins ------------------------------------------------------------------------------------------------
+    def await_twins(self, trial: optuna.Trial, dimensions: Sequence[str],
+                    should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Return when no other running trial with the same point is training or ahead of ``trial``; afterwards
+        ``trial`` is marked as training. Call it after the point is suggested and before the evaluated-points
+        check: a twin that finished meanwhile is then found there and reused."""
+        said = False
+        while True:
+            trials = self.study.get_trials(deepcopy=False)
+            me = next(t for t in trials if t.number == trial.number)
+            point, key = _point_of(me, dimensions), slot_key(me)
+            twins = [t for t in trials if t.number != trial.number and t.state == TrialState.RUNNING
+                     and _point_of(t, dimensions) == point]
+            blocking = [t for t in twins if t.user_attrs.get(TRAINING_ATTR) or slot_key(t) < key]
+            if not blocking:
+                trial.set_user_attr(TRAINING_ATTR, True)
+                trials = self.study.get_trials(deepcopy=False)
+                rivals = [t for t in trials if t.number != trial.number and t.state == TrialState.RUNNING
+                          and t.user_attrs.get(TRAINING_ATTR) and _point_of(t, dimensions) == point
+                          and slot_key(t) < key]
+                if not rivals:
+                    return
+                trial.set_user_attr(TRAINING_ATTR, False)
+                blocking = rivals
+            if should_stop():
+                return
+            if not said:
+                self.note(f"trial {trial.number}: same point as running trial {blocking[0].number}; waiting to "
+                          f"reuse its result instead of training it twice")
+                said = True
+                # Twins come from workers started with the same seed (same draws in lockstep): diverge from now on.
+                self.study.sampler.reseed_rng()
+            self.fail_stale(mine=trial.number)
+            time.sleep(self.poll)
