@@ -31,6 +31,10 @@ if [ -z "$BIN" ]; then
   BIN=$(find_bin)
 fi
 
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then  # binaries without Debian's package: add its user
+  useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+fi
+
 as_owner() {  # run a command as the server's owner (postgres when we are root)
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
