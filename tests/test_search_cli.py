@@ -1,0 +1,64 @@
+"""``nascomp search`` through a subprocess, as a user runs it: bad inputs exit 2 with one line and write nothing;
+a short search in a folder with spaces writes its outputs, and rerunning with more trials tops the study up."""
+
+import csv
+
+import optuna
+import pytest
+
+from _cli import assert_one_line_error, run_cli
+from _search import write_tiny_space
+
+# One thread per trial: two test workers share two cores.
+ENV = {"OMP_NUM_THREADS": "1", "COLUMNS": "160"}
+
+
+def _search(tmp_path, *args):
+    return run_cli("search", *args, cwd=tmp_path, env=ENV)
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--budget", "4 bananas"], ["cannot read budget '4 bananas'", "e.g. '4GFLOPs'", "MACs"]),
+        (["--budget", "1KFLOPs"], ["no architecture of space 'se_resnext' fits the budget of 1 KMACs",
+                                   "cheapest found costs"]),
+        (["--data", "imagefolder:no such folder"], ["data folder 'no such folder' does not exist"]),
+        (["--data", "mnist"], ["unknown data source 'mnist'"]),
+        (["--space", "se_resnxt"], ["unknown search space 'se_resnxt'; did you mean 'se_resnext'?"]),
+        (["no_such_recipe"], ["unknown recipe 'no_such_recipe'", "default"]),
+        (["--timeout", "soon"], ["cannot read duration 'soon'"]),
+        (["--storage", "mysql-ish"], ["cannot read storage 'mysql-ish'"]),
+    ],
+)
+def test_bad_inputs_exit_2_with_one_line_and_write_nothing(tmp_path, args, fragments):
+    result = _search(tmp_path, *args, "--out", "out dir", "--census", "20")
+    line = assert_one_line_error(result, *fragments)
+    assert line.startswith("nascomp search: error: ")
+    assert not (tmp_path / "out dir").exists() and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow  # three CLI runs: about 2 minutes on a busy 2-core machine
+def test_short_search_then_top_up(tmp_path):
+    space = write_tiny_space(tmp_path / "my spaces")
+    out = tmp_path / "search out"
+    common = ["--space", str(space), "--budget", "300KMACs", "--input-shape", "3x16x16", "--epochs", "1",
+              "--image-size", "8", "--census", "20", "--out", str(out), "--no-progress"]
+    first = _search(tmp_path, *common, "--trials", "3")
+    assert first.returncode == 0, first.stderr
+    assert "of 20 uniformly sampled points" in first.stdout and "Summary" in first.stdout
+    for name in ("best.yaml", "trials.csv", "history.png", "pareto.png", "study.db"):
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader(open(out / "trials.csv")))
+    assert len(rows) == 3 and all(int(r["macs"]) <= 300_000 for r in rows)
+    # best.yaml rebuilds with the recorded MACs
+    best = min(rows, key=lambda r: (-float(r["accuracy"] or 0), int(r["number"])))
+    profiled = run_cli("profile", str(out / "best.yaml"), cwd=tmp_path, env=ENV)
+    assert profiled.returncode == 0, profiled.stderr
+    assert f"{int(best['macs']):,}" in profiled.stdout
+    second = _search(tmp_path, *common, "--trials", "5")
+    assert second.returncode == 0, second.stderr
+    assert "resuming study" in second.stdout
+    storage = f"sqlite:///{out / 'study.db'}"
+    assert len(optuna.load_study(study_name="tiny space-300KMACs-digits", storage=storage).trials) == 5
+    assert len(list(csv.DictReader(open(out / "trials.csv")))) == 5
