@@ -265,7 +265,17 @@ def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([NASCOMP, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
 
 
-_CLI_CASES = sorted(CASES) + ["python_tag", "billion_laughs", "recursive_alias"]
+# Each CLI run starts a Python process that imports torch (2-3 s of CPU); the messages themselves are all checked
+# in-process above, so the fast suite runs one CLI case per kind of problem and the rest are marked slow.
+_FAST_CLI = {
+    "malformed_yaml_flow", "unknown_type", "duplicate_id", "cycle", "concat_385_vs_384", "groups_in_a_block",
+    "spatial_to_zero_conv", "param_wrong_type", "yaml11_bool_on", "duplicate_mapping_key", "python_tag",
+    "billion_laughs", "recursive_alias",
+}
+_CLI_CASES = [
+    pytest.param(c, marks=[] if c in _FAST_CLI else [pytest.mark.slow])
+    for c in sorted(CASES) + ["python_tag", "billion_laughs", "recursive_alias"]
+]
 
 
 @pytest.mark.parametrize("case", _CLI_CASES)
