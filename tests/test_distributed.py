@@ -126,3 +126,64 @@ def _postgres_up(url: str) -> bool:
         return True
     except Exception:  # noqa: BLE001 - any failure means: no usable server
         return False
+
+
+# -- the protocol in one process (fast): stale trials, counting, SQLite warning -------------------------------------
+
+def _journal_study(tmp_path: Path, name: str = "s") -> optuna.Study:
+    from nascomp.search.storage import open_storage
+
+    return optuna.create_study(study_name=name, storage=open_storage(f"journal:{tmp_path / 'j.log'}"))
+
+
+def test_a_trial_that_never_beats_is_failed_once_and_retried_on_the_same_point(tmp_path):
+    from nascomp.search.workers import Coordinator, counted, lost_numbers
+
+    study = _journal_study(tmp_path)
+    dead = study.ask()
+    dead.suggest_int("x", 0, 9)
+    alive = study.ask()
+    alive.suggest_int("x", 0, 9)
+    notes = []
+    watchers = [Coordinator(study, "journal:", ["x"], note=notes.append, interval=0.05) for _ in range(2)]
+    me = Coordinator(study, "journal:", ["x"], note=notes.append, interval=0.05)
+    with me.heartbeat(alive):
+        for w in watchers:
+            assert w.fail_stale() == []  # first look: nothing is stale yet
+        time.sleep(0.4)  # > 6 beats of 0.05 s
+        failed = [n for w in watchers for n in w.fail_stale()]
+    assert failed == [dead.number]  # the beating trial survives; of two watchers only one fails the dead trial
+    trials = study.get_trials(deepcopy=False)
+    retry = [t for t in trials if t.state == TrialState.WAITING]
+    assert len(retry) == 1 and retry[0].params == trials[dead.number].params
+    assert retry[0].system_attrs["failed_trial"] == dead.number
+    assert lost_numbers(trials) == {dead.number}
+    assert counted(trials) == []
+    assert "stopped beating" in notes[0]
+
+
+def test_counted_excludes_withdrawn_interrupted_and_lost_but_not_real_failures(tmp_path):
+    from nascomp.search.workers import counted
+
+    study = _journal_study(tmp_path)
+    for attrs in ({"reason": "NaN loss"}, {"reason": "x", "withdrawn": True}, {"reason": "x", "interrupted": True},
+                  {}):
+        t = study.ask()
+        for k, v in attrs.items():
+            t.set_user_attr(k, v)
+        study.tell(t, state=TrialState.FAIL)
+    t = study.ask()
+    study.tell(t, 0.5)
+    assert [t.number for t in counted(study.get_trials())] == [0, 4]
+
+
+def test_a_worker_on_a_busy_sqlite_study_is_told_to_use_journal_or_postgresql(tmp_path):
+    from nascomp.search.workers import Coordinator
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="s", storage=url)
+    study.ask()  # another worker's running trial
+    notes = []
+    coordinator = Coordinator(study, url, ["x"], note=notes.append, interval=10)
+    assert coordinator.claim(target=5, should_stop=iter([False, True]).__next__) is not None
+    assert any("SQLite is for one process" in n and "journal:" in n for n in notes)

@@ -28,8 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                           "would likely end after it")
     parser.add_argument("--epochs", type=int, help="proxy training epochs per trial")
     parser.add_argument("--seed", type=int, help="seed of the sampler, the data split and the initialisation")
-    parser.add_argument("--storage", help="Optuna storage URL: sqlite:///FILE, postgresql://..., journal:FILE "
-                                          "(default: SQLite in the output folder)")
+    parser.add_argument("--storage", help="Optuna storage URL: sqlite:///FILE, postgresql+psycopg://USER:PASS@HOST/DB, "
+                                          "journal:FILE (default: SQLite in the output folder). Workers started "
+                                          "with the same --storage and --study-name share one study "
+                                          "(docs/distributed.md)")
     parser.add_argument("--study-name", dest="study_name", help="study name (default <space>-<budget>-<data>)")
     parser.add_argument("--out", help="output folder (default runs/<study-name>)")
     parser.add_argument("--device", help="auto (CUDA when available), cpu, cuda or cuda:N")

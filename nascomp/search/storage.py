@@ -43,6 +43,8 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
                 f"cannot read storage '{url}': expected an SQLAlchemy URL (sqlite:///study.db, "
                 f"postgresql://user:pass@host/db) or journal:PATH"
             )
+        if url.startswith("postgresql://") and _has("psycopg") and not _has("psycopg2"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]  # SQLAlchemy's default driver is psycopg2
         if url.startswith("sqlite:///"):
             folder = Path(url[len("sqlite:///"):]).parent
             if not folder.is_dir():
@@ -55,6 +57,12 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy/driver errors of many types: one user-facing error
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SearchError(f"cannot open storage '{url}': {reason}") from None
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def describe_storage(url: str) -> str:

@@ -85,7 +85,7 @@ def _device(name: str) -> torch.device:
 
 def _counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     """Trials that count toward the study's total: finished, and not stopped by Ctrl-C, not lost with a killed
-    worker (its retry counts), not a surplus slot (see :mod:`nascomp.search.workers`)."""
+    worker (its retry counts), not withdrawn unused (see :mod:`nascomp.search.workers`)."""
     return counted(trials)
 
 

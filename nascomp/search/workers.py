@@ -7,11 +7,11 @@ service, public Optuna API except where noted):
 **Exactly T.** A trial *claims a slot* from the moment it exists (``RUNNING``/``WAITING``) until it ends; a finished
 trial keeps its slot if it *counts* (:func:`counted`). Before asking for a trial, a worker waits while the claims
 already fill the target (other workers' trials will finish it). Two workers can still pass that check at once, so
-after :meth:`Coordinator.claim` has its trial it ranks it: a trial whose earlier claims (by :func:`slot_key`, the
-trial number, or the lost original's number for a retry) already number T is *surplus*, and is closed at once as
-``FAIL`` with the user attribute ``surplus`` (no point drawn, nothing trained, never counted). The rank only counts
-trials created before this one, so no two workers can both take the last slot. Optuna's ``MaxTrialsCallback`` is
-not enough here: it counts finished trials only, so W workers near the end all start one more.
+once :meth:`Coordinator.claim` has its trial it ranks it: a trial with T claims ahead of it in slot order
+(:func:`slot_key`: the trial number, or for a retry the number of the trial it replaces) is given back at once:
+``FAIL`` with the user attribute ``withdrawn``, no parameters, nothing trained, never counted. Only trials created
+before it can be ahead of it, so no two workers can both take the last slot. (Optuna's ``MaxTrialsCallback`` counts
+finished trials only, so W workers near the end would each start one more.)
 
 **Nothing stuck RUNNING.** A worker beats while its trial runs: a thread writes the wall-clock time to the trial's
 user attribute ``nascomp_heartbeat`` every ``NASCOMP_HEARTBEAT_S`` seconds (default 10). Every worker watches the
@@ -19,18 +19,22 @@ other running trials; one whose beat has not changed for ``GRACE_BEATS`` interva
 (so clocks of different machines never matter) is failed (``study.tell(number, state=FAIL)``; of two watchers
 only one succeeds) and re-queued by Optuna's :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback` (same
 point, ``WAITING``, at most ``MAX_RETRY`` times), which the next ``study.ask()`` anywhere pops. The same mechanism
-serves every storage: Optuna 5's own heartbeat exists for :class:`~optuna.storages.RDBStorage` only (not for
-:class:`~optuna.storages.JournalStorage`), compares database time with the last beat (fine), but ignores a trial
-that died before its first beat (while our budget sampler was still drawing its point, seconds on a slow machine):
-such a trial stays RUNNING for ever. Here a trial with no beat at all is stale too.
+serves every storage. Optuna 5's own heartbeat exists for :class:`~optuna.storages.RDBStorage` only (there is none
+for :class:`~optuna.storages.JournalStorage`), and it never fails a trial that died before its first beat (while
+the budget sampler was still drawing its point: seconds on a busy machine); such a trial would stay RUNNING for
+ever. Here a trial that never beat is stale too.
 
-**Not trained twice.** The budget sampler skips points the study has a result for (see
-:func:`nascomp.search.sampler.evaluated_points`), which two workers drawing the same point at the same moment both
-pass. So before training, a trial looks for running *twins* (same point): it waits while a twin is already
-training, or is earlier in slot order; then it marks itself ``nascomp_training``, checks once more for an earlier
-twin that marked itself at the same moment (and backs off if so), and trains. A trial that waited finds the twin's
-result and reuses it (``duplicate_of``). The only way one point trains twice is a worker declared dead while alive
-(its heartbeat thread starved for the whole grace period): its trial is retried while it still runs.
+**Not trained twice.** The budget sampler skips points the study has a result for
+(:func:`nascomp.search.sampler.evaluated_points`), which two workers drawing the same point at the same moment both
+pass (workers started with the same ``--seed`` draw the same points in lockstep). So right after the draw, before
+any parameter is stored, a trial publishes its point (user attribute ``nascomp_point``), looks for a running trial
+with the same point that is earlier in slot order or already confirmed, confirms (``nascomp_point_confirmed``),
+and looks once more for an earlier confirmed one. A trial that finds one is withdrawn as above and its worker,
+reseeded, draws again: the study never holds two trials with the same point from this race. A retry keeps its
+stored point; if another worker is running that point meanwhile, :meth:`Coordinator.await_twins` makes the later one
+wait and reuse the result (``duplicate_of``, as the search does for any evaluated point). The one way a point is
+trained twice: a worker declared dead while alive (its heartbeat thread starved for the whole grace period), whose
+trial is retried while it still runs.
 
 SQLite: one process only. Several processes writing one SQLite file can fail with "database is locked"; a worker
 that finds other running trials in an SQLite study says so and names the alternatives (``journal:PATH`` on one
