@@ -4,7 +4,7 @@
 makes of it, measured with torch alone:
 
 * the output shape, and the shape of every module-backed node (``torch.fx`` ``ShapeProp``), equal the inferred ones;
-* ``profile().params == sum(p.numel())``;
+* ``profile().params == sum(p.numel())``, in total and for every primitive node's module;
 * ``profile().macs == FlopCounterMode total // 2`` (batch 1, eval mode; the total must be even), and so is every
   primitive node's MACs (``FlopCounterMode.get_flop_counts()`` per module);
 * ``profile().activations`` equals the elements output by every ``nn.Conv2d``/``nn.Linear`` (forward hooks);
@@ -99,8 +99,17 @@ def check_contract(spec: Any, *, grad_batch: int = 2, seed: int = 0) -> nascomp.
     assert tuple(y.shape) == (1, *prof.output_shape), f"output {tuple(y.shape)} != inferred (1, {prof.output_shape})"
     assert torch.isfinite(y).all(), "eval output has NaN/inf"
 
-    # every module-backed node's shape equals its inferred shape
-    inferred = {row.id: tuple(row.out_shape) for row in prof.rows(expand=True)}
+    # every module-backed node's shape equals its inferred shape, and its params its module's
+    rows = {row.id: row for row in prof.rows(expand=True)}
+    for name, row in rows.items():
+        try:
+            module = model.get_submodule(name)
+        except AttributeError:  # a function node (add, concat, global_pool...): no parameters
+            assert row.params == 0, f"node {name} has {row.params} params but no module"
+            continue
+        real = sum(p.numel() for p in module.parameters())
+        assert row.params == real, f"node {name}: profile {row.params:,} params, module {real:,}"
+    inferred = {name: tuple(row.out_shape) for name, row in rows.items()}
     gm = model
     ShapeProp(gm).propagate(x)
     checked = 0
