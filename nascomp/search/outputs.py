@@ -77,9 +77,22 @@ def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> 
     return write_atomic(path, buf.getvalue())
 
 
+class _SpecDumper(yaml.SafeDumper):
+    """Multi-line strings (the ``doc``) as literal blocks, as hand-written specs have them."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_SpecDumper.add_representer(str, _str)
+
+
 def write_best_yaml(spec: dict[str, Any], path: Path) -> Path:
-    """Write a plain spec mapping as YAML (block style, keys in the spec format's order)."""
-    text = yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=120, allow_unicode=True)
+    """Write a plain spec mapping as YAML (keys in the spec format's order, one node per line)."""
+    text = yaml.dump(spec, Dumper=_SpecDumper, sort_keys=False, default_flow_style=None, width=120,
+                     allow_unicode=True)
     return write_atomic(path, text)
 
 

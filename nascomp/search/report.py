@@ -25,7 +25,7 @@ from rich.table import Table
 from nascomp.cost.budget import format_macs
 from nascomp.search.outputs import best_trial, trial_accuracy
 
-__all__ = ["Reporter", "summary_table", "trials_table"]
+__all__ = ["Reporter", "summary_table", "trials_table", "report_study"]
 
 
 def _console() -> Console:
@@ -187,8 +187,9 @@ def summary_table(study: optuna.Study, budget: int, result) -> Table:
         table.add_row("best", "no trial completed yet")
     table.add_row("study", f"{study.study_name}: {len(trials)} trials ({counts[TrialState.COMPLETE]} complete, "
                            f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed)")
-    table.add_row("this run", f"screened {result.screened} points by analytic cost, {result.screened_fit} fit; "
-                              f"trained {result.trained}; {result.seconds:.0f} s")
+    if result.screened or result.trained:
+        table.add_row("this run", f"screened {result.screened} points by analytic cost, {result.screened_fit} fit; "
+                                  f"trained {result.trained}; {result.seconds:.0f} s")
     from nascomp.search.storage import describe_storage
 
     table.add_row("storage", describe_storage(result.storage))
@@ -199,3 +200,57 @@ def summary_table(study: optuna.Study, budget: int, result) -> Table:
     elif result.stopped_by_timeout:
         table.add_row("stopped", "by the time limit; rerun (or raise --timeout) to add the remaining trials")
     return table
+
+
+def report_study(storage_url: str, study_name: str | None, *, out=None, top: int = 10,
+                 reporter: Reporter | None = None):
+    """Print a recorded study's top trials and summary; with ``out``, re-export its files there.
+
+    Raises:
+        SearchError: the storage cannot be opened, the study is unknown (the message lists the storage's studies),
+            or it was not made by ``nascomp search``.
+    """
+    import json
+    from pathlib import Path
+
+    from nascomp.data import parse_data_source
+    from nascomp.errors import SearchError
+    from nascomp.search.recipe import DataConfig, Recipe
+    from nascomp.search.space import load_space
+    from nascomp.search.storage import open_storage
+    from nascomp.search.study import RECIPE_ATTR, SearchResult, export_best
+    from nascomp.search.outputs import write_plots, write_trials_csv
+    from nascomp.train import TrainConfig
+
+    reporter = reporter or Reporter(bars=False)
+    storage = open_storage(storage_url)
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    if study_name is None:
+        if len(names) != 1:
+            raise SearchError(f"storage holds {len(names)} studies; pick one with --study-name ({', '.join(names) or 'none'})")
+        study_name = names[0]
+    if study_name not in names:
+        raise SearchError(f"no study '{study_name}' in {storage_url} (studies: {', '.join(names) or 'none'})")
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    stored = study.user_attrs.get(RECIPE_ATTR)
+    if stored is None:
+        raise SearchError(f"study '{study_name}' was not created by nascomp search")
+    ident = json.loads(stored)
+    recipe = Recipe(space=ident["space"], budget=ident["budget"], input_shape=tuple(ident["input_shape"]),
+                    data=DataConfig(**ident["data"]), train=TrainConfig(**ident["train"]))
+    parse_data_source(recipe.data.source)
+    result = SearchResult(study_name=study_name, storage=storage_url, out=Path(out) if out else Path("."), best=None,
+                          trials=len(study.trials))
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        space = load_space(study.user_attrs.get("space_file", recipe.space))
+        files = [write_trials_csv(study, list(space.dimensions), folder / "trials.csv")]
+        best = export_best(study, space, recipe, ident["num_classes"], folder)
+        files += [best] if best else []
+        files += write_plots(study, folder, budget=recipe.budget)
+        result.files = files
+    result.best = best_trial(study)
+    reporter.console.print(trials_table(study, limit=top))
+    reporter.console.print(summary_table(study, recipe.budget, result))
+    return result

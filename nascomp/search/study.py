@@ -258,7 +258,7 @@ def run_search(recipe: Recipe, *, reporter: Reporter | None = None) -> SearchRes
             out.rmdir()
         raise
     result = SearchResult(study_name=study.study_name, storage=url, out=out, best=None, trials=0, census=census)
-    loop = _Loop(recipe, space, data, study, sampler, cost, device, reporter, result)
+    loop = _Loop(recipe, space, data, study, sampler, cost, device, reporter, result, started=t0)
     with _StopFlag(reporter) as stop:
         loop.stop = stop
         loop.run()
@@ -272,7 +272,8 @@ def run_search(recipe: Recipe, *, reporter: Reporter | None = None) -> SearchRes
 
 class _Loop:
     def __init__(self, recipe, space, data: ImageData, study, sampler: BudgetSampler, cost, device, reporter,
-                 result: SearchResult):
+                 result: SearchResult, started: float):
+        self.started = started
         self.recipe, self.space, self.data, self.study = recipe, space, data, study
         self.sampler, self.cost, self.device, self.reporter, self.result = sampler, cost, device, reporter, result
         self.stop: _StopFlag | None = None
@@ -287,7 +288,7 @@ class _Loop:
         recipe, study = self.recipe, self.study
         target = recipe.search.trials
         timeout = recipe.search.timeout
-        start = time.perf_counter()
+        start = self.started  # the limit covers the whole run: data, census and trials
         done = len(_counted(study.get_trials(deepcopy=False)))
         if done:
             self.reporter.note(f"resuming study '{study.study_name}': {done} of {target} trials already recorded")
