@@ -29,6 +29,7 @@ from nascomp.spec.params import ParamDecl, ParamError
 __all__ = ["INPUT", "PrimNode", "Sub", "Expansion", "expand_nodes", "Frame"]
 
 INPUT = "input"
+MAX_BLOCK_DEPTH = 50  # nested block instances; deeper is a runaway recursion (Python's stack would overflow)
 _ACTIVATION_OPS = ("conv2d", "linear")  # activations counted as in pycls/fvcore: outputs of conv and linear
 
 
@@ -183,6 +184,7 @@ class _Expander:
     def __init__(self, library: BlockLibrary):
         self.library = library
         self.ev = Evaluator()
+        self.block_stack: list[str] = []  # names of the block instances being expanded, outermost first
 
     # -- errors -------------------------------------------------------------------------------------------------
     def error(self, detail: str, node: NodeSpec | None, frame: Frame, key: str | None = None) -> SpecError:
@@ -445,7 +447,18 @@ class _Expander:
                 raise SpecError(
                     f"block '{block.name}': 'let.{let_name}': {exc}", file=inner.file, line=inner.line, node=frame.path
                 ) from None
-        expansion = self.expand_scope(block.nodes, block.output, in_shape, names, inner)
+        if len(self.block_stack) >= MAX_BLOCK_DEPTH:  # a block that uses itself without a 'when' that ends it
+            chain = " -> ".join([*self.block_stack[:4], "...", *self.block_stack[-2:], block.name])
+            raise SpecError(
+                f"block instances nest more than {MAX_BLOCK_DEPTH} deep ({chain}): a block that uses itself, directly "
+                f"or through others, needs a 'when' that ends the recursion",
+                file=inner.file, line=inner.line, node=frame.path,
+            )
+        self.block_stack.append(block.name)
+        try:
+            expansion = self.expand_scope(block.nodes, block.output, in_shape, names, inner)
+        finally:
+            self.block_stack.pop()
         cache[key] = expansion
         return expansion
 
