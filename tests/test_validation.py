@@ -322,3 +322,38 @@ def test_cli_bad_override_and_input(spec_dir):
     proc = _run_cli("profile", "resnet18", "--input", "3x0x224", cwd=spec_dir)
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
     assert "--input must be CxHxW" in proc.stderr
+
+
+# --- user blocks that use themselves --------------------------------------------------------------------------------
+
+_RECURSIVE = {
+    "direct": "  loop:\n    nodes:\n      - {id: a, type: relu}\n      - {id: b, type: loop}\n",
+    "mutual": "  ping:\n    nodes: [{id: a, type: pong}]\n  pong:\n    nodes: [{id: a, type: ping}]\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(_RECURSIVE))
+def test_runaway_recursive_block_is_a_spec_error(case, spec_dir):
+    """A block that uses itself without an end is a SpecError naming the call site, not a RecursionError."""
+    first = "loop" if case == "direct" else "ping"
+    text = "name: bad_net\ninput_shape: [3, 8, 8]\nblocks:\n" + _RECURSIVE[case] + f"nodes:\n  - {{id: x, type: {first}}}\n"
+    path = _write(spec_dir, f"recursive {case}", text)
+    line = text.count("\n")  # the node using the block is the last line
+    with pytest.raises(nascomp.SpecError) as info:
+        nascomp.profile(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}:{line}: node 'x.")
+    assert "nest more than" in msg and "needs a 'when' that ends the recursion" in msg
+    assert (" -> pong -> " in msg) if case == "mutual" else ("loop -> loop" in msg)
+
+
+def test_recursion_ended_by_when_is_allowed():
+    text = (
+        "name: t\ninput_shape: [3, 8, 8]\nblocks:\n  halve:\n    params: {n: {type: int, min: 0}}\n    nodes:\n"
+        "      - {id: pool, type: max_pool2d, kernel_size: 2}\n"
+        "      - {id: more, type: halve, n: '${n - 1}', when: '${n > 1}'}\n"
+        "nodes:\n  - {id: x, type: halve, n: 3}\n"
+    )
+    prof = nascomp.profile(text)
+    assert prof.output_shape == (3, 1, 1)  # 8 -> 4 -> 2 -> 1
+    assert tuple(nascomp.build(text)(torch.randn(1, 3, 8, 8)).shape) == (1, 3, 1, 1)
