@@ -62,3 +62,36 @@ def test_short_search_then_top_up(tmp_path):
     storage = f"sqlite:///{out / 'study.db'}"
     assert len(optuna.load_study(study_name="tiny space-300KMACs-digits", storage=storage).trials) == 5
     assert len(list(csv.DictReader(open(out / "trials.csv")))) == 5
+
+
+@pytest.mark.slow  # a real SIGINT to a running search
+def test_ctrl_c_saves_and_exits_130(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from _cli import _command
+
+    space = write_tiny_space(tmp_path)
+    out = tmp_path / "interrupted run"
+    proc = subprocess.Popen(
+        [*_command(), "search", "--space", str(space), "--budget", "2MMACs", "--input-shape", "3x16x16",
+         "--epochs", "30", "--image-size", "8", "--census", "5", "--trials", "6", "--out", str(out), "--no-progress"],
+        cwd=tmp_path, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and not (out / "study.db").exists():
+            time.sleep(0.5)
+        time.sleep(3)  # inside the first trial's 30 epochs
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=240)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, (stdout, stderr)
+    assert "Traceback" not in stderr and "stopping after the current step" in stdout
+    study = optuna.load_study(study_name="tiny space-2MMACs-digits", storage=f"sqlite:///{out / 'study.db'}")
+    last = study.trials[-1]
+    assert last.state == optuna.trial.TrialState.FAIL and last.user_attrs["interrupted"]
+    assert (out / "trials.csv").is_file() and (out / "history.png").is_file()
