@@ -140,3 +140,39 @@ def test_torchvision_resnet50_on_meta_agrees():
     prof = nascomp.profile("resnet50", input_shape=(3, 224, 320))
     assert prof.macs == macs
     assert prof.params == sum(p.numel() for p in reference.parameters()) == 25_557_032
+
+
+def test_profile_builds_nothing_and_runs_nothing(monkeypatch):
+    """Issue 4: the cost comes from the spec alone: no module is constructed and no tensor op is dispatched."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class CountOps(TorchDispatchMode):
+        ops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            CountOps.ops += 1
+            return func(*args, **(kwargs or {}))
+
+    def no_modules(self, *args, **kwargs):
+        raise AssertionError(f"profile constructed a {type(self).__name__}")
+
+    from nascomp.spec import library, load
+
+    load._load_file.cache_clear()  # a cold call: the spec is parsed and every block expanded again
+    library.builtin_library()._shared_cache.clear()
+    monkeypatch.setattr(nn.Module, "__init__", no_modules)
+    with CountOps():
+        prof = nascomp.profile("resnet50", input_shape=(3, 225, 225), num_classes=10)
+    assert CountOps.ops == 0
+    assert prof.output_shape == (10,)
+
+
+@pytest.mark.parametrize("name", ["resnet50", "densenet121", "inception_v3"])
+def test_rows_add_up_to_the_totals(name):
+    prof = nascomp.profile(name)
+    for expand in (False, True):
+        rows = prof.rows(expand=expand)
+        assert sum(r.macs for r in rows) == prof.macs
+        assert sum(r.params for r in rows) == prof.params
+        assert sum(r.activations for r in rows) == prof.activations
+    assert isinstance(prof.macs, int) and isinstance(prof.params, int) and isinstance(prof.activations, int)
