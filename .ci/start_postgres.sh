@@ -6,7 +6,8 @@
 # Installs Debian's `postgresql` package when no server binaries are found (needs root and apt), creates a cluster
 # in a fresh folder (PGDATA, default /tmp/nascomp-pg), owned by the `postgres` user when run as root (the server
 # refuses to run as root), listening on 127.0.0.1:PGPORT (default 55432) only, with a role and database `nascomp`
-# (password `nascomp`). Idempotent: a server already running there is reused. Stop it with
+# (password `nascomp`; CREATEDB, so that a test can make a fresh database). Idempotent: a server already running
+# there is reused. Stop it with
 #   pg_ctl -D /tmp/nascomp-pg stop      (as the postgres user when started as root)
 set -euo pipefail
 
@@ -54,8 +55,9 @@ fi
 PSQL=$BIN/psql; [ -x "$PSQL" ] || PSQL=$(command -v psql)
 psql_() { as_owner "$PSQL" -h "$PGDATA" -p "$PGPORT" -U postgres -v ON_ERROR_STOP=1 -qtA "$@"; }
 if [ "$(psql_ -c "SELECT 1 FROM pg_roles WHERE rolname = 'nascomp'")" != 1 ]; then
-  psql_ -c "CREATE ROLE nascomp LOGIN PASSWORD 'nascomp'" >/dev/null
+  psql_ -c "CREATE ROLE nascomp LOGIN CREATEDB PASSWORD 'nascomp'" >/dev/null
 fi
+psql_ -c "ALTER ROLE nascomp CREATEDB" >/dev/null
 if [ "$(psql_ -c "SELECT 1 FROM pg_database WHERE datname = 'nascomp'")" != 1 ]; then
   psql_ -c "CREATE DATABASE nascomp OWNER nascomp" >/dev/null
 fi

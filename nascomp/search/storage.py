@@ -49,7 +49,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             folder = Path(url[len("sqlite:///"):]).parent
             if not folder.is_dir():
                 raise SearchError(f"cannot open storage '{url}': folder '{folder}' does not exist")
-        return optuna.storages.RDBStorage(url)
+        return _open_rdb(url)
     except SearchError:
         raise
     except (ImportError, ModuleNotFoundError) as exc:
@@ -57,6 +57,24 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy/driver errors of many types: one user-facing error
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SearchError(f"cannot open storage '{url}': {reason}") from None
+
+
+def _open_rdb(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """``RDBStorage(url)``, retried: workers started together on an empty database all create Optuna's tables at
+    once, and all but one fail on PostgreSQL's catalog ("duplicate key value violates unique constraint
+    pg_type_typname_nsp_index"); a moment later the tables exist and opening succeeds."""
+    import random
+    import time
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except Exception as exc:  # noqa: BLE001 - retried only while the error looks like that race
+            race = any(s in str(exc) for s in ("already exists", "duplicate key", "UniqueViolation", "IntegrityError"))
+            if attempt == attempts - 1 or not race:
+                raise
+            time.sleep(0.2 + random.random() * 0.5 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _has(module: str) -> bool:
