@@ -21,6 +21,7 @@ from nascomp._resources import library_dir
 from nascomp.ops import OPS
 from nascomp.spec._yaml import load_yaml
 from nascomp.spec.library import builtin_library
+from nascomp.spec.model import RESERVED_NODE_KEYS
 
 SCHEMA_DIR = importlib.resources.files("nascomp.spec")
 REPO = Path(__file__).resolve().parents[1]
@@ -188,3 +189,100 @@ def test_docs_tell_editors_how_to_use_the_schema():
     doc = (REPO / "docs" / "spec-format.md").read_text()
     assert "yaml-language-server: $schema=" in doc
     assert "spec.schema.json" in doc and "block.schema.json" in doc
+
+
+# --- per-type parameter rules, generated from the registries -------------------------------------------------------
+
+RESERVED = list(RESERVED_NODE_KEYS)
+_EXPR_REF = {"$ref": "#/$defs/expr"}
+
+
+def _json_value(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _param_schema(decl) -> dict:
+    """JSON Schema of one declared parameter (``nascomp.spec.params.ParamDecl``); ``${...}`` always allowed."""
+    bounds = {k: v for k, v in (("minimum", decl.min), ("maximum", decl.max)) if v is not None}
+    base = {
+        "int": {"type": "integer", **bounds},
+        "float": {"type": "number", **bounds},
+        "bool": {"type": "boolean"},
+        "str": {"type": "string"},
+        "int_or_pair": {"anyOf": [
+            {"type": "integer", **bounds},
+            {"type": "array", "minItems": 2, "maxItems": 2, "items": {"anyOf": [{"type": "integer", **bounds}, _EXPR_REF]}},
+        ]},
+        "list": {"type": "array"},
+        "any": {},
+    }[decl.type]
+    if decl.choices is not None:
+        base = {"enum": [_json_value(c) for c in decl.choices]}
+    alternatives = [base, _EXPR_REF] if base else []
+    if not decl.required and decl.default is None:
+        alternatives.append({"type": "null"})
+    out: dict = {"anyOf": alternatives} if alternatives else {}
+    if decl.doc:
+        out["description"] = decl.doc
+    if not decl.required:
+        out["default"] = _json_value(decl.default)
+    return out
+
+
+def type_rules() -> list[dict]:
+    """For every registered op and built-in block: its parameters (names for completion, types, ranges, defaults)."""
+    decls = {name: list(OPS.get(name).params) for name in OPS.names()}
+    library = builtin_library()
+    decls.update({name: list(library.get(name).params.values()) for name in library.blocks.names()})
+    rules = []
+    for name in sorted(decls):
+        params = decls[name]
+        then: dict = {
+            "properties": {d.name: _param_schema(d) for d in params},
+            "propertyNames": {"enum": RESERVED + [d.name for d in params]},
+        }
+        required = [d.name for d in params if d.required]
+        if required:
+            then["required"] = required
+        rules.append({"if": {"properties": {"type": {"const": name}}, "required": ["type"]}, "then": then})
+    return rules
+
+
+def _write_type_rules() -> None:
+    """Regenerate the per-type rules of spec.schema.json: ``python tests/test_schema.py``."""
+    path = Path(__file__).resolve().parents[1] / "nascomp" / "spec" / "spec.schema.json"
+    schema = json.loads(path.read_text())
+    node = schema["$defs"]["node"]
+    group_rule = {k: node.pop(k) for k in ("if", "then", "else") if k in node}
+    if group_rule:
+        node["allOf"] = [group_rule]
+    node["allOf"] = node["allOf"][:1] + type_rules()
+    path.write_text(json.dumps(schema, indent=2) + "\n")
+
+
+def test_type_rules_equal_the_registries():
+    """Editors complete and check the parameters of every op and built-in block (regenerate if this fails)."""
+    assert _schema("spec.schema.json")["$defs"]["node"]["allOf"][1:] == type_rules(), (
+        "the per-type rules of spec.schema.json are stale: run `python tests/test_schema.py`"
+    )
+
+
+@pytest.mark.parametrize(
+    "node, fragment",
+    [
+        ("{id: c, type: conv2d, out_chanels: 8, kernel_size: 3}", "out_chanels"),
+        ("{id: c, type: conv2d, kernel_size: 3}", "'out_channels' is a required property"),
+        ("{id: c, type: conv2d, out_channels: 0, kernel_size: 3}", "out_channels"),
+        ("{id: c, type: conv2d, out_channels: 8, kernel_size: [1, 2, 3]}", "kernel_size"),
+        ("{id: c, type: conv2d, out_channels: 8, kernel_size: 3, bias: on}", "bias"),
+        ("{id: g, type: global_pool, mode: mean}", "mode"),
+        ("{id: b, type: bottleneck, planes: 8, se_ratio: 16}", "se_ratio"),
+    ],
+)
+def test_bad_params_of_known_types_fail(node, fragment):
+    errors = _errors(SPEC, load_yaml(GOOD + f"  - {node}\n"))
+    assert any(fragment in e for e in errors), errors
+
+
+if __name__ == "__main__":
+    _write_type_rules()
