@@ -112,8 +112,9 @@ def test_other_zoo_nets_forward_backward_finite(name):
 
 @pytest.mark.parametrize("name", ["resnext50_32x4d", "se_resnet18", "densenet121", "googlenet"])
 def test_num_classes_override_equals_reference(name):
+    # Only the classifier changes, so a 112x112 input suffices.
     ours, reference = _pair(name, num_classes=2)
-    x = torch.randn(BATCH, *_equivalence_input(name), generator=torch.Generator().manual_seed(1))
+    x = torch.randn(BATCH, 3, 112, 112, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = reference(x)
         actual = ours(x)
