@@ -110,7 +110,7 @@ def test_other_zoo_nets_forward_backward_finite(name):
     _assert_backward_finite(name, nascomp.build(name))
 
 
-@pytest.mark.parametrize("name", ["resnext50_32x4d", "se_resnet18", "densenet121", "googlenet"])
+@pytest.mark.parametrize("name", ["resnext50_32x4d", "se_resnet18", "legacy_seresnet50", "densenet121", "googlenet"])
 def test_num_classes_override_equals_reference(name):
     # Only the classifier changes, so a 112x112 input suffices.
     ours, reference = _pair(name, num_classes=2)
