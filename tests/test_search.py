@@ -197,14 +197,12 @@ def test_pareto_front():
     assert pareto_front(pts) == [1, 2]
 
 
-def test_report_reexports_a_recorded_study(tmp_path):
-    from nascomp.search.report import report_study
+
+def test_report_regenerates_a_recorded_study(tmp_path):
+    from nascomp.search.regenerate import regenerate_outputs
 
     result = run_search(tiny_recipe(tmp_path, trials=2), reporter=_quiet())
-    shown = report_study(result.storage, None, out=tmp_path / "report out", reporter=_quiet())
-    assert shown.best.number == result.best.number and shown.trials == 2
+    regenerate_outputs(result.storage, result.study_name, str(tmp_path / "report out"))
     for name in ("best.yaml", "trials.csv", "history.png", "pareto.png"):
         assert (tmp_path / "report out" / name).is_file()
     assert (tmp_path / "report out" / "best.yaml").read_text() == (tmp_path / "run" / "best.yaml").read_text()
-    with pytest.raises(SearchError, match=r"no study 'nope' in .* \(studies: tiny\)"):
-        report_study(result.storage, "nope", reporter=_quiet())

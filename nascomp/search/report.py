@@ -25,7 +25,7 @@ from rich.table import Table
 from nascomp.cost.budget import format_macs
 from nascomp.search.outputs import best_trial, trial_accuracy
 
-__all__ = ["Reporter", "summary_table", "trials_table", "report_study"]
+__all__ = ["Reporter", "summary_table", "trials_table"]
 
 
 def _console() -> Console:
@@ -36,6 +36,11 @@ def _console() -> Console:
 
 def _acc(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+def _params(n: int) -> str:
+    """``25557032`` -> ``25.56 M``; small counts in full (``1,234``)."""
+    return f"{n / 1e6:.2f} M" if n >= 100_000 else f"{n:,}"
 
 
 def _point(trial: FrozenTrial, limit: int = 90) -> str:
@@ -104,8 +109,8 @@ class Reporter:
             table.add_row("MACs of fitting points", census.spread())
             if census.fitting_params:
                 p = census.fitting_params
-                table.add_row("params of fitting points", f"min {p[0] / 1e6:.2f} M, median {p[len(p) // 2] / 1e6:.2f} M, "
-                                                          f"max {p[-1] / 1e6:.2f} M")
+                table.add_row("params of fitting points",
+                              f"min {_params(p[0])}, median {_params(p[len(p) // 2])}, max {_params(p[-1])}")
             table.add_row("costing speed", f"{census.points_per_second:,.0f} points/s (analytic, no weights)")
         for name, macs in census.named.items():
             verdict = "[green]fits[/green]" if macs <= recipe.budget else "[red]over budget[/red]"
@@ -167,7 +172,7 @@ def trials_table(study: optuna.Study, limit: int = 10) -> Table:
     for t in ranked[:limit]:
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else 0.0
         table.add_row(str(t.number), t.state.name.lower(), _acc(trial_accuracy(t)),
-                      format_macs(t.user_attrs.get("macs", 0)), f"{t.user_attrs.get('params', 0) / 1e6:.2f} M",
+                      format_macs(t.user_attrs.get("macs", 0)), _params(t.user_attrs.get("params", 0)),
                       f"{seconds:.0f}", _point(t))
     return table
 
@@ -182,7 +187,7 @@ def summary_table(study: optuna.Study, budget: int, result) -> Table:
     if best is not None:
         table.add_row("best", f"trial {best.number}: accuracy {best.values[0]:.4f}, "
                               f"{format_macs(best.user_attrs['macs'])} (budget {format_macs(budget)}), "
-                              f"{best.user_attrs['params'] / 1e6:.2f} M params")
+                              f"{_params(best.user_attrs['params'])} params")
     else:
         table.add_row("best", "no trial completed yet")
     table.add_row("study", f"{study.study_name}: {len(trials)} trials ({counts[TrialState.COMPLETE]} complete, "
@@ -201,56 +206,3 @@ def summary_table(study: optuna.Study, budget: int, result) -> Table:
         table.add_row("stopped", "by the time limit; rerun (or raise --timeout) to add the remaining trials")
     return table
 
-
-def report_study(storage_url: str, study_name: str | None, *, out=None, top: int = 10,
-                 reporter: Reporter | None = None):
-    """Print a recorded study's top trials and summary; with ``out``, re-export its files there.
-
-    Raises:
-        SearchError: the storage cannot be opened, the study is unknown (the message lists the storage's studies),
-            or it was not made by ``nascomp search``.
-    """
-    import json
-    from pathlib import Path
-
-    from nascomp.data import parse_data_source
-    from nascomp.errors import SearchError
-    from nascomp.search.recipe import DataConfig, Recipe
-    from nascomp.search.space import load_space
-    from nascomp.search.storage import open_storage
-    from nascomp.search.study import RECIPE_ATTR, SearchResult, export_best
-    from nascomp.search.outputs import write_plots, write_trials_csv
-    from nascomp.train import TrainConfig
-
-    reporter = reporter or Reporter(bars=False)
-    storage = open_storage(storage_url)
-    names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
-    if study_name is None:
-        if len(names) != 1:
-            raise SearchError(f"storage holds {len(names)} studies; pick one with --study-name ({', '.join(names) or 'none'})")
-        study_name = names[0]
-    if study_name not in names:
-        raise SearchError(f"no study '{study_name}' in {storage_url} (studies: {', '.join(names) or 'none'})")
-    study = optuna.load_study(study_name=study_name, storage=storage)
-    stored = study.user_attrs.get(RECIPE_ATTR)
-    if stored is None:
-        raise SearchError(f"study '{study_name}' was not created by nascomp search")
-    ident = json.loads(stored)
-    recipe = Recipe(space=ident["space"], budget=ident["budget"], input_shape=tuple(ident["input_shape"]),
-                    data=DataConfig(**ident["data"]), train=TrainConfig(**ident["train"]))
-    parse_data_source(recipe.data.source)
-    result = SearchResult(study_name=study_name, storage=storage_url, out=Path(out) if out else Path("."), best=None,
-                          trials=len(study.trials))
-    if out is not None:
-        folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
-        space = load_space(study.user_attrs.get("space_file", recipe.space))
-        files = [write_trials_csv(study, list(space.dimensions), folder / "trials.csv")]
-        best = export_best(study, space, recipe, ident["num_classes"], folder)
-        files += [best] if best else []
-        files += write_plots(study, folder, budget=recipe.budget)
-        result.files = files
-    result.best = best_trial(study)
-    reporter.console.print(trials_table(study, limit=top))
-    reporter.console.print(summary_table(study, recipe.budget, result))
-    return result
