@@ -58,7 +58,7 @@ def _pair(name: str, **overrides) -> tuple[nn.Module, nn.Module]:
 
 
 def _assert_same_hyperparameters(ours: nn.Module, reference: nn.Module) -> None:
-    """Conv, BatchNorm and linear layers of the same name have the same settings (not only the same shapes)."""
+    """Conv, BatchNorm, linear (and pooling) layers of the same name have the same settings, not only shapes."""
     our_modules = dict(ours.named_modules())
     for module_name, ref_module in reference.named_modules():
         if isinstance(ref_module, nn.Conv2d):
@@ -67,6 +67,11 @@ def _assert_same_hyperparameters(ours: nn.Module, reference: nn.Module) -> None:
             fields = ("num_features", "eps", "affine")
         elif isinstance(ref_module, nn.Linear):
             fields = ("in_features", "out_features")
+        elif isinstance(ref_module, (nn.MaxPool2d, nn.AvgPool2d)):
+            # Parameter-free, so not in the state_dict: compared where ours has a pool of the same name and kind.
+            if type(our_modules.get(module_name)) is not type(ref_module):
+                continue
+            fields = ("kernel_size", "stride", "padding", "ceil_mode")
         else:
             continue
         mine = our_modules.get(module_name)
