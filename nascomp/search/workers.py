@@ -29,8 +29,8 @@ ever. Here a trial that never beat is stale too.
 pass (workers started with the same ``--seed`` draw the same points in lockstep). So right after the draw, before
 any parameter is stored, a trial publishes its point (user attribute ``nascomp_point``), looks for a running trial
 with the same point that is earlier in slot order or already confirmed, confirms (``nascomp_point_confirmed``),
-and looks once more for an earlier confirmed one. A trial that finds one is withdrawn as above and its worker,
-reseeded, draws again: the study never holds two trials with the same point from this race. A retry keeps its
+and looks once more for an earlier confirmed one. A trial that finds one goes back to the queue (``WAITING``; it has no parameter
+yet) and its worker, reseeded, draws again: this race leaves no trace in the study. A retry keeps its
 stored point; if another worker is running that point meanwhile, :meth:`Coordinator.await_twins` makes the later one
 wait and reuse the result (``duplicate_of``, as the search does for any evaluated point). The one way a point is
 trained twice: a worker declared dead while alive (its heartbeat thread starved for the whole grace period), whose
@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import threading
 import time
 import warnings
@@ -66,6 +67,7 @@ __all__ = [
     "HEARTBEAT_ATTR",
     "TRAINING_ATTR",
     "WITHDRAWN_ATTR",
+    "WORKER_ATTR",
     "GRACE_BEATS",
     "MAX_RETRY",
 ]
@@ -75,6 +77,7 @@ TRAINING_ATTR = "nascomp_training"
 POINT_ATTR = "nascomp_point"
 CONFIRMED_ATTR = "nascomp_point_confirmed"
 WITHDRAWN_ATTR = "withdrawn"
+WORKER_ATTR = "worker"
 #: A running trial whose beat has not changed for this many heartbeat intervals is failed and retried.
 GRACE_BEATS = 6
 #: A point whose worker dies this many times in a row is recorded as failed instead of retried again.
@@ -187,6 +190,7 @@ class Coordinator:
                  note: Callable[[str], None] = print, interval: float | None = None, poll: float | None = None):
         self.study = study
         self.dimensions = list(dimensions)
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"  # recorded on each trial it runs
         self.note = note
         self.interval = heartbeat_interval() if interval is None else interval
         self.grace = GRACE_BEATS * self.interval
@@ -256,19 +260,22 @@ class Coordinator:
                 time.sleep(self.poll)
                 continue
             trial = self.study.ask()
-            frozen = next(t for t in self.study.get_trials(deepcopy=False) if t.number == trial.number)
-            key = slot_key(frozen)
-            ahead = [t for t in _claims(self.study.get_trials(deepcopy=False))
-                     if t.number != trial.number and slot_key(t) < key]
-            if len(ahead) >= target:
-                self._withdraw(trial, f"surplus: another worker took the last of the {target} slots at the same "
-                                      f"moment; closed unused (nothing trained)")
-                continue
-            rival = self._reserve_point(trial, frozen)
-            if rival is None:
-                return trial
-            self._withdraw(trial, f"withdrawn: trial {rival.number} (another worker) drew the same point at the "
-                                  f"same moment; this worker drew again (nothing trained)")
+            try:
+                frozen = next(t for t in self.study.get_trials(deepcopy=False) if t.number == trial.number)
+                key = slot_key(frozen)
+                ahead = [t for t in _claims(self.study.get_trials(deepcopy=False))
+                         if t.number != trial.number and slot_key(t) < key]
+                if len(ahead) >= target:
+                    self._withdraw(trial, f"surplus: another worker took the last of the {target} slots at the "
+                                          f"same moment; closed unused (nothing trained)")
+                    continue
+                rival = self._reserve_point(trial, frozen)
+                if rival is None:
+                    trial.set_user_attr(WORKER_ATTR, self.worker)
+                    return trial
+                self._requeue(trial)  # nothing stored yet: the trial goes back to the queue, for a new draw
+            except UpdateFinishedTrialError:  # this worker stalled for the grace period: another one failed its
+                continue                      # trial as stale (and queued a retry); take the next one
             clashes += 1
             self.study.sampler.reseed_rng()  # same draws as another worker: a worker started with the same seed
             if clashes > 1:  # twice in a row (a small space): let the rival finish, its result is then reused
@@ -276,6 +283,16 @@ class Coordinator:
                                                 for t in self.study.get_trials(deepcopy=False)):
                     time.sleep(self.poll)
         return None
+
+    def _requeue(self, trial: optuna.Trial) -> None:
+        """Put a running trial that has no parameter yet back in the queue (``WAITING``): the next ``ask()`` here
+        or anywhere pops it and draws a fresh point, so a clash of draws leaves no trace in the study. Uses the
+        storage's ``set_trial_state_values`` (Optuna's own queue primitive; no public API moves a trial back)."""
+        trial.set_user_attr(POINT_ATTR, None)
+        trial.set_user_attr(CONFIRMED_ATTR, False)
+        storage = self.study._storage  # noqa: SLF001 - see the docstring
+        if not storage.set_trial_state_values(trial._trial_id, state=TrialState.WAITING):  # noqa: SLF001
+            raise UpdateFinishedTrialError(f"trial {trial.number} could not be re-queued")
 
     def _withdraw(self, trial: optuna.Trial, reason: str) -> None:
         trial.set_user_attr(WITHDRAWN_ATTR, True)
@@ -307,7 +324,7 @@ class Coordinator:
         return None
 
     def _published(self, trial: FrozenTrial) -> list | None:
-        if POINT_ATTR in trial.user_attrs:
+        if trial.user_attrs.get(POINT_ATTR) is not None:
             return trial.user_attrs[POINT_ATTR]
         point = _point_of(trial, self.dimensions)
         return None if point is None else _jsonable(list(point))
