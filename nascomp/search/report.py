@@ -190,7 +190,8 @@ def summary_table(study: optuna.Study, budget: int, result) -> Table:
                               f"{_params(best.user_attrs['params'])} params")
     else:
         table.add_row("best", "no trial completed yet")
-    table.add_row("study", f"{study.study_name}: {len(trials)} trials ({counts[TrialState.COMPLETE]} complete, "
+    noun = "trial" if len(trials) == 1 else "trials"
+    table.add_row("study", f"{study.study_name}: {len(trials)} {noun} ({counts[TrialState.COMPLETE]} complete, "
                            f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed)")
     if result.screened or result.trained:
         table.add_row("this run", f"screened {result.screened} points by analytic cost, {result.screened_fit} fit; "
