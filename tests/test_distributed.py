@@ -100,11 +100,25 @@ def check_nothing_lost_nothing_twice(study: optuna.Study, log: Path, victim: int
                                                                and int(p) == victim]
 
 
+def check_report_from_storage(storage: str, study: optuna.Study, out: Path) -> None:
+    """``nascomp report``'s work, in process: the output files again, from the storage alone."""
+    import csv
+
+    from nascomp.search.regenerate import regenerate_outputs
+
+    files = regenerate_outputs(storage, study.study_name, out)
+    assert sorted(p.name for p in files) == ["best.yaml", "history.png", "pareto.png", "trials.csv"]
+    rows = list(csv.DictReader((out / "trials.csv").open(encoding="utf-8")))
+    assert [int(r["number"]) for r in rows] == [t.number for t in study.get_trials(deepcopy=False)]
+    assert sum(r["state"] == "COMPLETE" for r in rows) == TRIALS
+
+
 @pytest.mark.slow
 def test_three_workers_on_a_journal_file_one_killed(tmp_path):
     storage = f"journal:{tmp_path / 'study journal.log'}"
     study, log, victim = run_pool_with_a_kill(tmp_path, storage, "grid-journal")
     check_nothing_lost_nothing_twice(study, log, victim)
+    check_report_from_storage(storage, study, tmp_path / "report out")
 
 
 @pytest.mark.slow
@@ -115,6 +129,7 @@ def test_three_workers_on_postgresql_one_killed(tmp_path):
     with _fresh_database(url) as fresh:  # the workers create Optuna's tables at once (a race they must survive)
         study, log, victim = run_pool_with_a_kill(tmp_path, fresh, f"grid-{uuid.uuid4().hex[:8]}")
         check_nothing_lost_nothing_twice(study, log, victim)
+        check_report_from_storage(fresh, study, tmp_path / "report out")
 
 
 @contextlib.contextmanager
