@@ -163,3 +163,32 @@ def test_densenet_point_builds_like_the_zoo():
     model = nascomp.build(space.spec(space.points["densenet121"]))
     reference = nascomp.build("densenet121")
     assert {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in reference.state_dict().items()}
+
+
+def test_builtin_recipes_load_and_fit_their_space():
+    from nascomp.search import load_recipe, recipe_names
+
+    assert {"default", "densenet_pareto"} <= set(recipe_names())
+    for name in recipe_names():
+        recipe = load_recipe(name)
+        space = load_space(recipe.space)
+        census = take_census(space, lambda p: space.cost(p, input_shape=recipe.input_shape, num_classes=10),
+                             recipe.budget, samples=20, seed=0)
+        assert census.cheapest is not None and census.cheapest[1] <= recipe.budget, name
+    default = load_recipe()
+    assert default.budget == 4_000_000_000 and default.input_shape == (3, 224, 224)
+    assert default.data.source == "digits" and default.train.label_smoothing == 0.1
+
+
+def test_recipe_errors(tmp_path):
+    from nascomp.search import load_recipe
+
+    bad = tmp_path / "bad recipe.yaml"
+    bad.write_text("space: se_resnext\ntrain: {epoch: 3}\n")
+    with pytest.raises(SearchError, match=r"bad recipe.yaml:2: unknown recipe key 'train.epoch'; did you mean 'train.epochs'"):
+        load_recipe(bad)
+    bad.write_text("budget: 4 bananas\n")
+    with pytest.raises(SearchError, match=r"bad recipe.yaml: cannot read budget '4 bananas'"):
+        load_recipe(bad)
+    with pytest.raises(SearchError, match="unknown sampler 'cmaes'"):
+        load_recipe().with_overrides(sampler="cmaes")

@@ -8,7 +8,7 @@ wins over the file. ``studies/default.yaml`` is used when no recipe is named. La
     input_shape: [3, 224, 224]   # the input the budget is measured at (and best.yaml declares)
     data: {source: digits, image_size: 32, val_fraction: 0.2, max_images: null}
     train: {epochs: 3, batch_size: 64, lr: 0.003, weight_decay: 0.0005, label_smoothing: 0.1, optimizer: adamw}
-    search: {sampler: tpe, pruner: median, objectives: [accuracy], trials: 12, timeout: 8m, seed: 0, census: 300}
+    search: {sampler: tpe, pruner: median, objectives: [accuracy], trials: 16, timeout: 8m, seed: 0, census: 300}
     study_name: null             # default <space>-<budget>-<data kind>
     storage: null                # default sqlite in the output folder
     out: null                    # default runs/<study_name>
@@ -93,7 +93,7 @@ class SearchConfig:
     sampler: str = "tpe"
     pruner: str = "median"
     objectives: tuple[str, ...] = ("accuracy",)
-    trials: int = 12
+    trials: int = 16
     timeout: float | None = None
     seed: int = 0
     census: int = 300
