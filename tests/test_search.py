@@ -206,3 +206,12 @@ def test_report_regenerates_a_recorded_study(tmp_path):
     for name in ("best.yaml", "trials.csv", "history.png", "pareto.png"):
         assert (tmp_path / "report out" / name).is_file()
     assert (tmp_path / "report out" / "best.yaml").read_text() == (tmp_path / "run" / "best.yaml").read_text()
+
+
+def test_changed_domain_is_refused_on_resume(tmp_path):
+    run_search(tiny_recipe(tmp_path, trials=1), reporter=_quiet())
+    recipe = tiny_recipe(tmp_path, trials=2)  # (re)writes the space file; then change one domain
+    space = tmp_path / "tiny space.yaml"
+    space.write_text(space.read_text().replace("choices: [4, 8, 16]", "choices: [4, 8, 12]"))
+    with pytest.raises(SearchError, match=r"was run with dimensions=.*'width': '\{4, 8, 16\}'"):
+        run_search(recipe, reporter=_quiet())

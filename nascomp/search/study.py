@@ -140,7 +140,8 @@ def _open_study(recipe: Recipe, space: SearchSpace, sampler, pruner, out: Path, 
     storage = open_storage(url)
     name = recipe.resolved_study_name()
     directions = ["maximize", "minimize"] if recipe.search.multi_objective else ["maximize"]
-    identity = {**recipe.identity(), "num_classes": num_classes, "dimensions": list(space.dimensions)}
+    domains = {name: dim.describe() for name, dim in space.dimensions.items()}  # fixed per name in a study
+    identity = {**recipe.identity(), "num_classes": num_classes, "dimensions": domains}
     try:
         existing = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
     except KeyError:
