@@ -10,6 +10,8 @@ the nodes the main output needs run; in training mode the module returns ``(outp
 
 from __future__ import annotations
 
+import operator
+
 from torch import fx, nn
 
 from nascomp.graph.expand import INPUT, Expansion, PrimNode, Sub
@@ -84,6 +86,30 @@ def _needed(nodes: list[PrimNode], outputs: list[str]) -> list[PrimNode]:
     return [n for n in nodes if n.name in needed]
 
 
+# Ops whose backward needs their inputs but not their output, so a ReLU may overwrite that output in place.
+_INPLACE_SAFE_MODULES = (nn.Conv2d, nn.BatchNorm2d, nn.Linear)
+_INPLACE_SAFE_FUNCTIONS = (operator.add,)
+
+
+def _inplace_relus(module: nn.Module, graphs: list[fx.Graph]) -> None:
+    """Make a ReLU in-place where that cannot change any result: its input comes from a conv, BatchNorm, linear
+    or add that nothing else reads, in every generated forward (as torchvision's ``ReLU(inplace=True)``)."""
+    verdict: dict[str, bool] = {}
+    for graph in graphs:
+        for node in graph.nodes:
+            if node.op != "call_module" or not isinstance(module.get_submodule(node.target), nn.ReLU):
+                continue
+            (src,) = node.args
+            safe = len(src.users) == 1 and (
+                (src.op == "call_module" and isinstance(module.get_submodule(src.target), _INPLACE_SAFE_MODULES))
+                or (src.op == "call_function" and src.target in _INPLACE_SAFE_FUNCTIONS)
+            )
+            verdict[node.target] = verdict.get(node.target, True) and safe
+    for target, safe in verdict.items():
+        if safe:
+            module.get_submodule(target).inplace = True
+
+
 def compile_expansion(expansion: Expansion, class_name: str = "Net") -> fx.GraphModule:
     """Build the modules of ``expansion`` and a GraphModule whose forward runs them.
 
@@ -102,8 +128,10 @@ def compile_expansion(expansion: Expansion, class_name: str = "Net") -> fx.Graph
     module = fx.GraphModule(root, _emit(_needed(nodes, [output]) if aux else nodes, modules, [output]), class_name=class_name)
     for name, child in root.named_children():  # keep the typed containers, aux heads included
         setattr(module, name, child)
+    graphs = [module.graph]
     if aux:
         train = fx.GraphModule(root, _emit(_needed(nodes, [output, *aux]), modules, [output, *aux]), class_name=class_name)
+        graphs.append(train.graph)
         eval_forward = type(module).forward
         train_forward = type(train).forward
 
@@ -112,4 +140,5 @@ def compile_expansion(expansion: Expansion, class_name: str = "Net") -> fx.Graph
             return train_forward(self, x) if self.training else eval_forward(self, x)
 
         type(module).forward = forward
+    _inplace_relus(module, graphs)
     return module
