@@ -25,8 +25,8 @@ from optuna.trial import TrialState
 
 from tests._fake_worker import start_worker, worker_env, write_grid_recipe
 from tests.conftest import require_service
-TRIALS = 6
-FAKE_TRAIN_S = 2.0
+TRIALS = 5
+FAKE_TRAIN_S = 1.5
 
 def _training(log: Path, pid: int) -> bool:
     if not log.exists():
@@ -41,7 +41,7 @@ def run_pool_with_a_kill(tmp_path: Path, storage: str, study_name: str) -> tuple
     """3 workers on one study; worker 0 is SIGKILLed in its first training. Returns the study, the log, its pid."""
     recipe = write_grid_recipe(tmp_path / "recipe dir", trials=TRIALS)
     log = tmp_path / "train.log"
-    env = worker_env(log, train_s=FAKE_TRAIN_S)
+    env = worker_env(log, train_s=FAKE_TRAIN_S, heartbeat_s=1.0)  # stale after 6 s without a beat
     workers = [start_worker(recipe, storage, study_name, tmp_path / f"out {i}", env) for i in range(3)]
     victim = workers[0]
     try:
