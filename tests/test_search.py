@@ -215,3 +215,16 @@ def test_changed_domain_is_refused_on_resume(tmp_path):
     space.write_text(space.read_text().replace("choices: [4, 8, 16]", "choices: [4, 8, 12]"))
     with pytest.raises(SearchError, match=r"was run with dimensions=.*'width': '\{4, 8, 16\}'"):
         run_search(recipe, reporter=_quiet())
+
+
+def test_device_choice(tmp_path):
+    from nascomp.search.study import _device
+
+    assert _device("cpu").type == "cpu"
+    assert _device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(SearchError, match="unknown device 'gpu0'"):
+        _device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(SearchError, match="CUDA is not available here; use --device cpu"):
+            run_search(tiny_recipe(tmp_path, device="cuda"), reporter=_quiet())
+        assert not (tmp_path / "run").exists()
