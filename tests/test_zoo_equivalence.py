@@ -142,6 +142,27 @@ def test_gradients_reach_every_parameter(name):
     assert not missing, f"{name}: no gradient reaches {missing[:10]} ({len(missing)} in all)"
 
 
+@pytest.mark.parametrize("name", ["googlenet", pytest.param("inception_v3", marks=pytest.mark.slow)])
+def test_aux_heads_equal_reference(name):
+    # `aux_logits=True` adds the auxiliary classifiers as training-only outputs: train mode returns
+    # (logits, aux2, aux1) for GoogLeNet and (logits, aux) for Inception v3, as torchvision's namedtuples; eval mode
+    # returns the logits only. Dropout is switched off on both sides so the train-mode outputs are deterministic.
+    ours, reference = _pair(name, aux_logits=True)
+    assert num_params(ours) == num_params(reference) == nascomp.profile(name, aux_logits=True).params
+    x = torch.randn(BATCH, *spec_reference(name)["input_shape"], generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), reference(x), rtol=1e-4, atol=1e-5)
+        for model in (ours, reference):
+            model.train()
+            for module in model.modules():
+                if isinstance(module, nn.Dropout):
+                    module.eval()
+        actual, expected = ours(x), tuple(reference(x))
+    assert isinstance(actual, tuple) and len(actual) == len(expected)
+    for ours_out, ref_out in zip(actual, expected):
+        torch.testing.assert_close(ours_out, ref_out, rtol=1e-4, atol=1e-5)
+
+
 def _capture(model: nn.Module, module_name: str, x: torch.Tensor) -> torch.Tensor:
     captured = []
     handle = dict(model.named_modules())[module_name].register_forward_hook(lambda m, i, o: captured.append(o))
