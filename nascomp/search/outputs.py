@@ -101,6 +101,7 @@ def write_plots(study: optuna.Study, out: Path, *, budget: int | None = None) ->
     Pareto front). Pure matplotlib on the Agg canvas: no display, no global backend change."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     trials = study.get_trials(deepcopy=False)
     scored = [(t, trial_accuracy(t)) for t in trials]
@@ -127,6 +128,9 @@ def write_plots(study: optuna.Study, out: Path, *, budget: int | None = None) ->
             best_y.append(best)
     if best_x:
         ax.step(best_x, best_y, where="post", color="tab:green", label="best so far")
+    last = max((t.number for t in trials), default=0)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=min(last + 1, 10), integer=True, min_n_ticks=1))
+    ax.set_xlim(-0.5, last + 0.5)
     ax.set_xlabel("trial")
     ax.set_ylabel("validation accuracy")
     ax.set_title(f"Optimization history: {study.study_name}")
