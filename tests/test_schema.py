@@ -286,3 +286,17 @@ def test_bad_params_of_known_types_fail(node, fragment):
 
 if __name__ == "__main__":
     _write_type_rules()
+
+
+def test_schema_keys_equal_the_parser():
+    """The keys the schema allows are the keys the parser accepts (top level, nodes, blocks, params, repeat)."""
+    from nascomp.spec import parse
+
+    schema = _schema("spec.schema.json")
+    defs = schema["$defs"]
+    assert sorted(schema["properties"]) == sorted(parse.SPEC_KEYS)
+    assert sorted(defs["node"]["properties"]) == sorted(RESERVED_NODE_KEYS)
+    assert sorted(defs["block"]["properties"]) == sorted(parse.BLOCK_KEYS)
+    assert sorted(defs["param_decl"]["anyOf"][0]["properties"]) == sorted(parse.PARAM_DECL_KEYS)
+    repeat = next(alt for alt in defs["repeat"]["anyOf"] if alt.get("type") == "object")
+    assert sorted(repeat["properties"]) == sorted(parse.REPEAT_KEYS)
