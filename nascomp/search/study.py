@@ -311,6 +311,9 @@ class _Loop:
                 trial = self.workers.claim(  # waits while other workers' running trials fill the target
                     target, lambda: self._stopping() or (timeout is not None and time.perf_counter() - start > timeout))
                 if trial is None:
+                    if not self._stopping() and len(_counted(study.get_trials(deepcopy=False))) < target:
+                        self.result.stopped_by_timeout = True
+                        self.reporter.note(f"time limit: {timeout:.0f} s spent waiting for other workers; stopping")
                     break
                 try:
                     with self.workers.heartbeat(trial):

@@ -180,7 +180,7 @@ class Coordinator:
         poll: Seconds between looks at the storage while waiting.
 
     Example:
-        >>> coordinator = Coordinator(study, "journal:/tmp/study.log")
+        >>> coordinator = Coordinator(study, "journal:/tmp/study.log", ["width", "depth"])
         >>> trial = coordinator.claim(target=20, should_stop=lambda: False)
         >>> with coordinator.heartbeat(trial):
         ...     ...  # suggest, train, tell
