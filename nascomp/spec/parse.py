@@ -207,13 +207,15 @@ def _parse_nodes(raw: Any, file: str | None, line: int | None, what: str) -> tup
     return tuple(parse_node(item, file, i) for i, item in enumerate(raw))
 
 
-def _check_output(output: str | None, nodes: tuple[NodeSpec, ...], file: str | None, line: int | None, what: str) -> None:
+def _check_output(
+    output: str | None, nodes: tuple[NodeSpec, ...], file: str | None, line: int | None, what: str, key: str = "output"
+) -> None:
     """An ``output:`` must name a node of the same node list (or ``input``), checked where it is written."""
     ids = [n.id for n in nodes]
     if output is not None and output not in ids and output != "input":
         close = closest_names(output, ids)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise SpecError(f"output '{output}' of {what} is not one of its node ids{hint} (ids: {', '.join(ids)})", file=file, line=line)
+        raise SpecError(f"{key} '{output}' of {what} is not one of its node ids{hint} (ids: {', '.join(ids)})", file=file, line=line)
 
 
 def _parse_param_decl(name: str, raw: Any, file: str | None, line: int | None, block: str) -> ParamDecl:
@@ -338,6 +340,10 @@ def parse_spec(raw: Any, file: str | None, base_dir: Path | None) -> tuple[Spec,
     output = str(raw["output"]) if raw.get("output") is not None else None
     nodes = _parse_nodes(raw.get("nodes"), file, raw.line, "the spec")
     _check_output(output, nodes, file, raw.line_of("output"), "the spec")
+    for aux_id in aux:
+        if aux_id == "input":
+            raise SpecError("'aux_outputs' must name nodes, found 'input'", file=file, line=raw.line_of("aux_outputs"))
+        _check_output(aux_id, nodes, file, raw.line_of("aux_outputs"), "the spec", key="aux output")
     spec = Spec(
         name=name,
         doc=str(raw.get("doc", "")),
