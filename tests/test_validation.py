@@ -107,6 +107,9 @@ CASES: dict[str, tuple[str, int, str | None, list[str]]] = {
         "name: bad_net\ninput_shape: [3, 32, 32]\nblocks:\n  my_block:\n    nodes: [{id: a, type: relu}]\n"
         "    output: b\nnodes:\n  - {id: x, type: my_block}\n",
         6, None, ["output 'b' of block 'my_block' is not one of its node ids"]),
+    "unknown_aux_output_id": (
+        HEAD + "  - {id: a, type: relu}\n  - {id: b, type: relu}\naux_outputs: [b, aa]\n",
+        6, None, ["aux output 'aa' of the spec is not one of its node ids", "did you mean 'a'"]),
     "duplicate_mapping_key": (
         HEAD + "  - id: c\n    type: conv2d\n    out_channels: 8\n    kernel_size: 3\n    out_channels: 4\n",
         8, None, ["duplicate key 'out_channels'", "first at line 6"]),
