@@ -176,3 +176,24 @@ def test_rows_add_up_to_the_totals(name):
         assert sum(r.params for r in rows) == prof.params
         assert sum(r.activations for r in rows) == prof.activations
     assert isinstance(prof.macs, int) and isinstance(prof.params, int) and isinstance(prof.activations, int)
+
+
+@pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
+def test_auxiliary_heads_count_in_params_not_in_macs(name):
+    """With the auxiliary classifiers on, params include them (torchvision's aux_logits=True count) and MACs stay the
+    inference figure (eval mode, where the heads do not run), as torchvision's model cards report both."""
+    import torchvision
+
+    if name not in zoo_names() or "aux_logits" not in nascomp.load_spec(name).params:
+        pytest.skip(f"{name} has no aux_logits param")
+    shape = _own_shape(name)
+    prof = nascomp.profile(name, aux_logits=True)
+    with torch.device("meta"):
+        reference = getattr(torchvision.models, name)(aux_logits=True, init_weights=False).eval()
+        ref_macs = flop_counter_macs(reference, torch.empty(1, *shape))
+        ours = nascomp.build(name, aux_logits=True).eval()
+        our_macs = flop_counter_macs(ours, torch.empty(1, *shape))
+    ref_params = sum(p.numel() for p in reference.parameters())
+    assert prof.params == sum(p.numel() for p in ours.parameters()) == ref_params
+    assert prof.macs == our_macs == ref_macs == nascomp.profile(name).macs
+    assert ref_params > nascomp.profile(name).params  # the heads are really there
