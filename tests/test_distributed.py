@@ -226,3 +226,19 @@ def test_a_worker_on_a_busy_sqlite_study_is_told_to_use_journal_or_postgresql(tm
     coordinator = Coordinator(study, url, ["x"], note=notes.append, interval=10)
     assert coordinator.claim(target=5, should_stop=iter([False, True]).__next__) is not None
     assert any("SQLite is for one process" in n and "journal:" in n for n in notes)
+
+
+def test_a_lost_trial_whose_retry_never_came_stops_holding_its_slot(tmp_path):
+    """The watcher that failed a stale trial died before queueing its retry: the pool must not wait for ever."""
+    from nascomp.search.workers import Coordinator
+
+    study = _journal_study(tmp_path)
+    orphan = study.ask()
+    study.tell(orphan, state=TrialState.FAIL)  # failed as stale (no reason), and no retry queued
+    notes = []
+    coordinator = Coordinator(study, "journal:", ["x"], note=notes.append, interval=0.05)  # grace 0.3 s
+    started = time.monotonic()
+    trial = coordinator.claim(target=1, should_stop=lambda: time.monotonic() - started > 5)
+    assert trial is not None and trial.number == orphan.number + 1
+    assert 0.6 <= time.monotonic() - started < 5  # after two grace periods, not before
+    assert any(n.startswith("waiting:") for n in notes)

@@ -142,15 +142,25 @@ def slot_key(trial: FrozenTrial) -> int:
     return history[0] if history else trial.number
 
 
-def _claims(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-    """Trials holding a slot: running or queued, counted, or lost and waiting for their retry to be queued."""
+def _pending_retry(trials: Sequence[FrozenTrial]) -> set[int]:
+    """Lost trials whose retry is not queued yet (the watcher that failed them queues it a moment later)."""
+    lost = lost_numbers(trials)
+    queued = {n for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING) for n in _retry_history(t)}
+    return {t.number for t in trials if t.number in lost and t.number not in queued
+            and not _retried_and_done(t, trials)}
+
+
+def _claims(trials: Sequence[FrozenTrial], forgotten: set[int] = frozenset()) -> list[FrozenTrial]:
+    """Trials holding a slot: running or queued, counted, or lost and waiting for their retry to be queued (unless
+    ``forgotten``: the watcher died before queueing it)."""
     lost = lost_numbers(trials)
     queued = {n for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING) for n in _retry_history(t)}
     done = {t.number for t in counted(trials, lost)}
     return [
         t for t in trials
         if t.state in (TrialState.RUNNING, TrialState.WAITING) or t.number in done
-        or (t.number in lost and t.number not in queued and not _retried_and_done(t, trials))
+        or (t.number in lost and t.number not in queued and not _retried_and_done(t, trials)
+            and t.number not in forgotten)
     ]
 
 
@@ -198,6 +208,7 @@ class Coordinator:
         self._sqlite = storage_url.startswith("sqlite")
         self._warned_sqlite = False
         self._seen: dict[int, tuple[Any, float]] = {}  # running trial number -> (last beat seen, local time seen)
+        self._pending: dict[int, float] = {}  # lost trial without a queued retry -> local time first seen so
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
@@ -250,7 +261,7 @@ class Coordinator:
             if len(counted(trials)) >= target:
                 return None
             self._warn_sqlite(trials)
-            claims = _claims(trials)
+            claims = _claims(trials, self._forgotten(trials))
             queued = any(t.state == TrialState.WAITING for t in trials)
             if len(claims) >= target and not queued:
                 if not waiting_said:
@@ -263,8 +274,9 @@ class Coordinator:
             try:
                 frozen = next(t for t in self.study.get_trials(deepcopy=False) if t.number == trial.number)
                 key = slot_key(frozen)
-                ahead = [t for t in _claims(self.study.get_trials(deepcopy=False))
-                         if t.number != trial.number and slot_key(t) < key]
+                now = self.study.get_trials(deepcopy=False)
+                ahead = [t for t in _claims(now, self._forgotten(now)) if t.number != trial.number
+                         and slot_key(t) < key]
                 if len(ahead) >= target:
                     self._withdraw(trial, f"surplus: another worker took the last of the {target} slots at the "
                                           f"same moment; closed unused (nothing trained)")
@@ -283,6 +295,14 @@ class Coordinator:
                                                 for t in self.study.get_trials(deepcopy=False)):
                     time.sleep(self.poll)
         return None
+
+    def _forgotten(self, trials: Sequence[FrozenTrial]) -> set[int]:
+        """Lost trials still without a queued retry after two grace periods: the watcher that failed them died
+        before queueing the retry. They stop holding a slot, so the pool cannot wait for them for ever."""
+        now = time.monotonic()
+        pending = _pending_retry(trials)
+        self._pending = {n: self._pending.get(n, now) for n in pending}
+        return {n for n, since in self._pending.items() if now - since > 2 * self.grace}
 
     def _requeue(self, trial: optuna.Trial) -> None:
         """Put a running trial that has no parameter yet back in the queue (``WAITING``): the next ``ask()`` here
