@@ -325,6 +325,7 @@ class _Loop:
                 bars.trial_done(done, best_trial(study))
                 self.write_outputs(final=False)
         self.result.interrupted = self._stopping()
+        self.workers.fail_stale()  # before leaving: a dead worker's trial seen standing still long enough is retried
 
     def one_trial(self, trial: optuna.Trial) -> None:
         recipe, study, space = self.recipe, self.study, self.space
