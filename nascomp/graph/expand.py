@@ -29,6 +29,7 @@ from nascomp.spec.params import ParamDecl, ParamError
 __all__ = ["INPUT", "PrimNode", "Sub", "Expansion", "expand_nodes", "Frame"]
 
 INPUT = "input"
+MAX_REPEAT = 10_000  # copies of one repeated node; far above any real net, low enough to fail fast on a typo
 MAX_BLOCK_DEPTH = 50  # nested block instances; deeper is a runaway recursion (Python's stack would overflow)
 _ACTIVATION_OPS = ("conv2d", "linear")  # activations counted as in pycls/fvcore: outputs of conv and linear
 
@@ -328,6 +329,10 @@ class _Expander:
         count = self.evaluate(rep.count, names, node, frame, "repeat")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise self.error(f"'repeat' count must be a non-negative integer, found {count!r}", node, frame, "repeat")
+        if count > MAX_REPEAT:
+            raise self.error(
+                f"'repeat' count {count:,} is over the limit of {MAX_REPEAT:,} copies (a typo?)", node, frame, "repeat"
+            )
         if len(refs) != 1:
             raise self.error("a repeated node must have exactly one input", node, frame)
         if rep.id_format is None:  # nested: a group of copies "0".."N-1"
