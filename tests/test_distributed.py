@@ -185,20 +185,22 @@ def test_a_trial_that_never_beats_is_failed_once_and_retried_on_the_same_point(t
     alive.suggest_int("x", 0, 9)
     notes = []
     watchers = [Coordinator(study, "journal:", ["x"], note=notes.append, interval=0.05) for _ in range(2)]
-    me = Coordinator(study, "journal:", ["x"], note=notes.append, interval=0.05)
+    me = Coordinator(study, "journal:", ["x"], note=notes.append, interval=0.05)  # beats, and watches too
     with me.heartbeat(alive):
         for w in watchers:
             assert w.fail_stale() == []  # first look: nothing is stale yet
         time.sleep(0.4)  # > 6 beats of 0.05 s
         failed = [n for w in watchers for n in w.fail_stale()]
-    assert failed == [dead.number]  # the beating trial survives; of two watchers only one fails the dead trial
+        assert study.get_trials(deepcopy=False)[alive.number].state == TrialState.RUNNING  # it beats: alive
+    assert failed in ([dead.number], [])  # the heartbeat thread of `me` may have been first
+    # of the three watchers exactly one failed the dead trial and queued its retry
+    assert sum("stopped beating" in n for n in notes) == 1, notes
     trials = study.get_trials(deepcopy=False)
     retry = [t for t in trials if t.state == TrialState.WAITING]
     assert len(retry) == 1 and retry[0].params == trials[dead.number].params
     assert retry[0].system_attrs["failed_trial"] == dead.number
     assert lost_numbers(trials) == {dead.number}
     assert counted(trials) == []
-    assert "stopped beating" in notes[0]
 
 
 def test_counted_excludes_withdrawn_interrupted_and_lost_but_not_real_failures(tmp_path):

@@ -209,6 +209,7 @@ class Coordinator:
         self._warned_sqlite = False
         self._seen: dict[int, tuple[Any, float]] = {}  # running trial number -> (last beat seen, local time seen)
         self._pending: dict[int, float] = {}  # lost trial without a queued retry -> local time first seen so
+        self._lock = threading.Lock()  # fail_stale runs in the main thread and in the heartbeat thread
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
@@ -217,9 +218,16 @@ class Coordinator:
     def fail_stale(self, mine: int | None = None) -> list[int]:
         """Fail (and queue a retry of) every running trial whose beat has not changed for the grace period.
 
+        Called while waiting for a slot or a twin, and by the heartbeat thread at every beat, so a busy worker
+        notices a dead one within about the grace period.
+
         Returns:
             Numbers of the trials this worker failed.
         """
+        with self._lock:
+            return self._fail_stale(mine)
+
+    def _fail_stale(self, mine: int | None) -> list[int]:
         now = time.monotonic()
         running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         failed = []
@@ -370,6 +378,10 @@ class Coordinator:
                     return
                 if stop.wait(self.interval):
                     return
+                try:
+                    self.fail_stale(mine=trial.number)  # watch the other workers meanwhile
+                except Exception:  # noqa: BLE001 - watching is best effort; the main thread watches too
+                    pass
 
         thread = threading.Thread(target=beat, name=f"nascomp-heartbeat-{trial.number}", daemon=True)
         thread.start()
