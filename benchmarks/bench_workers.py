@@ -11,8 +11,8 @@ too. Prints both rates and the ratio
 2 workers / 1 worker (ideal: 2.0).
 
 Usage:
-    python benchmarks/bench_workers.py [--trials 12] [--train-s 1.0] [--storage journal:DIR/FILE | postgresql+psycopg://...]
-        [--json results.json]
+    python benchmarks/bench_workers.py [--trials 12] [--train-s 1.0]
+        [--storage journal:DIR/FILE | postgresql+psycopg://...] [--json results.json]
 """
 
 from __future__ import annotations

@@ -29,10 +29,10 @@ ever. Here a trial that never beat is stale too.
 pass (workers started with the same ``--seed`` draw the same points in lockstep). So right after the draw, before
 any parameter is stored, a trial publishes its point (user attribute ``nascomp_point``), looks for a running trial
 with the same point that is earlier in slot order or already confirmed, confirms (``nascomp_point_confirmed``),
-and looks once more for an earlier confirmed one. A trial that finds one goes back to the queue (``WAITING``; it has no parameter
-yet) and its worker, reseeded, draws again: this race leaves no trace in the study. A retry keeps its
-stored point; if another worker is running that point meanwhile, :meth:`Coordinator.await_twins` makes the later one
-wait and reuse the result (``duplicate_of``, as the search does for any evaluated point). The one way a point is
+and looks once more for an earlier confirmed one. A trial that finds one goes back to the queue (``WAITING``; it has
+no parameter yet) and its worker, reseeded, draws again: this race leaves no trace in the study. A retry keeps its
+stored point; if another worker is running that point meanwhile, :meth:`Coordinator.await_twins` makes the later
+one wait and reuse the result (``duplicate_of``, as the search does for any evaluated point). The one way a point is
 trained twice: a worker declared dead while alive (its heartbeat thread starved for the whole grace period), whose
 trial is retried while it still runs.
 
