@@ -66,7 +66,10 @@ def _space(identity: dict, space_file: str | None, study_name: str) -> SearchSpa
         except SearchError as exc:
             tried.append(f"{name} ({exc})")
             continue
-        if list(space.dimensions) != list(identity["dimensions"]):
+        stored = identity["dimensions"]  # names (older studies) or each dimension's domain
+        current = ({n: d.describe() for n, d in space.dimensions.items()} if isinstance(stored, dict)
+                   else list(space.dimensions))
+        if current != stored:
             tried.append(f"{name} (its dimensions changed since the study ran)")
             continue
         return space
