@@ -19,3 +19,12 @@ def require_service(available: bool, what: str) -> None:
     if os.environ.get("NASCOMP_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{what} is required in CI (NASCOMP_REQUIRE_SERVICES=1) but is not available")
     pytest.skip(f"{what} is not available on this machine")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets one torch thread: `-n 2` on 2 cores then uses each core once instead of
+    oversubscribing them with 2 x 2 threads (which makes the heavy equivalence tests slower, not faster)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
