@@ -18,7 +18,7 @@ demo: setup
 	$(BIN)/nascomp search --budget 4GFLOPs
 
 test: setup
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 -q -rs --durations=15
 
 test-fast: setup
 	$(BIN)/pytest -n 2 -q -m "not slow and not postgres"
