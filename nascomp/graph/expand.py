@@ -24,7 +24,7 @@ from nascomp.registry import closest_names
 from nascomp.spec.expr import Evaluator, ExprError, is_expr
 from nascomp.spec.library import BlockLibrary
 from nascomp.spec.model import BlockDef, NodeSpec, RepeatSpec
-from nascomp.spec.params import ParamDecl, ParamError
+from nascomp.spec.params import _UNCHECKED, ParamDecl, ParamError
 
 __all__ = ["INPUT", "PrimNode", "Sub", "Expansion", "expand_nodes", "Frame"]
 
@@ -184,7 +184,7 @@ class _Expander:
 
     def __init__(self, library: BlockLibrary):
         self.library = library
-        self.ev = Evaluator()
+        self.ev = library.evaluator
         self.block_stack: list[str] = []  # names of the block instances being expanded, outermost first
 
     # -- errors -------------------------------------------------------------------------------------------------
@@ -221,6 +221,9 @@ class _Expander:
                 value = self.evaluate(raw[name], names, node, frame, name)
             elif decl.required:
                 raise self.error(f"missing required parameter '{name}' of {what}", node, frame)
+            elif decl.checked_default is not _UNCHECKED:
+                out[name] = decl.checked_default
+                continue
             else:
                 value = decl.default
             try:
@@ -416,8 +419,14 @@ class _Expander:
                 raise self.error(f"block '{node_type}' takes exactly one input, found {len(refs)}", node, frame, "inputs")
             block = self.library.get(node_type)
             in_ref, in_shape = refs[0]
-            params = self.check_params(block.params, node.params, names, node, frame, f"block '{node_type}'")
-            expansion = self.expand_block(block, params, in_shape, node, frame)
+            given = {k: self.evaluate(v, names, node, frame, k) for k, v in node.params.items()}
+            cache = self.library.cache_for(block.name)
+            key = (block.name, block.file, block.line, _freeze(given), in_shape)
+            expansion = cache.get(key)  # the same given values were checked when this entry was made
+            if expansion is None:
+                params = self.check_params(block.params, given, names, node, frame, f"block '{node_type}'")
+                expansion = self.expand_block(block, params, in_shape, node, frame)
+                cache[key] = expansion
             return self.place(name, node_type, expansion, in_ref, in_shape, items, totals)
         valid = sorted([*OPS.names(), *self.library.blocks.names(), "group"])
         close = closest_names(node_type, valid)

@@ -67,6 +67,16 @@ def _parse(text: str) -> ast.AST:
         raise ExprError(f"malformed expression '${{{text}}}': {exc.msg}") from None
 
 
+@lru_cache(maxsize=8192)
+def _names_used(text: str) -> tuple[str, ...]:
+    """The variable names an expression reads (its result depends on nothing else)."""
+    return tuple(sorted({n.id for n in ast.walk(_parse(text)) if isinstance(n, ast.Name) and n.id not in FUNCTIONS}))
+
+
+_MISSING = object()
+_MAX_RESULTS = 100_000
+
+
 class Evaluator:
     """Evaluates ``${...}`` expressions against a mapping of names.
 
@@ -75,6 +85,9 @@ class Evaluator:
 
     def __init__(self) -> None:
         self._eval = simpleeval.EvalWithCompoundTypes(functions=dict(FUNCTIONS), names={})
+        # (text, values of the names it reads) -> result: expressions are pure, so a search re-evaluating the
+        # same block parameters for thousands of candidates does each distinct evaluation once.
+        self._results: dict[tuple, Any] = {}
 
     def evaluate(self, value: Any, names: dict[str, Any]) -> Any:
         """Evaluate ``value`` if it is an expression (recursively inside lists); return literals unchanged.
@@ -82,16 +95,28 @@ class Evaluator:
         Raises:
             ExprError: the expression is malformed, names an unknown variable or function, or fails.
         """
-        if isinstance(value, str):
-            if not is_expr(value):
+        if value.__class__ is str:
+            if not (value.startswith("${") and value.endswith("}")):
                 return value
             text = value[2:-1].strip()
             if not text:
                 raise ExprError("empty expression '${}'")
             tree = _parse(text)
+            try:
+                key = (text, *(names.get(n, _MISSING) for n in _names_used(text)))
+                hit = self._results.get(key, _MISSING)
+            except TypeError:  # an unhashable value (a list): evaluate without the memo
+                key, hit = None, _MISSING
+            if hit is not _MISSING:
+                return hit
             self._eval.names = names
             try:
-                return self._eval.eval(text, previously_parsed=tree)
+                result = self._eval.eval(text, previously_parsed=tree)
+                if key is not None:
+                    if len(self._results) > _MAX_RESULTS:
+                        self._results.clear()
+                    self._results[key] = result
+                return result
             except simpleeval.NameNotDefined as exc:
                 valid = ", ".join(sorted(names)) or "none"
                 raise ExprError(f"unknown name '{exc.name}' in '{value}' (names in scope: {valid})") from None

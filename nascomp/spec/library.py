@@ -15,6 +15,7 @@ from typing import Any
 from nascomp._resources import library_dir
 from nascomp.errors import RegistryError, SpecError
 from nascomp.registry import Registry
+from nascomp.spec.expr import Evaluator
 from nascomp.spec.model import BlockDef
 from nascomp.spec.parse import parse_block_defs, read_yaml_file
 from nascomp.spec._yaml import YamlMap
@@ -35,6 +36,7 @@ class BlockLibrary:
     def __init__(self, blocks: Registry[BlockDef], cache: dict | None = None):
         self.blocks = blocks
         self._shared_cache = cache if cache is not None else {}
+        self.evaluator = Evaluator()  # with its memo of evaluated expressions
         self._local_cache: dict = {}
         self._local_names: set[str] = set()
 
@@ -66,6 +68,7 @@ class BlockLibrary:
             except RegistryError as exc:
                 raise SpecError(str(exc), file=block.file, line=block.line) from None
         lib = BlockLibrary(registry, self._shared_cache)
+        lib.evaluator = self.evaluator
         lib._local_names = set(self._local_names) | set(defs)
         return lib
 

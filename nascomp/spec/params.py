@@ -19,6 +19,7 @@ class _Required:
 
 
 REQUIRED: Any = _Required()
+_UNCHECKED: Any = object()  # marks a default that must be checked when used (an expression)
 PARAM_TYPES = ("int", "float", "bool", "str", "int_or_pair", "list", "any")
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n", "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF"}
 
@@ -61,6 +62,17 @@ class ParamDecl:
     choices: tuple | None = None
     doc: str = ""
     nullable: bool = field(default=False)
+    checked_default: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Check a literal default once (pairs normalised), so expansion can use it without re-checking."""
+        value = _UNCHECKED
+        if self.default is not REQUIRED and not (isinstance(self.default, str) and self.default.startswith("${")):
+            try:
+                value = self.check(self.default)
+            except ParamError:
+                value = _UNCHECKED  # reported where the declaration is parsed
+        object.__setattr__(self, "checked_default", value)
 
     @property
     def required(self) -> bool:
