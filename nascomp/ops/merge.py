@@ -24,38 +24,35 @@ def _broadcast(op: Op, shapes: list[Shape]) -> Shape:
         ) from None
 
 
-class Add(Op):
+class _Elementwise(Op):
+    """An elementwise op of 2+ inputs with torch broadcasting; emitted as a chain of ``fn`` calls. 0 MACs."""
+
+    min_inputs = 2
+    max_inputs = None
+    fn = staticmethod(operator.add)
+
+    def infer(self, p: Params, shapes: list[Shape]) -> Shape:
+        return _broadcast(self, shapes)
+
+    def emit(self, graph: fx.Graph, args: list[fx.Node], p: Params, name: str) -> fx.Node:
+        node = args[0]
+        for other in args[1:]:
+            node = emit_call(graph, self.fn, (node, other), name=name)
+        return node
+
+
+class Add(_Elementwise):
     """Elementwise sum of 2+ inputs (torch broadcasting), e.g. a residual connection. 0 MACs."""
 
     name = "add"
-    min_inputs = 2
-    max_inputs = None
-
-    def infer(self, p: Params, shapes: list[Shape]) -> Shape:
-        return _broadcast(self, shapes)
-
-    def emit(self, graph: fx.Graph, args: list[fx.Node], p: Params, name: str) -> fx.Node:
-        node = args[0]
-        for other in args[1:]:
-            node = emit_call(graph, operator.add, (node, other), name=name)
-        return node
+    fn = staticmethod(operator.add)
 
 
-class Mul(Op):
+class Mul(_Elementwise):
     """Elementwise product of 2+ inputs (torch broadcasting), e.g. the excitation of SE: (C, H, W) * (C, 1, 1). 0 MACs."""
 
     name = "mul"
-    min_inputs = 2
-    max_inputs = None
-
-    def infer(self, p: Params, shapes: list[Shape]) -> Shape:
-        return _broadcast(self, shapes)
-
-    def emit(self, graph: fx.Graph, args: list[fx.Node], p: Params, name: str) -> fx.Node:
-        node = args[0]
-        for other in args[1:]:
-            node = emit_call(graph, operator.mul, (node, other), name=name)
-        return node
+    fn = staticmethod(operator.mul)
 
 
 class Concat(Op):

@@ -118,19 +118,8 @@ def library_for(spec_blocks: dict[str, BlockDef], imports: list[tuple[Path, Any]
     """The built-in library extended with a spec's imported and local blocks."""
     defs: dict[str, BlockDef] = {}
     origins: dict[str, str] = {}
-    for path, line in imports:
-        if not path.is_file():
-            raise SpecError(f"imported block file not found: {path}", file=spec_file, line=line)
-        for name, block in load_block_file(path).items():
-            if name in defs:
-                raise SpecError(
-                    f"duplicate block '{name}': defined in {origins[name]} and again in {_origin(block)}",
-                    file=block.file,
-                    line=block.line,
-                )
-            defs[name] = block
-            origins[name] = _origin(block)
-    for name, block in spec_blocks.items():
+
+    def add(name: str, block: BlockDef) -> None:
         if name in defs:
             raise SpecError(
                 f"duplicate block '{name}': defined in {origins[name]} and again in {_origin(block)}",
@@ -139,4 +128,12 @@ def library_for(spec_blocks: dict[str, BlockDef], imports: list[tuple[Path, Any]
             )
         defs[name] = block
         origins[name] = _origin(block)
+
+    for path, line in imports:
+        if not path.is_file():
+            raise SpecError(f"imported block file not found: {path}", file=spec_file, line=line)
+        for name, block in load_block_file(path).items():
+            add(name, block)
+    for name, block in spec_blocks.items():
+        add(name, block)
     return builtin_library().extended(defs, origins)
