@@ -29,6 +29,8 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
         ...     tmp.write_bytes(b"...")
     """
     dest = Path(dest)
+    if dest.is_dir():
+        raise NascompError(f"cannot write {dest}: it is a folder; give a file name (e.g. {dest / 'net'}...)")
     folder = dest.parent if str(dest.parent) else Path(".")
     if not folder.is_dir():
         raise NascompError(f"cannot write {dest}: folder '{folder}' does not exist")

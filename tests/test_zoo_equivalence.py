@@ -112,11 +112,9 @@ def _assert_backward_finite(name: str, model: nn.Module) -> None:
     assert not bad, f"{name}: non-finite gradients in {bad[:5]}"
 
 
-@pytest.mark.parametrize("name", sorted(set(zoo_names()) - set(CANONICAL_NETS)))
-def test_other_zoo_nets_forward_backward_finite(name):
-    # Zoo nets without a reference model still get the timm-style smoke test.
-    torch.manual_seed(0)
-    _assert_backward_finite(name, nascomp.build(name))
+def test_every_zoo_net_has_a_reference():
+    # Every canonical net is held against a reference model (the equivalence tests above run over CANONICAL_NETS).
+    assert sorted(set(zoo_names()) - set(CANONICAL_NETS)) == []
 
 
 @pytest.mark.parametrize("name", ["resnext50_32x4d", "se_resnet18", "legacy_seresnet50", "densenet121", "googlenet"])

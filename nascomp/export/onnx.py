@@ -62,6 +62,8 @@ def export_onnx(
         raise NascompError(f"unknown ONNX exporter '{exporter}' (valid: {', '.join(EXPORTERS)})")
     path = Path(path)
     folder = path.parent
+    if path.is_dir():
+        raise NascompError(f"cannot write {path}: it is a folder; give a file name (e.g. {path / 'net.onnx'})")
     if not folder.is_dir():
         raise NascompError(f"cannot write {path}: folder '{folder}' does not exist")
     model.eval()

@@ -31,6 +31,10 @@ def load_search_study(storage_url: str, study_name: str) -> tuple[optuna.Study, 
         SearchError: the storage cannot be opened, holds no such study (the message lists the ones it holds), the
             study was not made by ``nascomp search``, or its space file cannot be found any more.
     """
+    if storage_url.startswith("sqlite:///") and not Path(storage_url[len("sqlite:///"):]).is_file():
+        raise SearchError(f"no study storage at {storage_url} (the file does not exist); nothing to report")
+    if storage_url.startswith("journal:") and not Path(storage_url[len("journal:"):]).expanduser().is_file():
+        raise SearchError(f"no study storage at {storage_url} (the file does not exist); nothing to report")
     storage = open_storage(storage_url)
     where = describe_storage(storage_url)
     try:

@@ -238,6 +238,11 @@ def run_search(recipe: Recipe, *, reporter: Reporter | None = None) -> SearchRes
                      max_images=recipe.data.max_images)
     num_classes = data.num_classes
     budget = recipe.budget
+    out = recipe.resolved_out()
+    if out.exists() and not out.is_dir():
+        raise SearchError(f"--out {out} is a file; give a folder (created when missing)")
+    if recipe.storage:  # a bad --storage fails before the census and before the output folder exists
+        open_storage(recipe.storage)
 
     def cost(point: dict[str, Any]):
         return space.cost(point, input_shape=recipe.input_shape, num_classes=num_classes)
@@ -245,10 +250,7 @@ def run_search(recipe: Recipe, *, reporter: Reporter | None = None) -> SearchRes
     census = take_census(space, cost, budget, samples=recipe.search.census, seed=recipe.search.seed)
     reporter.census(space, recipe, census, num_classes, data)
 
-    out = recipe.resolved_out()
     created_out = not out.exists()
-    if recipe.storage:  # a bad --storage fails before the output folder exists
-        open_storage(recipe.storage)
     out.mkdir(parents=True, exist_ok=True)
     sampler = _make_sampler(recipe, space, lambda p: cost(p).macs, budget)
     try:

@@ -86,6 +86,7 @@ class ParamDecl:
         """
         if value is None and (self.nullable or self.default is None):
             return None
+        given = value
         t = self.type
         expected = {
             "int": "an integer",
@@ -142,7 +143,7 @@ class ParamDecl:
         for item in items:
             if isinstance(item, (int, float)) and not isinstance(item, bool):
                 if self.min is not None and item < self.min:
-                    raise ParamError(f"'{self.name}' must be >= {self.min:g}, found {_describe(value)}")
+                    raise ParamError(f"'{self.name}' must be >= {self.min:g}, found {_describe(given)}")
                 if self.max is not None and item > self.max:
-                    raise ParamError(f"'{self.name}' must be <= {self.max:g}, found {_describe(value)}")
+                    raise ParamError(f"'{self.name}' must be <= {self.max:g}, found {_describe(given)}")
         return value

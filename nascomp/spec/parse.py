@@ -6,8 +6,11 @@ are checked when the graph is expanded (:mod:`nascomp.graph.expand`), still befo
 
 from __future__ import annotations
 
+import keyword
 from pathlib import Path
 from typing import Any
+
+from torch import fx, nn
 
 from nascomp.errors import SpecError
 from nascomp.registry import closest_names
@@ -22,6 +25,8 @@ SPEC_KEYS = ("name", "doc", "reference", "input_shape", "params", "imports", "bl
 BLOCK_KEYS = ("doc", "params", "let", "nodes", "output")
 PARAM_DECL_KEYS = ("type", "default", "min", "max", "choices", "doc")
 REPEAT_KEYS = ("count", "id", "connect")
+# Names a submodule cannot take: attributes of modules and of the compiled GraphModule (and Scope's `kind`).
+_MODULE_ATTRIBUTES = frozenset(dir(nn.Module())) | frozenset(dir(fx.GraphModule)) | {"kind"}
 
 
 def _line(obj: Any, key: str | None = None) -> int | None:
@@ -142,6 +147,14 @@ def parse_node(raw: Any, file: str | None, index: int, scope: str = "") -> NodeS
             line=_line(raw, "id"),
         )
     qualified = f"{scope}.{node_id}" if scope else node_id
+    if keyword.iskeyword(node_id) or node_id in _MODULE_ATTRIBUTES:
+        what = "a Python keyword" if keyword.iskeyword(node_id) else "an attribute of torch.nn.Module"
+        raise SpecError(
+            f"id '{node_id}' is {what}, so it cannot name a module; rename it (e.g. '{node_id}_')",
+            file=file,
+            line=_line(raw, "id"),
+            node=qualified,
+        )
     node_type = raw.get("type")
     if not isinstance(node_type, str) or not node_type:
         raise SpecError(
