@@ -159,6 +159,8 @@ def write_plots(study: optuna.Study, out: Path, *, budget: int | None = None) ->
     ax.set_xlabel("GMACs at the budget's input shape")
     ax.set_ylabel("validation accuracy")
     ax.set_title("Accuracy against cost")
+    low = min((a for _, a, _ in pts), default=0.0)
+    ax.set_ylim(max(0.0, low - 0.05), 1.005)  # accuracy cannot pass 1
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
