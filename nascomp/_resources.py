@@ -6,9 +6,12 @@ In a wheel they live in ``nascomp/library/<kind>/`` (``pyproject.toml`` force-in
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-__all__ = ["library_dir", "LIBRARY_KINDS"]
+from nascomp.errors import NascompError
+
+__all__ = ["library_dir", "library_names", "find_library_file", "LIBRARY_KINDS"]
 
 LIBRARY_KINDS = ("blocks", "zoo", "search_spaces", "studies")
 
@@ -28,3 +31,34 @@ def library_dir(kind: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"nascomp's '{kind}' library is missing (looked in {_PACKAGE_DIR / 'library' / kind})")
+
+
+def library_names(kind: str) -> list[str]:
+    """Names (file stems) of the YAML files of the ``kind`` library."""
+    return sorted(p.stem for p in library_dir(kind).glob("*.yaml"))
+
+
+def find_library_file(
+    kind: str, name_or_path: str | os.PathLike, *, what: str, error: type[NascompError] = NascompError
+) -> Path:
+    """Resolve a user's argument to a YAML file: a path (anything with a .yaml/.yml suffix, a separator, or an
+    existing file) or the name of a file in the ``kind`` library.
+
+    Raises:
+        error: a path that is not a file, or an unknown name (the message lists the valid names, closest first).
+    """
+    from nascomp.registry import closest_names  # local: registry imports errors only, but keep this module light
+
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.suffix in (".yaml", ".yml") or os.sep in text or path.exists():
+        if not path.is_file():
+            raise error(f"{what} file not found: {path}")
+        return path
+    builtin = library_dir(kind) / f"{text}.yaml"
+    if builtin.is_file():
+        return builtin
+    names = library_names(kind)
+    close = closest_names(text, names)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise error(f"unknown {what} '{text}'{hint} (built-in: {', '.join(names)}; or a YAML file)")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nascomp._resources import library_dir
+from nascomp._resources import find_library_file, library_dir, library_names
 from nascomp.cost.budget import format_macs, parse_budget
 from nascomp.data import parse_data_source
 from nascomp.errors import SearchError, SpecError
@@ -226,25 +226,13 @@ def _objectives(value: Any) -> tuple[str, ...]:
 
 def recipe_names() -> list[str]:
     """Names of the built-in recipes (``studies/*.yaml``)."""
-    return sorted(p.stem for p in library_dir("studies").glob("*.yaml"))
+    return library_names("studies")
 
 
 def _recipe_path(name_or_path: str | os.PathLike | None) -> Path:
     if name_or_path is None:
         return library_dir("studies") / "default.yaml"
-    text = str(name_or_path)
-    path = Path(text).expanduser()
-    if path.suffix in (".yaml", ".yml") or os.sep in text or path.exists():
-        if not path.is_file():
-            raise SearchError(f"recipe file not found: {path}")
-        return path
-    builtin = library_dir("studies") / f"{text}.yaml"
-    if builtin.is_file():
-        return builtin
-    names = recipe_names()
-    close = closest_names(text, names)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise SearchError(f"unknown recipe '{text}'{hint} (built-in recipes: {', '.join(names)}; or a YAML file)")
+    return find_library_file("studies", name_or_path, what="recipe", error=SearchError)
 
 
 def load_recipe(name_or_path: str | os.PathLike | None = None) -> Recipe:

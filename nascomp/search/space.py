@@ -36,7 +36,7 @@ from typing import Any
 
 import optuna
 
-from nascomp._resources import library_dir
+from nascomp._resources import find_library_file, library_names
 from nascomp.cost.profile import Profile, profile
 from nascomp.errors import SearchError, SpecError
 from nascomp.registry import closest_names
@@ -210,23 +210,11 @@ def _plain(value: Any) -> Any:
 
 def space_names() -> list[str]:
     """Names of the built-in search spaces (``search_spaces/*.yaml``)."""
-    return sorted(p.stem for p in library_dir("search_spaces").glob("*.yaml"))
+    return library_names("search_spaces")
 
 
 def _space_path(name_or_path: str | os.PathLike) -> Path:
-    text = str(name_or_path)
-    path = Path(text).expanduser()
-    if path.suffix in (".yaml", ".yml") or os.sep in text or path.exists():
-        if not path.is_file():
-            raise SearchError(f"search space file not found: {path}")
-        return path
-    builtin = library_dir("search_spaces") / f"{text}.yaml"
-    if builtin.is_file():
-        return builtin
-    names = space_names()
-    close = closest_names(text, names)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise SearchError(f"unknown search space '{text}'{hint} (built-in spaces: {', '.join(names)}; or a YAML file)")
+    return find_library_file("search_spaces", name_or_path, what="search space", error=SearchError)
 
 
 @lru_cache(maxsize=32)
