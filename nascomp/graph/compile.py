@@ -14,7 +14,7 @@ import operator
 
 from torch import fx, nn
 
-from nascomp.graph.expand import INPUT, Expansion, PrimNode, Sub
+from nascomp.graph.expand import INPUT, Expansion, PrimNode
 
 __all__ = ["compile_expansion", "Scope"]
 

@@ -21,7 +21,7 @@ import networkx as nx
 from nascomp.errors import RegistryError, SpecError
 from nascomp.ops import OPS, Op, OpError, Shape
 from nascomp.registry import closest_names
-from nascomp.spec.expr import Evaluator, ExprError, is_expr
+from nascomp.spec.expr import ExprError, is_expr
 from nascomp.spec.library import BlockLibrary
 from nascomp.spec.model import BlockDef, NodeSpec, RepeatSpec
 from nascomp.spec.params import _UNCHECKED, ParamDecl, ParamError

@@ -6,9 +6,7 @@ point meets is a :class:`~nascomp.errors.BudgetError` here) -> output folder and
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import logging
 import signal
 import statistics
 import threading
@@ -27,7 +25,7 @@ from nascomp.data import ImageData, load_data
 from nascomp.errors import SearchError, SpecError
 from nascomp.graph.build import build
 from nascomp.search.census import Census, take_census
-from nascomp.search.outputs import best_trial, trial_accuracy, write_best_yaml, write_plots, write_trials_csv
+from nascomp.search.outputs import best_trial, write_best_yaml, write_plots, write_trials_csv
 from nascomp.search.recipe import Recipe
 from nascomp.search.report import Reporter
 from nascomp.search.sampler import BudgetSampler, DrawStats, evaluated_points
