@@ -14,7 +14,7 @@ from pathlib import Path
 
 from nascomp.errors import NascompError
 
-__all__ = ["atomic_path", "write_atomic"]
+__all__ = ["atomic_path", "write_atomic", "prepare_out_dir"]
 
 
 @contextlib.contextmanager
@@ -61,3 +61,37 @@ def write_atomic(dest: str | os.PathLike, data: bytes | str) -> Path:
     with atomic_path(dest) as tmp:
         tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     return Path(dest)
+
+
+def prepare_out_dir(folder: str | os.PathLike, *, flag: str = "--out") -> bool:
+    """Create ``folder`` (with its parents) when missing and check that files can be written in it.
+
+    Called before any work starts, so that a bad output folder fails in milliseconds, not after a long run.
+
+    Args:
+        folder: The output folder.
+        flag: The option the folder came from, named in the error.
+
+    Returns:
+        True when this call created the folder (the caller removes it again if the run writes nothing).
+
+    Raises:
+        NascompError: the path is a file, or the folder cannot be created or written (read-only parent, no
+            permission, full disk).
+    """
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise NascompError(f"{flag} {path} is a file; give a folder (created when missing)")
+    created = not path.exists()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".nascomp-write-check.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        if created and path.is_dir() and not any(path.iterdir()):
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise NascompError(f"{flag} {path}: cannot write there ({exc.strerror or exc}); choose a writable folder "
+                           f"with {flag} DIR") from None
+    return created
