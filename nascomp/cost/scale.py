@@ -231,7 +231,11 @@ def scale(net: SpecSource, budget: str | int | float, *, input_shape: tuple[int,
     def cost(width: float, depth: float) -> tuple[int, int]:
         key = tuple(f.value(width, depth) for f in fields)
         if key not in cache:
-            prof = profile(load_spec(apply_multipliers(raw, fields, width, depth), origin=origin))
+            try:
+                prof = profile(load_spec(apply_multipliers(raw, fields, width, depth), origin=origin))
+            except SpecError as exc:
+                raise SpecError(f"'{label}' at width x{width:.3f}, depth x{depth:.3f} is not a valid net, so it "
+                                f"cannot be scaled this way: {exc}") from None
             cache[key] = (prof.macs, prof.params)
         return cache[key]
 

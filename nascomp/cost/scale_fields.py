@@ -17,7 +17,8 @@ is scaled once, so search-space points scale through their parameters and expres
 Any other expression is a derived value and is left as written. Widths inside block bodies (e.g. the fixed branch
 widths of Inception v3's modules) are not fields of the spec and stay as they are.
 
-Divisors keep grouped convolutions valid: a conv with ``groups`` g rounds to a multiple of lcm(8, g); a
+Divisors keep grouped convolutions valid: a conv with ``groups`` g rounds to a multiple of lcm(8, g), and so does
+the width feeding it (the nearest width node before it, through BN, activations and pooling); a
 ``bottleneck``'s ``planes`` round to a multiple of lcm(8, 64 / gcd(64, width_per_group)), so its grouped 3x3 conv
 (``floor(planes * width_per_group / 64) * groups`` channels) scales exactly with ``planes``.
 """
@@ -114,6 +115,52 @@ def _walk(nodes: Any, path: Path, scope: str):
         yield from _walk(node.get("nodes"), (*path, i, "nodes"), f"{node_id}.")
 
 
+#: Types that keep the channel count of their input (a grouped conv's input width is set by the node before them).
+_CHANNEL_PRESERVING = frozenset({
+    "batch_norm2d", "relu", "relu6", "silu", "gelu", "sigmoid", "tanh", "hardswish", "identity", "max_pool2d",
+    "avg_pool2d", "dropout", "squeeze_excite",
+})
+
+
+def _producer(scope: list, index: int) -> int | None:
+    """Index in ``scope`` of the node that sets the input width of ``scope[index]``, through channel-preserving
+    nodes; None when it is not a single node of the same scope (the spec input, a concat, a group...)."""
+    node = scope[index]
+    while True:
+        inputs = node.get("inputs")
+        if inputs is None:
+            index -= 1
+        else:
+            ids = [inputs] if isinstance(inputs, str) else list(inputs)
+            found = [i for i, n in enumerate(scope) if isinstance(n, dict) and len(ids) == 1 and n.get("id") == ids[0]]
+            if not found:
+                return None
+            index = found[0]
+        if index < 0 or not isinstance(scope[index], dict):
+            return None
+        node = scope[index]
+        if node.get("type") in WIDTH_FIELDS:
+            return index
+        if node.get("type") not in _CHANNEL_PRESERVING:
+            return None
+
+
+def _input_divisors(nodes: Any, path: Path, params: dict, out: dict[Path, int]) -> dict[Path, int]:
+    """Path of a node -> the groups of a grouped conv it feeds: its width must be a multiple of them too."""
+    if not isinstance(nodes, list):
+        return out
+    for i, node in enumerate(nodes):
+        if not isinstance(node, dict):
+            continue
+        if node.get("type") in ("conv2d", "conv_bn_act"):
+            groups = _resolve_int(node.get("groups", 1), params)
+            source = _producer(nodes, i) if groups and groups > 1 else None
+            if source is not None:
+                out[(*path, source)] = math.lcm(out.get((*path, source), 1), groups)  # type: ignore[arg-type]
+        _input_divisors(node.get("nodes"), (*path, i, "nodes"), params, out)
+    return out
+
+
 def _divisor(node: dict, node_type: str, key: str, params: dict) -> int | None:
     """The rounding divisor of ``node[key]``, or None when the node's grouping cannot be read (left unscaled)."""
     if node_type in ("conv2d", "conv_bn_act") and key == "out_channels":
@@ -141,6 +188,7 @@ def find_fields(raw: dict) -> list[ScaleField]:
     nodes = list(_walk(raw.get("nodes"), ("nodes",), ""))
     linears = [path for node, path, _ in nodes if node.get("type") == "linear"]
     classifier = linears[-1] if linears else None
+    feeds = _input_divisors(raw.get("nodes"), ("nodes",), params, {})
     literal: list[ScaleField] = []
     by_param: dict[str, list[tuple[str, int, str]]] = {}
 
@@ -161,6 +209,7 @@ def find_fields(raw: dict) -> list[ScaleField]:
                 continue
             divisor = _divisor(node, node_type, key, params)
             if divisor is not None:
+                divisor = math.lcm(divisor, feeds.get(path, 1))
                 note(node[key], (*path, key), "width", divisor, f"{node_id}.{key}")
         repeat = node.get("repeat")
         if isinstance(repeat, dict):
