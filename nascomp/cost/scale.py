@@ -40,7 +40,7 @@ from nascomp.errors import BudgetError, SpecError
 from nascomp.spec.load import SpecSource, load_spec
 from nascomp.spec.model import Spec
 
-__all__ = ["scale", "ScaleResult", "resolve_net", "spec_yaml", "ALPHA", "BETA", "WIDTH_MAX", "NEAR"]
+__all__ = ["scale", "ScaleResult", "resolve_net", "space_point", "spec_yaml", "ALPHA", "BETA", "WIDTH_MAX", "NEAR"]
 
 #: EfficientNet's depth and width bases (arXiv:1905.11946, section 3.3: alpha = 1.2, beta = 1.1).
 ALPHA = 1.2
@@ -134,24 +134,32 @@ def resolve_net(net: SpecSource) -> tuple[dict[str, Any], Path | None, str]:
 
 
 def _space_point(space_name: str, point_name: str | None) -> tuple[dict[str, Any], Path | None, str]:
-    from nascomp.errors import SearchError
     from nascomp.search.space import load_space
 
     space = load_space(space_name)
+    return space_point(space, point_name), space.source, point_name or space_name
+
+
+def space_point(space: Any, point_name: str | None = None) -> dict[str, Any]:
+    """The spec mapping of a search space's named point, or of its default architecture (``point_name=None``:
+    the ``architecture:``'s own parameter values, e.g. ResNet-50 for ``se_resnext``), at the space's input shape.
+
+    Raises:
+        SearchError: ``point_name`` is not a point of the space (the message lists its points).
+    """
+    from nascomp.errors import SearchError
+
     params = space.template.params
     if point_name is None:
-        point = {name: params[name] for name in space.dimensions}
-        label = space_name
-        what = "default architecture"
+        point, label, what = {name: params[name] for name in space.dimensions}, space.name, "default architecture"
     elif point_name in space.points:
         point, label, what = space.points[point_name], point_name, f"point '{point_name}'"
     else:
-        raise SearchError(f"space '{space_name}' has no point '{point_name}' (its points: "
-                          f"{', '.join(space.points) or 'none'}; or write '{space_name}' for its default architecture)")
-    shape = tuple(space.template.input_shape)
-    mapping = space.export(point, name=label, doc=f"The {what} of search space '{space_name}'.\n{space.doc}",
-                           input_shape=shape, num_classes=params.get("num_classes", 1000))  # type: ignore[arg-type]
-    return plain(mapping), space.source, label
+        raise SearchError(f"space '{space.name}' has no point '{point_name}' (its points: "
+                          f"{', '.join(space.points) or 'none'}; or write '{space.name}' for its default architecture)")
+    mapping = space.export(point, name=label, doc=f"The {what} of search space '{space.name}'.\n{space.doc}",
+                           input_shape=tuple(space.template.input_shape), num_classes=params.get("num_classes", 1000))
+    return plain(mapping)
 
 
 def _with_overrides(raw: dict, origin: Path | None, overrides: dict[str, Any]) -> dict:
@@ -190,7 +198,7 @@ def _largest_fitting(macs_at: Callable[[float], int], low: float, high: float, b
 
 
 def scale(net: SpecSource, budget: str | int | float, *, input_shape: tuple[int, int, int] | None = None,
-          name: str | None = None, **overrides: Any) -> ScaleResult:
+          name: str | None = None, origin: str | os.PathLike | None = None, **overrides: Any) -> ScaleResult:
     """Scale ``net`` so that its exact MACs are at most ``budget`` and as close to it as the rounding allows.
 
     Compound scaling after EfficientNet (arXiv:1905.11946) with the resolution held fixed; see the module doc
@@ -202,6 +210,7 @@ def scale(net: SpecSource, budget: str | int | float, *, input_shape: tuple[int,
         budget: MACs (``"1GFLOPs"`` = ``"1GMACs"`` = 1e9; FLOPs counted as MACs, the field's convention).
         input_shape: ``(C, H, W)`` to scale at, instead of the spec's (the data fixes it).
         name: Name of the scaled spec (default ``<net>_scaled``).
+        origin: For a mapping ``net``: the file it came from (its ``imports`` resolve relative to it).
         **overrides: Spec parameters, e.g. ``num_classes=10``.
 
     Returns:
@@ -218,7 +227,8 @@ def scale(net: SpecSource, budget: str | int | float, *, input_shape: tuple[int,
         (True, 0.49)
     """
     budget_macs = parse_budget(budget)
-    raw, origin, label = resolve_net(net)
+    raw, source, label = resolve_net(net)
+    origin = Path(origin) if origin is not None and isinstance(net, dict) else source
     if input_shape is not None:
         overrides["input_shape"] = tuple(input_shape)
     raw = _with_overrides(raw, origin, overrides)
