@@ -69,6 +69,7 @@ def test_cli_stdout_and_overrides():
     ("densenet121", (0.35, 2.0)),
     ("vgg11", (0.2, 2.0)),
     ("googlenet", (0.3, 2.5)),
+    ("inception_v3", (0.2, 1.8)),
 ])
 def test_zoo_nets_below_and_above_their_cost(net, factors):
     own = _measured(net)[0]
@@ -90,6 +91,16 @@ def test_widths_follow_make_divisible_and_the_classifier_is_kept():
     for old, new in widths:
         assert new % 8 == 0 and new >= 8 and new >= 0.9 * old * w and abs(new - old * w) <= 4 + 0.1 * old * w
     assert result.spec["nodes"][3]["nodes"][-1]["out_features"] == "${num_classes}"
+
+
+def test_fixed_widths_inside_library_blocks_are_scaled_in_local_copies():
+    result = nascomp.scale("inception_v3", "2GFLOPs")
+    _check(result, 2 * 10**9)
+    types = {n["type"] for n in result.spec["nodes"]}
+    assert {"inception_v3_a_scaled", "inception_v3_e_scaled"} <= types and "inception_v3_a" not in types
+    branch = {n["id"]: n for n in result.spec["blocks"]["inception_v3_e_scaled"]["nodes"]}["branch1x1"]
+    assert branch["out_channels"] < 320 and branch["out_channels"] % 8 == 0  # 320 in torchvision's InceptionE
+    assert nascomp.profile("inception_v3").macs == _measured("inception_v3")[0]  # the library block is unchanged
 
 
 def test_resnext_groups_stay_valid():

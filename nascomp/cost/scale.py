@@ -35,7 +35,7 @@ import yaml
 
 from nascomp.cost.budget import format_macs, parse_budget
 from nascomp.cost.profile import profile
-from nascomp.cost.scale_fields import ScaleField, apply_multipliers, find_fields, plain
+from nascomp.cost.scale_fields import ScaleField, apply_multipliers, find_fields, localize_blocks, plain
 from nascomp.errors import BudgetError, SpecError
 from nascomp.spec.load import SpecSource, load_spec
 from nascomp.spec.model import Spec
@@ -232,7 +232,8 @@ def scale(net: SpecSource, budget: str | int | float, *, input_shape: tuple[int,
     if input_shape is not None:
         overrides["input_shape"] = tuple(input_shape)
     raw = _with_overrides(raw, origin, overrides)
-    fields = find_fields(raw)
+    raw, aliases = localize_blocks(raw, load_spec(raw, origin=origin).library)
+    fields = find_fields(raw, aliases)
     if not fields:
         raise SpecError(f"'{label}' has nothing to scale: no integer width (out_channels, planes, growth_rate, "
                         "hidden out_features, ...) or repeat count in its nodes or params")
@@ -307,8 +308,9 @@ def _doc(raw: dict, label: str, fields: list[ScaleField], width: float, depth: f
         "Deviations: resolution fixed (gamma dropped); width alone (d = 1, w <= 2) while it can reach the budget; "
         f"beyond it d = {ALPHA} ** phi, w = {BETA} ** phi (the paper's alpha, beta) with the largest phi that fits, "
         "then w raised at that depth to fill the budget; where the rounding of widths leaves the net below "
-        f"{NEAR:.0%} of the budget, d is raised at that width to fill it. Widths inside block bodies and derived expressions follow "
-        "as written; the classifier keeps num_classes.",
+        f"{NEAR:.0%} of the budget, d is raised at that width to fill it. Library blocks with fixed widths are "
+        "copied into this spec as NAME_scaled; derived expressions follow as written; the classifier keeps "
+        "num_classes.",
         f"Scaled widths: {widths}.",
         f"Scaled depths: {depths}.",
         f"Unscaled net: {origin_doc[0] if origin_doc else label}",

@@ -14,8 +14,10 @@ The transform works on the spec's YAML mapping, so the scaled net is again a pla
 
 A field is scaled when it holds an integer, or exactly ``${name}`` of an integer spec parameter (then that parameter
 is scaled once, so search-space points scale through their parameters and expressions built on them follow).
-Any other expression is a derived value and is left as written. Widths inside block bodies (e.g. the fixed branch
-widths of Inception v3's modules) are not fields of the spec and stay as they are.
+Any other expression is a derived value and is left as written. A library block whose body holds integer widths
+(Inception v3's modules with their fixed branch widths) is first copied into the spec's own ``blocks:`` as
+``NAME_scaled`` (:func:`localize_blocks`), so that those widths scale too; integers in the spec's own blocks are
+fields as well.
 
 Divisors keep grouped convolutions valid: a conv with ``groups`` g rounds to a multiple of lcm(8, g), and so does
 the width feeding it (the nearest width node before it, through BN, activations and pooling); a
@@ -29,11 +31,13 @@ import copy
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path as PathLib
 from typing import Any, Literal
 
 from nascomp.spec.expr import make_divisible
+from nascomp.spec.parse import read_yaml_file
 
-__all__ = ["ScaleField", "find_fields", "apply_multipliers", "WIDTH_FIELDS", "DEPTH_FIELDS", "WIDTH_DIVISOR", "plain"]
+__all__ = ["ScaleField", "find_fields", "localize_blocks", "apply_multipliers", "WIDTH_FIELDS", "DEPTH_FIELDS", "WIDTH_DIVISOR", "plain"]
 
 #: Base rounding of every width (channels are multiples of 8, as in MobileNet and EfficientNet).
 WIDTH_DIVISOR = 8
@@ -174,23 +178,46 @@ def _divisor(node: dict, node_type: str, key: str, params: dict) -> int | None:
     return WIDTH_DIVISOR
 
 
-def find_fields(raw: dict) -> list[ScaleField]:
+def find_fields(raw: dict, aliases: dict[str, str] | None = None) -> list[ScaleField]:
     """The scalable widths and depths of a spec mapping (see the module doc for the rules).
 
     Args:
-        raw: A spec mapping as read from YAML (``Spec.raw``), with ``params`` holding values.
+        raw: A spec mapping as read from YAML (``Spec.raw``), with ``params`` holding values. Bodies of its own
+            ``blocks:`` are scanned too, for integer fields only (their ``${...}`` refer to block parameters); run
+            :func:`localize_blocks` first to bring library blocks with fixed widths into the spec.
+        aliases: Copied block name -> the library block's name (from :func:`localize_blocks`), so that the
+            copies' fields are known.
 
     Returns:
         The fields, in node order; a spec parameter appears once even when several nodes use it. A parameter used
         both as a width and as a depth is left out (no single rounding fits both).
     """
     params = dict(raw.get("params") or {})
-    nodes = list(_walk(raw.get("nodes"), ("nodes",), ""))
-    linears = [path for node, path, _ in nodes if node.get("type") == "linear"]
-    classifier = linears[-1] if linears else None
-    feeds = _input_divisors(raw.get("nodes"), ("nodes",), params, {})
     literal: list[ScaleField] = []
     by_param: dict[str, list[tuple[str, int, str]]] = {}
+    aliases = aliases or {}
+    _scan(raw.get("nodes"), ("nodes",), "", params, literal, by_param, aliases)
+    for name, block in (raw.get("blocks") or {}).items():
+        if isinstance(block, dict):
+            _scan(block.get("nodes"), ("blocks", name, "nodes"), f"{name}:", {}, literal, by_param, aliases)
+    fields = literal
+    for name, uses in by_param.items():
+        kinds = {kind for kind, _, _ in uses}
+        if len(kinds) != 1:
+            continue
+        divisor = math.lcm(*(d for _, d, _ in uses))
+        where = f"params.{name} ({', '.join(w for _, _, w in uses)})"
+        fields.append(ScaleField(("params", name), kinds.pop(), params[name], divisor, where))  # type: ignore[arg-type]
+    return fields
+
+
+def _scan(body: Any, root: Path, scope: str, params: dict, literal: list[ScaleField],
+          by_param: dict[str, list[tuple[str, int, str]]], aliases: dict[str, str]) -> None:
+    """Collect the fields of one node list (a spec's nodes or a block body) into ``literal`` / ``by_param``."""
+    nodes = list(_walk(body, root, scope))
+    linears = [path for node, path, _ in nodes if node.get("type") == "linear"]
+    classifier = linears[-1] if linears else None
+    feeds = _input_divisors(body, root, params, {})
 
     def note(value: Any, path: Path, kind: str, divisor: int, where: str) -> None:
         if _is_int(value) and value > 0:
@@ -204,6 +231,7 @@ def find_fields(raw: dict) -> list[ScaleField]:
         node_type = node.get("type")
         if not isinstance(node_type, str):
             continue
+        node_type = aliases.get(node_type, node_type)
         for key in WIDTH_FIELDS.get(node_type, ()):
             if key not in node or (node_type == "linear" and path == classifier):
                 continue
@@ -220,15 +248,72 @@ def find_fields(raw: dict) -> list[ScaleField]:
             if key in node:
                 note(node[key], (*path, key), "depth", 1, f"{node_id}.{key}")
 
-    fields = literal
-    for name, uses in by_param.items():
-        kinds = {kind for kind, _, _ in uses}
-        if len(kinds) != 1:
+
+def _types(body: Any) -> set[str]:
+    return {n["type"] for n, _, _ in _walk(body, (), "") if isinstance(n.get("type"), str)}
+
+
+def localize_blocks(raw: dict, library: Any, suffix: str = "_scaled") -> tuple[dict, dict[str, str]]:
+    """Copy into the spec's own ``blocks:`` every library block whose body holds an integer width or repeat count
+    (e.g. Inception v3's modules, with their fixed branch widths), as ``NAME_scaled``, and retype its uses; blocks
+    that use a copied block are copied too. The result builds the same net; its copied widths are then fields.
+
+    Args:
+        raw: A spec mapping.
+        library: The spec's block library (``Spec.library``), to find and read the blocks it uses.
+        suffix: Appended to a copied block's name (a spec may not redefine a library block's name).
+
+    Returns:
+        The new mapping, and each copy's name -> the library block it copies.
+    """
+    out = plain(raw)
+    local = dict(out.get("blocks") or {})
+    bodies: dict[str, dict] = {}
+
+    def body_of(name: str) -> dict | None:
+        if name not in bodies:
+            block = library.get(name) if name in library and name not in local else None
+            if block is None or not block.file:
+                return None
+            bodies[name] = plain(read_yaml_file(PathLib(block.file))["blocks"][name])
+        return bodies[name]
+
+    seen: set[str] = set()
+    todo = _types(out.get("nodes")) | {t for b in local.values() if isinstance(b, dict) for t in _types(b.get("nodes"))}
+    while todo:
+        name = todo.pop()
+        if name in seen:
             continue
-        divisor = math.lcm(*(d for _, d, _ in uses))
-        where = f"params.{name} ({', '.join(w for _, _, w in uses)})"
-        fields.append(ScaleField(("params", name), kinds.pop(), params[name], divisor, where))  # type: ignore[arg-type]
-    return fields
+        seen.add(name)
+        if (block := body_of(name)) is not None:
+            todo |= _types(block.get("nodes"))
+    copied = {name for name in bodies if find_fields({"nodes": bodies[name].get("nodes")}, {})}
+    changed = True
+    while changed:
+        changed = False
+        for name in set(bodies) - copied:
+            if _types(bodies[name].get("nodes")) & copied:
+                copied.add(name)
+                changed = True
+    if not copied:
+        return out, {}
+    renames = {name: f"{name}{suffix}" for name in copied}
+
+    def retype(body: Any) -> None:
+        for node, _, _ in _walk(body, (), ""):
+            if node.get("type") in renames:
+                node["type"] = renames[node["type"]]
+
+    retype(out.get("nodes"))
+    for block in local.values():
+        if isinstance(block, dict):
+            retype(block.get("nodes"))
+    for name in sorted(copied):
+        block = bodies[name]
+        retype(block.get("nodes"))
+        local[renames[name]] = block
+    out["blocks"] = local
+    return out, {new: old for old, new in renames.items()}
 
 
 def plain(value: Any) -> Any:
