@@ -167,6 +167,8 @@ def test_impossible_budget_writes_nothing(tmp_path):
     assert not out.exists() and list(tmp_path.iterdir()) == []
     with pytest.raises(nascomp.BudgetError, match="below the smallest"):
         nascomp.scale("resnet18", 1000)
+    with pytest.raises(nascomp.BudgetError, match="above the largest 'vgg11'.*no repeat count"):
+        nascomp.scale("vgg11", "100TFLOPs")
 
 
 def test_bad_budget_and_nothing_to_scale(tmp_path):

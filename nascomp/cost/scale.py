@@ -24,7 +24,6 @@ Deviations from the paper, all because the budget is a hard limit and the resolu
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -38,7 +37,6 @@ from nascomp.cost.profile import profile
 from nascomp.cost.scale_fields import ScaleField, apply_multipliers, find_fields, localize_blocks, plain
 from nascomp.errors import BudgetError, SpecError
 from nascomp.spec.load import SpecSource, load_spec
-from nascomp.spec.model import Spec
 
 __all__ = ["scale", "ScaleResult", "resolve_net", "space_point", "spec_yaml", "ALPHA", "BETA", "WIDTH_MAX", "NEAR"]
 
@@ -223,8 +221,8 @@ def scale(net: SpecSource, budget: str | int | float, *, input_shape: tuple[int,
 
     Example:
         >>> result = scale("resnet50", "1GFLOPs")
-        >>> result.macs <= 10**9, round(result.width_multiplier, 2)
-        (True, 0.49)
+        >>> result.macs, result.depth_multiplier
+        (996957376, 1.0)
     """
     budget_macs = parse_budget(budget)
     raw, source, label = resolve_net(net)
@@ -251,28 +249,7 @@ def scale(net: SpecSource, budget: str | int | float, *, input_shape: tuple[int,
         return cache[key]
 
     base_macs = cost(1.0, 1.0)[0]
-    has_depth = any(f.kind == "depth" for f in fields)
-    width_max = WIDTH_MAX if has_depth else WIDTH_MAX_NO_DEPTH
-    floor_macs, top_macs = cost(_WIDTH_MIN, 1.0)[0], cost(width_max, 1.0)[0]
-    if floor_macs <= budget_macs <= top_macs or (not has_depth and budget_macs > top_macs):
-        if floor_macs > budget_macs:
-            raise _too_small(label, budget_macs, floor_macs, "every width at its floor of 8 channels")
-        depth = 1.0
-        width = _largest_fitting(lambda w: cost(w, 1.0)[0], _WIDTH_MIN, width_max, budget_macs)
-    else:
-        path = lambda phi: cost(BETA ** phi, ALPHA ** phi)[0]  # noqa: E731
-        low, high = (0.0, _PHI_RANGE[1]) if budget_macs > top_macs else (_PHI_RANGE[0], 0.0)
-        if path(low) > budget_macs:
-            raise _too_small(label, budget_macs, path(low), "every width at its floor of 8 channels, every repeat 1")
-        if path(high) <= budget_macs and high > 0:
-            raise BudgetError(f"budget {format_macs(budget_macs)} is above the largest '{label}' this scaling "
-                              f"reaches ({format_macs(path(high))} at phi = {high:g}); choose a smaller budget")
-        phi = _largest_fitting(path, low, high, budget_macs)
-        depth = ALPHA ** phi
-        width = _largest_fitting(lambda w: cost(w, depth)[0], BETA ** phi, max(width_max, BETA ** (phi + 1)),
-                                 budget_macs)
-    if has_depth and cost(width, depth)[0] < NEAR * budget_macs:
-        depth = _largest_fitting(lambda d: cost(width, d)[0], depth, depth * 4, budget_macs)
+    width, depth = _solve(lambda w, d: cost(w, d)[0], any(f.kind == "depth" for f in fields), budget_macs, label)
     macs, params = cost(width, depth)
     mapping = apply_multipliers(raw, fields, width, depth)
     mapping["name"] = name or f"{raw.get('name', label)}_scaled"
@@ -283,6 +260,36 @@ def scale(net: SpecSource, budget: str | int | float, *, input_shape: tuple[int,
     mapping = {"name": mapping["name"], "doc": mapping["doc"],
                **{k: v for k, v in mapping.items() if k not in ("name", "doc")}}
     return ScaleResult(mapping, width, depth, macs, params, budget_macs, base_macs, tuple(fields))
+
+
+def _solve(macs_at: Callable[[float, float], int], has_depth: bool, budget_macs: int, label: str) -> tuple[float, float]:
+    """The (width, depth) multipliers of the largest net on the scaling path (module doc) within the budget."""
+    width_max = WIDTH_MAX if has_depth else WIDTH_MAX_NO_DEPTH
+    floor_macs, top_macs = macs_at(_WIDTH_MIN, 1.0), macs_at(width_max, 1.0)
+    if not has_depth and budget_macs > top_macs:
+        raise BudgetError(f"budget {format_macs(budget_macs)} is above the largest '{label}' this scaling reaches "
+                          f"({format_macs(top_macs)} at width x{width_max:g}; it has no repeat count to deepen); "
+                          "choose a smaller budget")
+    if not has_depth and budget_macs < floor_macs:
+        raise _too_small(label, budget_macs, floor_macs, "every width at its floor of 8 channels")
+    if floor_macs <= budget_macs <= top_macs:
+        depth = 1.0
+        width = _largest_fitting(lambda w: macs_at(w, 1.0), _WIDTH_MIN, width_max, budget_macs)
+    else:
+        path = lambda phi: macs_at(BETA ** phi, ALPHA ** phi)  # noqa: E731
+        low, high = (0.0, _PHI_RANGE[1]) if budget_macs > top_macs else (_PHI_RANGE[0], 0.0)
+        if path(low) > budget_macs:
+            raise _too_small(label, budget_macs, path(low), "every width at its floor of 8 channels, every repeat 1")
+        if path(high) <= budget_macs and high > 0:
+            raise BudgetError(f"budget {format_macs(budget_macs)} is above the largest '{label}' this scaling "
+                              f"reaches ({format_macs(path(high))} at phi = {high:g}); choose a smaller budget")
+        phi = _largest_fitting(path, low, high, budget_macs)
+        depth = ALPHA ** phi
+        width = _largest_fitting(lambda w: macs_at(w, depth), BETA ** phi, max(width_max, BETA ** (phi + 1)),
+                                 budget_macs)
+    if has_depth and macs_at(width, depth) < NEAR * budget_macs:
+        depth = _largest_fitting(lambda d: macs_at(width, d), depth, depth * 4, budget_macs)
+    return width, depth
 
 
 def _too_small(label: str, budget_macs: int, smallest: int, how: str) -> BudgetError:
