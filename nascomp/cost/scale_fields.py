@@ -65,7 +65,7 @@ DEPTH_FIELDS: dict[str, tuple[str, ...]] = {"dense_block": ("num_layers",)}
 _PARAM_REF = re.compile(r"^\$\{\s*([A-Za-z_]\w*)\s*\}$")
 _CLASSES = "num_classes"
 
-Path = tuple  # keys and indices from the spec mapping's root to a value
+FieldPath = tuple  # keys and indices from the spec mapping's root to a value
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class ScaleField:
         where: Human-readable location (node id and field) for the scaled spec's doc.
     """
 
-    path: Path
+    path: FieldPath
     kind: Literal["width", "depth"]
     base: int
     divisor: int
@@ -107,7 +107,7 @@ def _resolve_int(value: Any, params: dict) -> int | None:
     return None
 
 
-def _walk(nodes: Any, path: Path, scope: str):
+def _walk(nodes: Any, path: FieldPath, scope: str):
     """Yield (node mapping, its path, its dotted id) depth-first, groups included."""
     if not isinstance(nodes, list):
         return
@@ -149,7 +149,7 @@ def _producer(scope: list, index: int) -> int | None:
             return None
 
 
-def _input_divisors(nodes: Any, path: Path, params: dict, out: dict[Path, int]) -> dict[Path, int]:
+def _input_divisors(nodes: Any, path: FieldPath, params: dict, out: dict[FieldPath, int]) -> dict[FieldPath, int]:
     """Path of a node -> the groups of a grouped conv it feeds: its width must be a multiple of them too."""
     if not isinstance(nodes, list):
         return out
@@ -211,7 +211,7 @@ def find_fields(raw: dict, aliases: dict[str, str] | None = None) -> list[ScaleF
     return fields
 
 
-def _scan(body: Any, root: Path, scope: str, params: dict, literal: list[ScaleField],
+def _scan(body: Any, root: FieldPath, scope: str, params: dict, literal: list[ScaleField],
           by_param: dict[str, list[tuple[str, int, str]]], aliases: dict[str, str]) -> None:
     """Collect the fields of one node list (a spec's nodes or a block body) into ``literal`` / ``by_param``."""
     nodes = list(_walk(body, root, scope))
@@ -219,7 +219,7 @@ def _scan(body: Any, root: Path, scope: str, params: dict, literal: list[ScaleFi
     classifier = linears[-1] if linears else None
     feeds = _input_divisors(body, root, params, {})
 
-    def note(value: Any, path: Path, kind: str, divisor: int, where: str) -> None:
+    def note(value: Any, path: FieldPath, kind: str, divisor: int, where: str) -> None:
         if _is_int(value) and value > 0:
             literal.append(ScaleField(path, kind, value, divisor, where))  # type: ignore[arg-type]
             return
