@@ -66,6 +66,7 @@ def test_cli_stdout_and_overrides():
     ("resnet18", (0.3, 3.0)),
     ("resnext50_32x4d", (0.25, 2.0)),
     ("se_resnext50_32x4d", (0.5, 1.5)),
+    ("legacy_seresnext50_32x4d", (0.3, 2.5)),  # the spec's own block, with base_width and groups
     ("densenet121", (0.35, 2.0)),
     ("vgg11", (0.2, 2.0)),
     ("googlenet", (0.3, 2.5)),

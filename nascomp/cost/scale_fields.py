@@ -8,7 +8,8 @@ The transform works on the spec's YAML mapping, so the scaled net is again a pla
   the classifier: the last ``linear`` of the net, nor any field that refers to ``num_classes``); ``planes`` of
   ``bottleneck`` and ``basic_block``; ``growth_rate`` of ``dense_block`` and ``dense_layer``; the branch widths of
   ``inception`` (``ch1x1`` ... ``pool_proj``); ``pool_features`` of ``inception_v3_a``; ``channels_7x7`` of
-  ``inception_v3_c``; ``width_per_group`` of ``grouped_conv``.
+  ``inception_v3_c``; ``width_per_group`` of ``grouped_conv``; and ``out_channels``, ``planes``, ``growth_rate``,
+  ``mid_channels``, ``hidden_channels`` of any other block (a spec's own blocks).
 - **Depths** (rounded up, ``ceil(n * d)``, never below 1, as EfficientNet's ``round_repeats``): a node's
   ``repeat`` count and ``num_layers`` of ``dense_block``.
 
@@ -21,8 +22,9 @@ fields as well.
 
 Divisors keep grouped convolutions valid: a conv with ``groups`` g rounds to a multiple of lcm(8, g), and so does
 the width feeding it (the nearest width node before it, through BN, activations and pooling); a
-``bottleneck``'s ``planes`` round to a multiple of lcm(8, 64 / gcd(64, width_per_group)), so its grouped 3x3 conv
-(``floor(planes * width_per_group / 64) * groups`` channels) scales exactly with ``planes``.
+``bottleneck``'s ``planes`` (or those of any block with a ``width_per_group`` or ``base_width``) round to a multiple
+of lcm(8, 64 / gcd(64, width_per_group)), so its grouped 3x3 conv (``floor(planes * width_per_group / 64) *
+groups`` channels) scales exactly with ``planes``; any other block with ``groups`` g rounds to lcm(8, g).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from typing import Any, Literal
 from nascomp.spec.expr import make_divisible
 from nascomp.spec.parse import read_yaml_file
 
-__all__ = ["ScaleField", "find_fields", "localize_blocks", "apply_multipliers", "WIDTH_FIELDS", "DEPTH_FIELDS", "WIDTH_DIVISOR", "plain"]
+__all__ = ["ScaleField", "find_fields", "localize_blocks", "apply_multipliers", "WIDTH_FIELDS", "GENERIC_WIDTH_FIELDS", "DEPTH_FIELDS", "WIDTH_DIVISOR", "plain"]
 
 #: Base rounding of every width (channels are multiples of 8, as in MobileNet and EfficientNet).
 WIDTH_DIVISOR = 8
@@ -58,6 +60,9 @@ WIDTH_FIELDS: dict[str, tuple[str, ...]] = {
     "inception_v3_c": ("channels_7x7",),
     "grouped_conv": ("width_per_group",),
 }
+
+#: Width fields of any other node type (a spec's own blocks, e.g. the legacy SENet bottleneck).
+GENERIC_WIDTH_FIELDS = ("out_channels", "planes", "growth_rate", "mid_channels", "hidden_channels")
 
 #: Depth fields by node type, besides every node's ``repeat``.
 DEPTH_FIELDS: dict[str, tuple[str, ...]] = {"dense_block": ("num_layers",)}
@@ -165,17 +170,16 @@ def _input_divisors(nodes: Any, path: FieldPath, params: dict, out: dict[FieldPa
     return out
 
 
-def _divisor(node: dict, node_type: str, key: str, params: dict) -> int | None:
-    """The rounding divisor of ``node[key]``, or None when the node's grouping cannot be read (left unscaled)."""
-    if node_type in ("conv2d", "conv_bn_act") and key == "out_channels":
-        groups = _resolve_int(node.get("groups", 1), params)
-        return None if groups is None else math.lcm(WIDTH_DIVISOR, groups)
-    if node_type == "bottleneck":
-        per_group = _resolve_int(node.get("width_per_group", 64), params)
-        return None if per_group is None else math.lcm(WIDTH_DIVISOR, 64 // math.gcd(64, per_group))
+def _divisor(node: dict, node_type: str, params: dict) -> int | None:
+    """The rounding divisor of the node's widths, or None when its grouping cannot be read (left unscaled)."""
     if node_type == "grouped_conv":
         return 1  # out_channels = cardinality * width_per_group: groups stay valid for any width_per_group
-    return WIDTH_DIVISOR
+    per_group_key = next((k for k in ("width_per_group", "base_width") if k in node), None)
+    if node_type == "bottleneck" or per_group_key:  # width = floor(planes * per_group / 64) * groups
+        per_group = _resolve_int(node.get(per_group_key or "width_per_group", 64), params)
+        return None if per_group is None else math.lcm(WIDTH_DIVISOR, 64 // math.gcd(64, per_group))
+    groups = _resolve_int(node.get("groups", 1), params)
+    return None if groups is None else math.lcm(WIDTH_DIVISOR, groups)
 
 
 def find_fields(raw: dict, aliases: dict[str, str] | None = None) -> list[ScaleField]:
@@ -232,10 +236,10 @@ def _scan(body: Any, root: FieldPath, scope: str, params: dict, literal: list[Sc
         if not isinstance(node_type, str):
             continue
         node_type = aliases.get(node_type, node_type)
-        for key in WIDTH_FIELDS.get(node_type, ()):
+        for key in WIDTH_FIELDS.get(node_type, GENERIC_WIDTH_FIELDS):
             if key not in node or (node_type == "linear" and path == classifier):
                 continue
-            divisor = _divisor(node, node_type, key, params)
+            divisor = _divisor(node, node_type, params)
             if divisor is not None:
                 divisor = math.lcm(divisor, feeds.get(path, 1))
                 note(node[key], (*path, key), "width", divisor, f"{node_id}.{key}")
