@@ -136,6 +136,12 @@ def test_space_points():
     _check(dense, 500_000_000)
 
 
+def test_a_loaded_spec_keeps_its_overrides():
+    result = nascomp.scale(nascomp.load_spec("resnet18", num_classes=10, input_shape=(3, 64, 64)), 100_000_000)
+    assert result.spec["params"]["num_classes"] == 10 and result.spec["input_shape"] == [3, 64, 64]
+    _check(result, 100_000_000)
+
+
 def test_custom_spec_grouped_conv_and_hidden_linear():
     text = """
 name: tiny

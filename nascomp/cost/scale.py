@@ -128,7 +128,11 @@ def resolve_net(net: SpecSource) -> tuple[dict[str, Any], Path | None, str]:
             raise SpecError(f"{exc}; or a search space point SPACE[:POINT] (spaces: {', '.join(space_names())})") \
                 from None
         raise
-    return plain(spec.raw), spec.source, spec.name
+    raw = plain(spec.raw)  # a Spec's overrides live in its fields, not in raw
+    if spec.params:
+        raw["params"] = {**(raw.get("params") or {}), **plain(dict(spec.params))}
+    raw["input_shape"] = list(spec.input_shape)
+    return raw, spec.source, spec.name
 
 
 def _space_point(space_name: str, point_name: str | None) -> tuple[dict[str, Any], Path | None, str]:
