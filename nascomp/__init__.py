@@ -7,6 +7,7 @@ torchvision's model cards print as "GFLOPS".
 
 from nascomp.cost.budget import format_macs, parse_budget
 from nascomp.cost.profile import Profile, profile
+from nascomp.cost.scale import ScaleResult, scale
 from nascomp.errors import BudgetError, DataError, NascompError, SearchError, SpecError
 from nascomp.graph.build import build
 from nascomp.spec.load import load_spec
@@ -16,6 +17,8 @@ __all__ = [
     "load_spec",
     "build",
     "profile",
+    "scale",
+    "ScaleResult",
     "parse_budget",
     "format_macs",
     "Spec",

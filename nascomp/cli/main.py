@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "nascomp.cli.spec_cmd",
     "nascomp.cli.search_cmd",
     "nascomp.cli.report_cmd",
+    "nascomp.cli.scale_cmd",
 )
 
 EXIT_USAGE = 2

@@ -158,6 +158,14 @@ class Reporter:
     def summary(self, study: optuna.Study, space, recipe, result) -> None:
         self.console.print(trials_table(study, limit=10))
         self.console.print(summary_table(study, recipe.budget, result))
+        handover = getattr(result, "handover", None)
+        if handover is not None:
+            self.console.print(f"baseline: {handover.note}", highlight=False, soft_wrap=True)
+            if handover.commands:
+                self.console.print("Next: train the winner and the baseline at the same budget to the end, and "
+                                   "compare their test accuracies:", highlight=False, soft_wrap=True)
+                for command in handover.commands:
+                    self.console.print(f"  {command}", highlight=False, soft_wrap=True, markup=False)
 
 
 def trials_table(study: optuna.Study, limit: int = 10) -> Table:

@@ -25,6 +25,7 @@ from nascomp.data import ImageData, load_data
 from nascomp.errors import SearchError, SpecError
 from nascomp.graph.build import build
 from nascomp.search.census import Census, take_census
+from nascomp.search.handover import Handover, write_handover
 from nascomp.search.outputs import best_trial, write_best_yaml, write_plots, write_trials_csv
 from nascomp.search.recipe import Recipe
 from nascomp.search.report import Reporter
@@ -52,6 +53,7 @@ class SearchResult:
         census: The pre-training census.
         interrupted: Ctrl-C stopped the run.
         files: Files written in ``out``.
+        handover: ``baseline.yaml`` and the ``nascomp train`` commands for the winner and the baseline.
     """
 
     study_name: str
@@ -66,6 +68,7 @@ class SearchResult:
     interrupted: bool = False
     stopped_by_timeout: bool = False
     seconds: float = 0.0
+    handover: Handover | None = None
     files: list[Path] = field(default_factory=list)
 
 
@@ -264,6 +267,9 @@ def run_search(recipe: Recipe, *, reporter: Reporter | None = None) -> SearchRes
         loop.stop = stop
         loop.run()
     result.files = loop.write_outputs(final=True)
+    result.handover = write_handover(space, recipe, num_classes, out, has_best=best_trial(study) is not None)
+    if result.handover.baseline is not None:
+        result.files.append(result.handover.baseline)
     result.best = best_trial(study)
     result.trials = len(_counted(study.get_trials(deepcopy=False)))
     result.seconds = time.perf_counter() - t0
