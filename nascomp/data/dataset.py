@@ -292,8 +292,8 @@ def load_data(
         raise DataError(f"data source '{source}' gives 1- or 3-channel images; the net takes {channels} channels")
     if folder is not None and not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
-        hint = ("; install Debian's 'dataset-fashion-mnist' package or give the folder of the four IDX files"
-                if kind == "fashion-mnist" else "")
+        hint = ("; install Debian's 'dataset-fashion-mnist' package or give the folder of the four IDX files as "
+                "--data fashion-mnist:DIR" if kind == "fashion-mnist" else "")
         raise DataError(f"data folder '{folder}' {what} (from --data {source}){hint}")
     if kind == "imagefolder":
         listing = list_image_folder(folder, skip_bad_images=skip_bad_images)
