@@ -66,19 +66,21 @@ def run(args: argparse.Namespace) -> int:
     with StopFlag(on_first=lambda msg: console.print(msg, highlight=False)) as stop:
         summary = train_spec(args.spec, config, out=args.out, overrides=spec_overrides(args), stop=stop,
                              progress=not args.no_progress, console=console)
-    p = console.print
+    def p(text: str) -> None:
+        console.print(text, highlight=False, soft_wrap=True)
+
     if summary.interrupted:
         p(f"stopped ({stop.reason}) after {summary.epochs_done}/{summary.epochs} finished epoch(s); checkpoint and "
-          f"metrics so far are in {summary.out}. Resume by running the same command again.", highlight=False)
+          f"metrics so far are in {summary.out}. Resume by running the same command again.")
         return summary.exit_code
     c, h, w = summary.input_shape
     p(f"trained {summary.spec_name} on {summary.data} for {summary.epochs} epochs at {c}x{h}x{w} "
-      f"({summary.num_classes} classes) on {summary.device}", highlight=False)
+      f"({summary.num_classes} classes) on {summary.device}")
     p(f"test accuracy {100 * summary.test_accuracy:.2f} % +- {100 * summary.test_stderr:.2f} % (standard error, "
-      f"n = {summary.test_n:,} test images, {summary.test_source} split, evaluated once)", highlight=False)
+      f"n = {summary.test_n:,} test images, {summary.test_source} split, evaluated once)")
     p(f"validation accuracy {100 * summary.val_accuracy:.2f} %; params {summary.params:,}; "
       f"{format_macs(summary.macs)} per image at {h}x{w} (MACs = the field's FLOPs; FlopCounterMode FLOPs / 2); "
-      f"{summary.images_per_second:,.0f} training images/s; skipped images {summary.skipped_images}", highlight=False)
+      f"{summary.images_per_second:,.0f} training images/s; skipped images {summary.skipped_images}")
     p(f"wrote {summary.out}/: spec.yaml, weights.pt, metrics.csv, curves.png, summary.json, checkpoint.pt",
-      highlight=False)
+      )
     return 0

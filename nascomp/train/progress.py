@@ -53,7 +53,7 @@ class TrainProgress:
         self.console.print(
             f"epoch {row['epoch']}/{self._epochs}: lr {row['lr']:.4g}, train loss {row['train_loss']:.4f}, "
             f"val loss {row['val_loss']:.4f}, val accuracy {100 * row['val_accuracy']:.2f} %, "
-            f"{row['seconds']:.1f} s, {row['images_per_second']:.0f} images/s", highlight=False)
+            f"{row['seconds']:.1f} s, {row['images_per_second']:.0f} images/s", highlight=False, soft_wrap=True)
 
     def note(self, text: str) -> None:
-        self.console.print(text, highlight=False)
+        self.console.print(text, highlight=False, soft_wrap=True)
