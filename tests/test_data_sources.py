@@ -74,8 +74,10 @@ def test_fashion_mnist_missing_names_the_package_and_dir_form(tmp_path, monkeypa
 def test_installed_fashion_mnist_is_the_real_set():
     import pathlib
 
-    if not pathlib.Path("/usr/share/datasets/fashion-mnist").is_dir():
-        pytest.skip("Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
+    from tests.conftest import require_service
+
+    require_service(pathlib.Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    "Debian's dataset-fashion-mnist (.ci/run installs it)")
     data = load_data("fashion-mnist", image_size=None, channels=1, max_images=100)
     # Xiao et al. (arXiv:1708.07747): 10,000 test images, 1,000 per class
     assert torch.bincount(data.y_test).tolist() == [1000] * 10
