@@ -24,10 +24,14 @@ def test_digits_is_the_real_set(digits):
     assert digits.classes == tuple(str(i) for i in range(10))
     assert digits.image_shape == (3, 16, 16)
     assert digits.x_train.dtype == torch.uint8
-    # stratified 20 % split: round(n_c * 0.2) per class
-    assert len(digits.y_val) == 359 and len(digits.y_train) == 1438
-    counts = torch.bincount(digits.y_val, minlength=10)
-    assert counts.min() >= 35 and counts.max() <= 37
+    # a fixed 15 % of each class (178-183 images) is the test split: round(n_c * 0.15) per class
+    from sklearn.datasets import load_digits
+    per_class = np.bincount(load_digits().target).tolist()
+    assert torch.bincount(digits.y_test, minlength=10).tolist() == [round(n * 0.15) for n in per_class]
+    # then a stratified 20 % of the rest, round(n_c * 0.2) per class, is validation
+    rest = torch.bincount(torch.cat([digits.y_train, digits.y_val]), minlength=10).tolist()
+    assert torch.bincount(digits.y_val, minlength=10).tolist() == [round(n * 0.2) for n in rest]
+    assert len(digits.y_train) + len(digits.y_val) + len(digits.y_test) == 1797
 
 
 def test_grayscale_is_replicated_and_normalized(digits):
@@ -53,8 +57,10 @@ def test_stratified_split_disjoint_and_complete():
 
 def test_max_images_subsamples(digits):
     small = load_data("digits", image_size=8, seed=0, max_images=200)
-    assert 195 <= len(small) <= 205
+    assert 195 <= len(small.y_train) + len(small.y_val) <= 205
     assert set(small.y_train.tolist()) == set(range(10))
+    # the test split is not subsampled
+    assert torch.equal(small.y_test, digits.y_test)
 
 
 @pytest.mark.parametrize(
@@ -84,10 +90,11 @@ def test_imagefolder_with_spaces(tmp_path):
     _write_images(root)
     data = load_data(f"imagefolder:{root}", image_size=8, seed=0, val_fraction=0.25)
     assert data.classes == ("cat", "dog")
-    assert len(data) == 8 and len(data.y_val) == 2
+    assert len(data) == 8 and len(data.y_val) == 2 and len(data.y_test) == 2
     assert data.image_shape == (3, 8, 8)
-    # a uniform image stays uniform through the resize
-    assert int(data.x_train[0].max()) == int(data.x_train[0].min())
+    # a uniform image stays uniform through the resize and center crop (decoded from disk when asked)
+    image, _ = data.dataset("train")[0]
+    assert image.shape == (3, 8, 8) and int(image.max()) == int(image.min())
 
 
 def test_imagefolder_grayscale(tmp_path):
@@ -122,6 +129,9 @@ def _write_cifar(root, per_batch=6):
                  "labels": [(i + j) % 3 for j in range(per_batch)]}
         with open(base / f"data_batch_{i}", "wb") as fh:
             pickle.dump(entry, fh)
+    entry = {"data": rng.randint(0, 256, (per_batch, 3072), dtype=np.uint8), "labels": [j % 3 for j in range(per_batch)]}
+    with open(base / "test_batch", "wb") as fh:
+        pickle.dump(entry, fh)
     with open(base / "batches.meta", "wb") as fh:
         pickle.dump({"label_names": ["airplane", "automobile", "bird"]}, fh)
     return base
@@ -131,7 +141,8 @@ def test_cifar10_layout(tmp_path):
     base = _write_cifar(tmp_path / "cifar data")
     for folder in (tmp_path / "cifar data", base):  # torchvision's root, or the batches folder itself
         data = load_data(f"cifar10:{folder}", image_size=32, seed=0)
-        assert len(data) == 30 and data.classes == ("airplane", "automobile", "bird")
+        assert len(data) == 36 and data.classes == ("airplane", "automobile", "bird")
+        assert len(data.y_test) == 6 and len(data.y_train) + len(data.y_val) == 30  # test_batch is the test split
         assert data.image_shape == (3, 32, 32)
 
 

@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "nascomp.cli.export_cmd",
     "nascomp.cli.spec_cmd",
     "nascomp.cli.search_cmd",
+    "nascomp.cli.train_cmd",
     "nascomp.cli.report_cmd",
     "nascomp.cli.scale_cmd",
 )

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", help="search space: a name in search_spaces/ (se_resnext, densenet) or a YAML file")
     parser.add_argument("--input-shape", dest="input_shape", metavar="CxHxW",
                         help="input shape the budget is measured at (default 3x224x224)")
-    parser.add_argument("--data", help="digits (default), cifar10:DIR or imagefolder:DIR")
+    parser.add_argument("--data", help="digits (default), fashion-mnist[:DIR], cifar10:DIR or imagefolder:DIR")
     parser.add_argument("--trials", type=int, help="trials the study should hold in total (default 16)")
     parser.add_argument("--timeout", help="time limit for this run: seconds or 90s, 8m, 1h; no trial starts that "
                                           "would likely end after it")

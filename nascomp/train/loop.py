@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from nascomp.data import ImageData
+from nascomp.data.pipeline import batches
 
 __all__ = ["TrainConfig", "FitResult", "TrainingDiverged", "TrainingInterrupted", "fit", "evaluate"]
 
@@ -82,20 +82,37 @@ class FitResult:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, device: torch.device | str = "cpu",
-             batch_size: int = 500) -> float:
-    """Top-1 accuracy (0-1) of ``model`` on uint8 images ``x`` ``(N, C, H, W)`` and labels ``y`` ``(N,)``."""
+def evaluate(model: nn.Module, data, split: str = "val", *, device: torch.device | str = "cpu",
+             batch_size: int = 500, workers: int = 0, channels_last: bool = False,
+             autocast=None) -> tuple[float, float]:
+    """Top-1 accuracy (0-1) and mean cross-entropy of ``model`` on one split of ``data``.
+
+    Args:
+        data: :class:`~nascomp.data.ImageData` or :class:`~nascomp.data.FolderData`.
+        split: ``val`` or ``test`` (``train`` in evaluation mode also works).
+        autocast: A context-manager factory for mixed precision (CUDA), or ``None``.
+
+    Returns:
+        ``(accuracy, loss)``.
+    """
+    import contextlib
+
     model.eval()
-    correct = 0
-    for start in range(0, len(y), batch_size):
-        xb = ImageData.normalize(x[start : start + batch_size].to(device))
-        correct += int((model(xb).argmax(1) == y[start : start + batch_size].to(device)).sum())
-    return correct / max(1, len(y))
+    correct, loss_sum, n = 0, 0.0, 0
+    for xb, yb in batches(data, split, batch_size=batch_size, device=device, workers=workers,
+                          channels_last=channels_last):
+        with autocast() if autocast is not None else contextlib.nullcontext():
+            logits = model(xb)
+        logits = logits.float()
+        correct += int((logits.argmax(1) == yb).sum())
+        loss_sum += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
+        n += len(yb)
+    return correct / max(1, n), loss_sum / max(1, n)
 
 
 def fit(
     model: nn.Module,
-    data: ImageData,
+    data,
     config: TrainConfig,
     *,
     device: torch.device | str = "cpu",
@@ -104,11 +121,14 @@ def fit(
     on_step: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> FitResult:
-    """Train ``model`` on ``data.x_train`` and report validation accuracy after every epoch.
+    """Train ``model`` on the train split of ``data`` and report validation accuracy after every epoch.
+
+    Batches come from :func:`nascomp.data.pipeline.batches`, the pipeline ``nascomp train`` uses (here without
+    augmentation: a three-epoch proxy compares candidates, it does not train them to the end).
 
     Args:
         model: A freshly built classifier ``(N, C, H, W) -> (N, num_classes)``.
-        data: Train and validation images.
+        data: :class:`~nascomp.data.ImageData` or :class:`~nascomp.data.FolderData`.
         config: The schedule.
         device: Where to train.
         seed: Seeds the shuffling (the caller seeds the weight initialisation before building ``model``).
@@ -125,7 +145,7 @@ def fit(
         >>> from nascomp.data import load_data
         >>> data = load_data("digits", image_size=8)
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10))
-        >>> fit(net, data, TrainConfig(epochs=2)).accuracy > 0.8
+        >>> fit(net, data, TrainConfig(epochs=3)).accuracy > 0.8
         True
     """
     start_time = time.perf_counter()
@@ -145,28 +165,26 @@ def fit(
     else:  # too few steps for a warm-up phase (torch's OneCycleLR divides by zero): cosine decay from lr
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    generator = torch.Generator().manual_seed(seed)
     history: list[float] = []
     for epoch in range(config.epochs):
         model.train()
-        order = torch.randperm(len(data.y_train), generator=generator)
-        for step in range(steps_per_epoch):
-            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-            if len(idx) < 2 and step > 0:  # BatchNorm cannot train on a single image
-                continue
-            xb = ImageData.normalize(data.x_train[idx].to(device))
-            loss = criterion(model(xb), data.y_train[idx].to(device))
+        step = 0
+        for xb, yb in batches(data, "train", batch_size=config.batch_size, epoch=epoch, seed=seed, train=True,
+                              device=device):
+            step += 1
+            loss = criterion(model(xb), yb)
             if not torch.isfinite(loss):
-                raise TrainingDiverged(f"loss became {float(loss.detach())} at epoch {epoch + 1}, step {step + 1}")
+                raise TrainingDiverged(f"loss became {float(loss.detach())} at epoch {epoch + 1}, step {step}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            schedule.step()
+            if schedule.last_epoch < total_steps:
+                schedule.step()
             if on_step is not None:
-                on_step(step + 1, steps_per_epoch)
+                on_step(step, steps_per_epoch)
             if should_stop is not None and should_stop():
-                raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {step + 1}")
-        accuracy = evaluate(model, data.x_val, data.y_val, device=device)
+                raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {step}")
+        accuracy, _ = evaluate(model, data, "val", device=device)
         history.append(accuracy)
         if on_epoch is not None:
             on_epoch(epoch, accuracy)

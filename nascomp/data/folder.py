@@ -1,0 +1,139 @@
+"""An image folder (``DIR/<class>/<image>``) streamed from disk, never held in memory.
+
+Files are listed and checked once at start by reading only their headers (PIL's lazy ``Image.open``): a file whose
+header is not a PNG, JPEG, GIF or WebP image (the formats ``torchvision.io.decode_image`` decodes) is a bad file.
+Without ``skip_bad_images`` the first bad file stops the run with a :class:`~nascomp.errors.DataError` naming it
+and the ``--skip-bad-images`` flag; with it, bad files are left out and counted. A file whose header is fine but
+whose pixels are broken is found only when decoded, and stops the run the same way.
+
+Images are decoded in :class:`torch.utils.data.DataLoader` worker processes with ``torchvision.io.decode_image``.
+Training crops use RandomResizedCrop (Szegedy et al., "Going deeper with convolutions", arXiv:1409.4842; scale
+0.08-1, ratio 3/4-4/3, torchvision's defaults); evaluation resizes the shorter side to ``size / 0.875`` and takes
+the center crop (torchvision's reference ``Resize(256)`` + ``CenterCrop(224)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from nascomp.errors import DataError
+
+__all__ = ["FolderListing", "list_image_folder", "FolderImages"]
+
+#: Formats torchvision.io.decode_image reads (PIL's format names).
+DECODABLE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
+EVAL_CROP_FRACTION = 0.875
+
+
+@dataclass(frozen=True)
+class FolderListing:
+    """The usable files of an image folder.
+
+    Attributes:
+        paths: Image files, class by class, each class sorted.
+        labels: int64 ``(N,)`` class index of each file.
+        classes: Sorted class (subfolder) names.
+        skipped: Bad files left out (only with ``skip_bad_images``).
+    """
+
+    paths: tuple[str, ...]
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+    skipped: tuple[str, ...] = ()
+
+
+def _is_decodable(path: Path) -> str | None:
+    """``None`` when the header is a decodable image, else why not."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            if img.format not in DECODABLE_FORMATS:
+                return f"{img.format} is not one of {', '.join(DECODABLE_FORMATS)}"
+            if min(img.size) < 1:
+                return "it has no pixels"
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        return f"not an image ({type(exc).__name__})"
+    return None
+
+
+def list_image_folder(folder: Path, *, skip_bad_images: bool = False) -> FolderListing:
+    """List ``folder/<class>/**`` (torchvision's ImageFolder rule: classes are the sorted subfolder names; files
+    and folders starting with ``.`` are ignored) and check every file's header.
+
+    Raises:
+        DataError: no class subfolders, a class without usable images, or (without ``skip_bad_images``) a bad file.
+    """
+    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise DataError(f"image folder '{folder}' has no class subfolders (expected DIR/<class>/<image>)")
+    paths, labels, skipped = [], [], []
+    for index, class_dir in enumerate(class_dirs):
+        files = sorted(p for p in class_dir.rglob("*")
+                       if p.is_file() and not any(part.startswith(".") for part in p.relative_to(class_dir).parts))
+        usable = 0
+        for path in files:
+            why = _is_decodable(path)
+            if why is not None:
+                if not skip_bad_images:
+                    raise DataError(f"cannot read image '{path}': {why}; remove it or pass --skip-bad-images")
+                skipped.append(str(path))
+                continue
+            paths.append(str(path))
+            labels.append(index)
+            usable += 1
+        if usable == 0:
+            raise DataError(f"class folder '{class_dir}' holds no images ({', '.join(DECODABLE_FORMATS)})")
+    return FolderListing(tuple(paths), torch.tensor(labels, dtype=torch.int64), tuple(p.name for p in class_dirs),
+                         tuple(skipped))
+
+
+class FolderImages(Dataset):
+    """Decode ``paths[indices[i]]`` to a uint8 ``(C, H, W)`` tensor of ``size``.
+
+    Args:
+        paths: Every file of the folder.
+        labels: Their class indices.
+        indices: The files of this split.
+        size: ``(H, W)`` of every image returned.
+        channels: 1 (grayscale) or 3 (RGB).
+        train: RandomResizedCrop (train) or resize + center crop (evaluation).
+        augment: With ``train``: random crops; without: the evaluation transform.
+
+    Raises:
+        DataError: a file cannot be decoded (in a worker, re-raised by :func:`nascomp.data.pipeline.batches`).
+    """
+
+    def __init__(self, paths: tuple[str, ...], labels: torch.Tensor, indices: torch.Tensor, *,
+                 size: tuple[int, int], channels: int, train: bool, augment: bool):
+        from torchvision.transforms import v2
+
+        self.paths, self.labels, self.indices = paths, labels, indices
+        self.channels = channels
+        if train and augment:
+            self.transform = v2.RandomResizedCrop(size, antialias=True)
+        else:
+            resize = tuple(round(s / EVAL_CROP_FRACTION) for s in size)
+            self.transform = v2.Compose([v2.Resize(min(resize), antialias=True), v2.CenterCrop(size)])
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        from torchvision.io import ImageReadMode, decode_image, read_file
+
+        index = int(self.indices[i])
+        path = self.paths[index]
+        mode = ImageReadMode.RGB if self.channels == 3 else ImageReadMode.GRAY
+        try:
+            image = decode_image(read_file(path), mode=mode)
+        except (RuntimeError, OSError, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"cannot decode image '{path}': {reason}; remove it or pass --skip-bad-images") from None
+        if image.ndim == 4:  # an animated GIF: its first frame
+            image = image[0]
+        return self.transform(image), int(self.labels[index])

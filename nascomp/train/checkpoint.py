@@ -1,0 +1,102 @@
+"""One checkpoint per run, written atomically after every finished epoch, and its identity.
+
+A checkpoint holds the weights, the optimizer, the learning-rate schedule, the RNG states, the finished epoch, the
+metrics so far and an identity: a SHA-256 of the exact spec text, the data splits and the schedule. A checkpoint
+whose identity differs is refused (never loaded into the model). Files are read with
+``torch.load(..., weights_only=True)``, which unpickles tensors and plain containers only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from nascomp._atomic import atomic_path
+from nascomp.errors import NascompError
+
+__all__ = ["Checkpoint", "run_identity", "save_checkpoint", "load_checkpoint", "CHECKPOINT_NAME"]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+FORMAT = 1
+
+
+def run_identity(spec_text: str, data_identity: dict, schedule: dict) -> dict:
+    """The three hashes a resumable checkpoint must match: ``spec``, ``data`` and ``schedule`` (SHA-256 hex)."""
+
+    def digest(value) -> str:
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    return {"spec": digest(spec_text), "data": digest(data_identity), "schedule": digest(schedule)}
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint (see the module docstring)."""
+
+    epoch: int
+    model: dict
+    optimizer: dict
+    scheduler: dict
+    rng: dict
+    metrics: list[dict]
+    identity: dict
+    scaler: dict | None = None
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, *, epoch: int, model: torch.nn.Module, optimizer, scheduler, metrics: list[dict],
+                    identity: dict, scaler=None) -> Path:
+    """Write the checkpoint of a finished ``epoch`` (1-based) atomically: a crash leaves the previous one."""
+    payload = {
+        "format": FORMAT, "epoch": int(epoch), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(), "rng": _rng_state(), "metrics": metrics, "identity": identity,
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def load_checkpoint(path: Path, identity: dict, *, flag: str = "--out") -> Checkpoint | None:
+    """The checkpoint at ``path`` if there is one and it belongs to this run, else ``None`` when absent.
+
+    Raises:
+        NascompError: the file is unreadable, or it is from another spec, data set or schedule (one line saying
+            which and how to start fresh).
+    """
+    if not path.is_file():
+        return None
+    fresh = f"to start fresh, use another {flag} folder or delete {path}"
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file is the same user error
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NascompError(f"cannot resume from {path}: not a nascomp checkpoint ({first[:160]}); {fresh}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or not isinstance(payload.get("identity"), dict):
+        raise NascompError(f"cannot resume from {path}: not a nascomp train checkpoint; {fresh}")
+    differs = [key for key in ("spec", "data", "schedule") if payload["identity"].get(key) != identity[key]]
+    if differs:
+        words = {"spec": "another spec", "data": "other data (source, splits or image size)",
+                 "schedule": "another schedule (epochs, batch size, lr, optimizer, seed...)"}
+        raise NascompError(f"checkpoint {path} is from {' and '.join(words[d] for d in differs)}, refusing to "
+                           f"load it; {fresh}")
+    return Checkpoint(epoch=int(payload["epoch"]), model=payload["model"], optimizer=payload["optimizer"],
+                      scheduler=payload["scheduler"], rng=payload["rng"], metrics=list(payload["metrics"]),
+                      identity=payload["identity"], scaler=payload.get("scaler"))

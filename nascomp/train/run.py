@@ -1,0 +1,227 @@
+"""``train_spec``: train a spec to the end on a data set, with checkpoints, resume and an honest test accuracy.
+
+The run: load the spec and the data, fit the classifier width and input size to the data, refuse a foreign
+checkpoint, then train epoch by epoch (checkpoint after each), evaluate the test split once at the end and write
+the outputs (:mod:`nascomp.train.outputs`). Determinism: initialisation is seeded from ``seed``; each epoch's
+shuffling and augmentation are seeded from ``(seed, epoch)``; the checkpoint restores the torch RNG state, so on
+the CPU a resumed run ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nascomp._atomic import prepare_out_dir, write_atomic
+from nascomp._stop import StopFlag
+from nascomp.cost.profile import profile
+from nascomp.data import load_data
+from nascomp.data.dataset import parse_data_source
+from nascomp.data.pipeline import batches
+from nascomp.errors import NascompError, SpecError
+from nascomp.graph.build import build
+from nascomp.spec.load import SpecSource, load_spec
+from nascomp.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng, run_identity, save_checkpoint
+from nascomp.train.config import RunConfig
+from nascomp.train.loop import evaluate
+from nascomp.train.optim import make_optimizer, make_schedule
+from nascomp.train.outputs import (TrainSummary, spec_yaml, standard_error, write_curves, write_metrics_csv,
+                                   write_summary, write_weights)
+from nascomp.train.progress import TrainProgress
+from nascomp.train.step import TrainStep, amp_settings
+
+__all__ = ["train_spec", "default_out", "resolve_device"]
+
+
+def default_out(spec_name: str) -> Path:
+    """``runs/train-<name>/`` (relative to the current folder)."""
+    return Path("runs") / f"train-{spec_name}"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU. Raises NascompError for a device this machine lacks."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise NascompError(f"--device '{name}' is not a device (use auto, cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise NascompError(f"--device {name}: no CUDA GPU is available here; use --device cpu")
+    return device
+
+
+def _check_channels(spec_name: str, channels: int, data: str) -> None:
+    kind, _ = parse_data_source(data)
+    native = {"digits": "1-channel (grayscale)", "fashion-mnist": "1-channel (grayscale)", "cifar10": "3-channel (RGB)"}
+    ok = channels in (1, 3) if kind in ("digits", "fashion-mnist", "imagefolder") else channels == 3
+    if not ok:
+        gives = native.get(kind, "1- or 3-channel")
+        raise SpecError(f"spec '{spec_name}' takes {channels}-channel input, but --data {data} gives {gives} images "
+                        f"(grayscale is replicated to 3 channels for RGB nets); use a spec with 3 (or 1) input "
+                        f"channels, e.g. --input 3x32x32")
+
+
+def _fit_to_data(base, data) -> tuple[str, Any, Any]:
+    """The spec text with the data's input shape and class count, the spec, and its profile."""
+    params = {"num_classes": data.num_classes} if "num_classes" in base.params else {}
+    text = spec_yaml(base, input_shape=data.image_shape, params=params)
+    spec = load_spec(text)
+    prof = profile(spec)
+    if prof.output_shape[-1] != data.num_classes:
+        raise SpecError(f"spec '{base.name}' outputs {prof.output_shape[-1]} classes and has no 'num_classes' param "
+                        f"to change it; the data has {data.num_classes} classes")
+    return text, spec, prof
+
+
+def train_spec(
+    spec: SpecSource,
+    config: RunConfig,
+    *,
+    out: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    stop: StopFlag | None = None,
+    progress: bool = True,
+    console=None,
+) -> TrainSummary:
+    """Train ``spec`` on ``config.data`` and write spec.yaml, metrics.csv, curves.png, weights.pt, summary.json.
+
+    Args:
+        spec: A zoo name, a YAML file (e.g. a study's ``best.yaml``), YAML text or a :class:`~nascomp.Spec`.
+        config: The run's settings (:class:`RunConfig`).
+        out: Output folder (created; default ``runs/train-<name>``). A checkpoint there of the same spec, data
+            and schedule is resumed.
+        overrides: Spec param overrides (``--set``) and ``input_shape`` (its channel count is kept; height and
+            width always follow the data, and ``num_classes`` the data's classes).
+        stop: A :class:`~nascomp._stop.StopFlag` polled after every step; when set, the run stops keeping the last
+            finished epoch's checkpoint, and the summary says ``interrupted`` with the flag's exit code.
+        progress: rich progress bars (``True``) or one line per epoch.
+        console: A rich console for messages (default: stdout).
+
+    Returns:
+        :class:`~nascomp.train.outputs.TrainSummary`.
+
+    Raises:
+        NascompError: bad settings, an unwritable ``out``, a foreign checkpoint, loss becoming NaN.
+        SpecError: a spec whose input channels the data cannot give, or whose classes cannot follow the data.
+        DataError: missing or malformed data.
+    """
+    from nascomp.cli._common import make_console
+
+    started = time.perf_counter()
+    console = console or make_console()
+    stop = stop or StopFlag()
+    overrides = dict(overrides or {})
+    base = load_spec(spec, **overrides)
+    channels = base.input_shape[0]
+    _check_channels(base.name, channels, config.data)
+    device = resolve_device(config.device)
+    out = Path(out) if out is not None else default_out(base.name)
+    created = prepare_out_dir(out)
+    try:
+        data = load_data(config.data, image_size=config.image_size, channels=channels,
+                         val_fraction=config.val_fraction, seed=config.seed, max_images=config.max_images,
+                         skip_bad_images=config.skip_bad_images)
+        text, trained, prof = _fit_to_data(base, data)
+        identity = run_identity(text, data.identity(), config.schedule_identity())
+        ckpt = load_checkpoint(out / CHECKPOINT_NAME, identity)
+    except BaseException:
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    write_atomic(out / "spec.yaml", text)
+
+    torch.manual_seed(config.seed)
+    model = build(trained)
+    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    model.to(device)
+    cuda = device.type == "cuda"
+    if cuda:
+        model.to(memory_format=torch.channels_last)
+    autocast, scaler, precision = amp_settings(device)
+    optimizer = make_optimizer(model, config)
+    steps_per_epoch = max(1, len(data.y_train) // config.batch_size + (len(data.y_train) % config.batch_size >= 2))
+    schedule = make_schedule(optimizer, config, steps_per_epoch)
+    metrics: list[dict] = []
+    start_epoch = 0
+    if ckpt is not None:
+        model.load_state_dict(ckpt.model, strict=True)
+        optimizer.load_state_dict(ckpt.optimizer)
+        schedule.load_state_dict(ckpt.scheduler)
+        if scaler is not None and ckpt.scaler:
+            scaler.load_state_dict(ckpt.scaler)
+        restore_rng(ckpt.rng)
+        metrics, start_epoch = ckpt.metrics, ckpt.epoch
+    runner = torch.compile(model) if config.compile else model
+    step = TrainStep(runner, optimizer, schedule, criterion=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+                     autocast=autocast, scaler=scaler)
+    loader = dict(batch_size=config.batch_size, seed=config.seed, workers=config.workers, device=device,
+                  channels_last=cuda)
+    summary = TrainSummary(
+        spec_name=trained.name, out=str(out), data=config.data, device=f"{device} ({precision})",
+        epochs=config.epochs, epochs_done=start_epoch, input_shape=tuple(data.image_shape),
+        num_classes=data.num_classes, params=n_params, macs=int(prof.macs), test_n=len(data.y_test),
+        test_source=data.test_source, skipped_images=len(data.skipped), history=metrics,
+    )
+    with TrainProgress(console, bars=progress, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
+                       start_epoch=start_epoch) as bars:
+        if start_epoch:
+            bars.note(f"resuming {out / CHECKPOINT_NAME} after epoch {start_epoch}/{config.epochs}")
+        if data.skipped:
+            bars.note(f"skipped {len(data.skipped)} bad image file(s) (--skip-bad-images), e.g. {data.skipped[0]}")
+        for epoch in range(start_epoch, config.epochs):
+            bars.start_epoch(epoch + 1)
+            runner.train()
+            t0, loss_sum, images, lr = time.perf_counter(), torch.zeros((), device=device), 0, 0.0
+            for xb, yb in batches(data, "train", epoch=epoch, train=True, augment=config.augment, **loader):
+                lr = optimizer.param_groups[0]["lr"]
+                loss_sum += step(xb, yb) * len(yb)
+                images += len(yb)
+                bars.step()
+                if stop.set:
+                    break
+            if stop.set:
+                break
+            train_seconds = time.perf_counter() - t0
+            train_loss = float(loss_sum) / max(1, images)
+            if not math.isfinite(train_loss):
+                raise NascompError(f"training diverged: the loss became {train_loss} in epoch {epoch + 1}; "
+                                   f"lower --lr (now {config.peak_lr:g})")
+            val_accuracy, val_loss = evaluate(runner, data, "val", device=device, batch_size=config.eval_batch_size,
+                                              workers=config.workers, channels_last=cuda, autocast=autocast)
+            row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "val_loss": val_loss,
+                   "val_accuracy": val_accuracy, "seconds": time.perf_counter() - t0,
+                   "images_per_second": images / max(train_seconds, 1e-9), "train_images": images,
+                   "train_seconds": train_seconds}
+            metrics.append(row)
+            save_checkpoint(out / CHECKPOINT_NAME, epoch=epoch + 1, model=model, optimizer=optimizer,
+                            scheduler=schedule, metrics=metrics, identity=identity, scaler=scaler)
+            write_metrics_csv(out / "metrics.csv", metrics)
+            write_curves(out / "curves.png", metrics, title=f"{trained.name} on {config.data}")
+            summary.epochs_done = epoch + 1
+            bars.epoch_done(row)
+    summary.history = metrics
+    if metrics:
+        summary.val_accuracy = metrics[-1]["val_accuracy"]
+        summary.images_per_second = (sum(r["train_images"] for r in metrics)
+                                     / max(1e-9, sum(r["train_seconds"] for r in metrics)))
+    if stop.set:
+        summary.interrupted, summary.exit_code = True, stop.exit_code
+        summary.seconds = time.perf_counter() - started
+        if metrics:
+            write_metrics_csv(out / "metrics.csv", metrics)
+        return summary
+    accuracy, _ = evaluate(runner, data, "test", device=device, batch_size=config.eval_batch_size,
+                           workers=config.workers, channels_last=cuda, autocast=autocast)
+    summary.test_accuracy = accuracy
+    summary.test_stderr = standard_error(accuracy, len(data.y_test))
+    write_weights(out / "weights.pt", model)
+    summary.seconds = time.perf_counter() - started
+    write_summary(out / "summary.json", summary)
+    return summary
