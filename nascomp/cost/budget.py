@@ -53,6 +53,8 @@ def parse_budget(text: str | int | float) -> int:
         value = float(text)
     else:
         match = _BUDGET_RE.match(str(text))
+        if match is None and str(text).strip().startswith("-"):
+            raise BudgetError(f"budget '{text}' is negative: a budget is a positive number of MACs, e.g. '4GFLOPs'")
         if match is None:
             raise BudgetError(f"cannot read budget '{text}': expected {_ACCEPTED}")
         value = float(match["number"].replace("_", "")) * _PREFIXES[match["prefix"].lower()]

@@ -1,0 +1,57 @@
+"""Usage errors of the ``nascomp`` command: ``--version``, ``python -m nascomp``, negative numbers given as flag
+values and every argparse error as one line with exit code 2 (issue 12)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import metadata
+
+import pytest
+
+from _cli import assert_one_line_error, run_cli
+
+
+def test_version_matches_the_installed_distribution():
+    result = run_cli("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"nascomp {metadata.version('nascomp')}"
+
+
+def test_python_dash_m_runs_the_same_command():
+    result = subprocess.run([sys.executable, "-m", "nascomp", "--version"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"nascomp {metadata.version('nascomp')}"
+    bad = subprocess.run([sys.executable, "-m", "nascomp", "profile"], capture_output=True, text=True, timeout=120)
+    assert_one_line_error(bad, "SPEC")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (("search", "--budget", "-4G"), ("budget '-4G' is negative",)),
+        (("search", "--budget", "-.5G"), ("budget '-.5G' is negative",)),
+        (("search", "--epochs", "-1"), ("epochs", "-1")),
+        (("search", "--trials", "-3"), ("trials must be at least 1, got -3",)),
+        (("draw", "resnet18", "--depth", "-2"), ("--depth", "-2")),
+    ],
+)
+def test_negative_flag_values_are_read_and_refused(tmp_path, args, fragments):
+    result = run_cli(*args, "--out" if args[0] == "search" else "-o", str(tmp_path / "out"), cwd=tmp_path)
+    assert_one_line_error(result, *fragments)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("search", "--budget"), "argument --budget: expected one argument"),
+        (("search", "--trials", "many"), "invalid int value: 'many'"),
+        (("profile",), "required: SPEC"),
+        (("nonsense",), "invalid choice: 'nonsense'"),
+        (("build", "resnet18", "--no-such-flag"), "unrecognized arguments: --no-such-flag"),
+        ((), "required: COMMAND"),
+    ],
+)
+def test_every_usage_error_is_one_line(tmp_path, args, fragment):
+    assert_one_line_error(run_cli(*args, cwd=tmp_path), fragment, "--help")
