@@ -55,3 +55,24 @@ def test_negative_flag_values_are_read_and_refused(tmp_path, args, fragments):
 )
 def test_every_usage_error_is_one_line(tmp_path, args, fragment):
     assert_one_line_error(run_cli(*args, cwd=tmp_path), fragment, "--help")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (("profile", "resnet18", "--set", "num_classes=ten"),
+         ("--set num_classes=ten: ", "'out_features' must be an integer, found string 'ten'")),
+        (("build", "resnet18", "--set", "num_classes=-3"), ("--set num_classes=-3: ", "'out_features' must be >= 1")),
+        (("profile", "resnet18", "--input", "3x64x64", "--set", "num_clases=3"),
+         ("--set num_clases=3: ", "did you mean 'num_classes'?")),
+    ],
+)
+def test_a_set_error_names_the_set_it_came_from(tmp_path, args, fragments):
+    assert_one_line_error(run_cli(*args, cwd=tmp_path), *fragments)
+
+
+def test_an_error_not_caused_by_a_set_does_not_blame_it(tmp_path):
+    (tmp_path / "bad.yaml").write_text("name: bad\ninput_shape: [3, 8, 8]\nparams: {n: 4}\nnodes:\n"
+                                       "  - {id: c, type: conv2d, out_channels: 0, kernel_size: 3}\n")
+    line = assert_one_line_error(run_cli("profile", "bad.yaml", "--set", "n=5", cwd=tmp_path), "'out_channels'")
+    assert "--set" not in line
