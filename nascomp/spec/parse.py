@@ -14,7 +14,7 @@ from torch import fx, nn
 
 from nascomp.errors import SpecError
 from nascomp.registry import closest_names
-from nascomp.spec._yaml import YamlList, YamlMap, load_yaml
+from nascomp.spec._yaml import YamlList, YamlMap, check_file_size, load_yaml
 from nascomp.spec.expr import is_expr
 from nascomp.spec.model import RESERVED_NODE_KEYS, BlockDef, NodeSpec, RepeatSpec, Spec
 from nascomp.spec.params import PARAM_TYPES, REQUIRED, ParamDecl, ParamError
@@ -77,6 +77,7 @@ def read_yaml_file(path: Path) -> Any:
         SpecError: the file is missing, unreadable, not UTF-8, or malformed YAML.
     """
     try:
+        check_file_size(str(path), path.stat().st_size)  # before reading: a huge file costs nothing
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(f"file not found: {path}") from None
