@@ -76,3 +76,23 @@ def test_an_error_not_caused_by_a_set_does_not_blame_it(tmp_path):
                                        "  - {id: c, type: conv2d, out_channels: 0, kernel_size: 3}\n")
     line = assert_one_line_error(run_cli("profile", "bad.yaml", "--set", "n=5", cwd=tmp_path), "'out_channels'")
     assert "--set" not in line
+
+
+def test_macs_are_printed_by_one_formatter_in_every_command(tmp_path):
+    """alexnet (torchvision "GFLOPS" 0.714) reads the same in build, profile and zoo, never as "0.71 GMACs" in one
+    and "714 MMACs" in another."""
+    import json
+
+    from _zoo_refs import REFERENCE_JSON
+
+    reference = json.loads(REFERENCE_JSON.read_text())["nets"]["alexnet"]
+    macs = reference["macs"]  # torchvision's AlexNet, FlopCounterMode / 2
+    assert macs == 714_188_480
+    build = run_cli("build", "alexnet", cwd=tmp_path)
+    profile = run_cli("profile", "alexnet", cwd=tmp_path)
+    zoo = run_cli("zoo", "--family", "AlexNet", cwd=tmp_path, env={"COLUMNS": "250"})
+    assert f"{macs:,} MACs = 714 MMACs" in build.stdout
+    assert "alexnet @ 3x224x224: 714 MMACs" in profile.stdout
+    assert "714.2 MMACs" in zoo.stdout
+    for out in (build.stdout, profile.stdout, zoo.stdout):
+        assert "GMACs" not in out

@@ -17,6 +17,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from nascomp._atomic import atomic_path, write_atomic
+from nascomp.cost.budget import format_macs
 from nascomp.search.workers import lost_reason
 
 __all__ = ["write_trials_csv", "write_best_yaml", "write_plots", "history_figure", "pareto_figure", "pareto_front",
@@ -160,6 +161,7 @@ def pareto_figure(study: optuna.Study, budget: int | None = None):
     Pareto front of complete trials only."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     scored = [(t, trial_accuracy(t)) for t in study.get_trials(deepcopy=False)]
     fig = Figure(figsize=(7, 4.2), dpi=110)
@@ -168,17 +170,18 @@ def pareto_figure(study: optuna.Study, budget: int | None = None):
     pts = [(t.user_attrs["macs"], a, t) for t, a in scored
            if a is not None and "macs" in t.user_attrs and t.state in PLOT_STYLES]
     for state in PLOT_STYLES:
-        sel = [(m / 1e9, a) for m, a, t in pts if t.state == state]
+        sel = [(m, a) for m, a, t in pts if t.state == state]
         if sel:
             _scatter(ax, *zip(*sel), state)
     complete = [(m, a) for m, a, t in pts if t.state == TrialState.COMPLETE]
     front = [complete[i] for i in pareto_front(complete)]
     if front:
-        ax.step([m / 1e9 for m, _ in front], [a for _, a in front], where="post", color="tab:green",
+        ax.step([m for m, _ in front], [a for _, a in front], where="post", color="tab:green",
                 marker="*", markersize=10, label="Pareto front (complete trials)", zorder=4)
     if budget is not None:
-        ax.axvline(budget / 1e9, color="tab:red", linestyle="--", label="budget")
-    ax.set_xlabel("GMACs at the budget's input shape")
+        ax.axvline(budget, color="tab:red", linestyle="--", label="budget")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: format_macs(x)))
+    ax.set_xlabel("MACs at the budget's input shape")
     ax.set_ylabel("validation accuracy")
     ax.set_title("Accuracy against cost")
     low = min((a for _, a, _ in pts), default=0.0)
