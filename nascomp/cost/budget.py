@@ -54,7 +54,7 @@ def parse_budget(text: str | int | float) -> int:
     else:
         match = _BUDGET_RE.match(str(text))
         if match is None and str(text).strip().startswith("-"):
-            raise BudgetError(f"budget '{text}' is negative: a budget is a positive number of MACs, e.g. '4GFLOPs'")
+            raise BudgetError(f"budget '{text}' is negative: expected {_ACCEPTED}")
         if match is None:
             raise BudgetError(f"cannot read budget '{text}': expected {_ACCEPTED}")
         value = float(match["number"].replace("_", "")) * _PREFIXES[match["prefix"].lower()]

@@ -116,7 +116,9 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> YamlList:
 
 
 def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
-    return float(loader.construct_scalar(node).replace("_", ""))
+    text = loader.construct_scalar(node).replace("_", "")
+    special = {".inf": "inf", "+.inf": "inf", "-.inf": "-inf", ".nan": "nan"}.get(text.lower())
+    return float(special or text)  # YAML writes infinity .inf and NaN .nan, Python inf and nan
 
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)

@@ -243,7 +243,21 @@ def _parse_param_decl(name: str, raw: Any, file: str | None, line: int | None, b
             file=file,
             line=_line(raw, "type"),
         )
+    for bound in ("min", "max"):  # compared with values later: a number, or absent
+        value = raw.get(bound)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
+            raise SpecError(f"param '{name}' of block '{block}': '{bound}' must be a number, found {value!r}",
+                            file=file, line=_line(raw, bound))
     choices = raw.get("choices")
+    if choices is not None and not isinstance(choices, list):
+        raise SpecError(f"param '{name}' of block '{block}': 'choices' must be a list, found {choices!r}",
+                        file=file, line=_line(raw, "choices"))
+    if choices is not None:
+        try:
+            hash(tuple(choices))
+        except TypeError:
+            raise SpecError(f"param '{name}' of block '{block}': 'choices' must be a list of plain values "
+                            f"(numbers, strings, true/false)", file=file, line=_line(raw, "choices")) from None
     decl = ParamDecl(
         name=name,
         type=ptype,
