@@ -257,3 +257,14 @@ def test_pruned_points_are_drawn_apart_and_never_on_the_front():
     assert pruned.get_facecolors().size == 0 or pruned.get_facecolors()[0][3] == 0  # hollow
     history = history_figure(study).axes[0]
     assert "pruned (partial training)" in [text.get_text() for text in history.get_legend().get_texts()]
+
+
+def test_a_refused_search_leaves_no_folder_behind_not_even_runs(tmp_path):
+    space = write_tiny_space(tmp_path / "spaces")
+    result = run_cli("search", "--space", str(space), "--budget", "1KMACs", "--input-shape", "3x16x16",
+                     "--census", "5", cwd=tmp_path, env=ENV)
+    assert_one_line_error(result, "fits the budget")
+    assert not (tmp_path / "runs").exists()
+    report = run_cli("report", "--storage", "journal:missing.log", "--study-name", "s", cwd=tmp_path)
+    assert_one_line_error(report, "no study storage")
+    assert not (tmp_path / "runs").exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import optuna
 
-from nascomp._atomic import prepare_out_dir
+from nascomp._atomic import missing_root, prepare_out_dir, remove_empty_dirs
 from nascomp.errors import SearchError
 from nascomp.search.outputs import write_plots, write_trials_csv
 from nascomp.search.recipe import DataConfig, Recipe, SearchConfig, check_study_name
@@ -101,12 +101,12 @@ def regenerate_outputs(storage_url: str, study_name: str, out: str | Path | None
 
     check_study_name(study_name)
     folder = Path(out).expanduser() if out is not None else Path("runs") / study_name
-    created = prepare_out_dir(folder)  # checked before the storage is read
+    created = missing_root(folder)
+    prepare_out_dir(folder)  # checked before the storage is read
     try:
         study, recipe, space, num_classes = load_search_study(storage_url, study_name)
     except BaseException:
-        if created and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+        remove_empty_dirs(folder, created)
         raise
     files = [write_trials_csv(study, list(space.dimensions), folder / "trials.csv")]
     best = export_best(study, space, recipe, num_classes, folder)

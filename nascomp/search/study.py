@@ -19,7 +19,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from nascomp._atomic import prepare_out_dir
+from nascomp._atomic import missing_root, prepare_out_dir, remove_empty_dirs
 from nascomp._stop import StopFlag
 from nascomp.cost.budget import format_macs
 from nascomp.data import ImageData, load_data
@@ -232,12 +232,13 @@ def run_search(recipe: Recipe, *, reporter: Reporter | None = None) -> SearchRes
     recipe.validate()
     device = _device(recipe.device)
     out = recipe.resolved_out()
-    created_out = prepare_out_dir(out)  # a folder that cannot be written fails now, not after the census
+    created = missing_root(out)  # removed again (when empty) if the run fails before writing anything
+    prepare_out_dir(out)  # a folder that cannot be written fails now, not after the census
     with StopFlag(on_first=reporter.note) as stop:  # SIGINT, SIGTERM: finish the step, record it, write outputs
-        return _run(recipe, reporter, device, out, created_out, stop, t0)
+        return _run(recipe, reporter, device, out, created, stop, t0)
 
 
-def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, created_out: bool, stop: StopFlag,
+def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, created: Path | None, stop: StopFlag,
          t0: float) -> SearchResult:
     try:
         space = load_space(recipe.space)
@@ -261,8 +262,7 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study, url = _open_study(recipe, space, sampler, _make_pruner(recipe), out, num_classes)
     except BaseException:
-        if created_out and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
+        remove_empty_dirs(out, created)
         raise
     result = SearchResult(study_name=study.study_name, storage=url, out=out, best=None, trials=0, census=census)
     loop = _Loop(recipe, space, data, study, sampler, cost, device, reporter, result, started=t0)
