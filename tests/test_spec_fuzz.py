@@ -147,3 +147,37 @@ def test_the_inlined_zoo_specs_are_valid():
     for path, spec in zip(SMALL, SPECS):
         prof = nascomp.profile(nascomp.load_spec(yaml.safe_dump(spec, sort_keys=False)))
         assert (prof.params, prof.macs) == (spec["reference"]["params"], spec["reference"]["macs"]), path.stem
+
+
+_BLOCK = """\
+name: x
+input_shape: [3, 8, 8]
+params: {n: 4}
+blocks:
+  b:
+    params:
+      c: {type: int, MIN_OR_CHOICES}
+    nodes:
+      - {id: r, type: relu}
+nodes:
+  - {id: r, type: b, c: 3}
+  - {id: f, type: flatten}
+  - {id: fc, type: linear, out_features: "${n}"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [  # what the fuzzer found: each crashed with another exception before
+        (_BLOCK.replace("MIN_OR_CHOICES", "min: '1'"), "'min' must be a number, found '1'"),
+        (_BLOCK.replace("MIN_OR_CHOICES", "max: .nan"), "'max' must be a number"),
+        (_BLOCK.replace("MIN_OR_CHOICES", "choices: 3"), "'choices' must be a list, found 3"),
+        (_BLOCK.replace("MIN_OR_CHOICES", "min: 1").replace("{n: 4}", "{n: .inf}"),
+         "'out_features' must be an integer, found float inf"),
+        (_BLOCK.replace("MIN_OR_CHOICES", "min: 1").replace("{n: 4}", "{n: null}"),
+         "'out_features' must be an integer, found null"),
+    ],
+)
+def test_what_the_fuzzer_found_is_a_spec_error(text, fragment):
+    with pytest.raises(nascomp.SpecError, match=fragment.replace("(", r"\(").replace(".", r"\.")):
+        nascomp.profile(nascomp.load_spec(text))
