@@ -14,7 +14,7 @@ from pathlib import Path
 
 from nascomp.errors import NascompError
 
-__all__ = ["atomic_path", "write_atomic", "prepare_out_dir"]
+__all__ = ["atomic_path", "write_atomic", "prepare_out_dir", "missing_root", "remove_empty_dirs"]
 
 
 @contextlib.contextmanager
@@ -95,3 +95,24 @@ def prepare_out_dir(folder: str | os.PathLike, *, flag: str = "--out") -> bool:
         raise NascompError(f"{flag} {path}: cannot write there ({exc.strerror or exc}); choose a writable folder "
                            f"with {flag} DIR") from None
     return created
+
+
+def missing_root(folder: str | os.PathLike) -> Path | None:
+    """The highest folder of ``folder``'s path that does not exist yet (``folder`` itself, or a parent), or ``None``.
+
+    Call it before :func:`prepare_out_dir`, then :func:`remove_empty_dirs` on failure: everything it created goes.
+    """
+    path = Path(folder)
+    return next((p for p in reversed([path, *path.parents]) if not p.exists()), None)
+
+
+def remove_empty_dirs(folder: str | os.PathLike, root: Path | None) -> None:
+    """Remove ``folder`` and its parents up to ``root`` while they are empty (what a failed run created)."""
+    if root is None:
+        return
+    path = Path(folder)
+    while path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
+        if path == root or path == path.parent:
+            break
+        path = path.parent

@@ -64,7 +64,8 @@ def test_command_help(cwd, command):
 
 def test_no_command_is_a_usage_error(cwd):
     proc = run(cwd)
-    assert proc.returncode == 2 and "usage: nascomp" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.startswith("nascomp: error: the following arguments are required: COMMAND")
+    assert len(proc.stderr.strip().splitlines()) == 1  # one line, like every usage error
 
 
 def test_build_resnet18_table(cwd):

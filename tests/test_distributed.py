@@ -15,6 +15,7 @@ import collections
 import contextlib
 import os
 import signal
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -223,7 +224,8 @@ def test_a_worker_on_a_busy_sqlite_study_is_told_to_use_journal_or_postgresql(tm
 
     url = f"sqlite:///{tmp_path / 'study.db'}"
     study = optuna.create_study(study_name="s", storage=url)
-    study.ask()  # another worker's running trial
+    other = study.ask()  # another worker's running trial, on this machine, alive (the test runner's parent)
+    other.set_user_attr("worker", f"{socket.gethostname()}:{os.getppid()}")
     notes = []
     coordinator = Coordinator(study, url, ["x"], note=notes.append, interval=10)
     assert coordinator.claim(target=5, should_stop=iter([False, True]).__next__) is not None
@@ -244,3 +246,46 @@ def test_a_lost_trial_whose_retry_never_came_stops_holding_its_slot(tmp_path):
     assert trial is not None and trial.number == orphan.number + 1
     assert 0.6 <= time.monotonic() - started < 5  # after two grace periods, not before
     assert any(n.startswith("waiting:") for n in notes)
+
+
+def test_a_resumed_sqlite_study_fails_a_killed_runs_trial_at_once_with_a_reason(tmp_path):
+    """SQLite runs one process at a time: a trial left RUNNING by a killed run (its process is gone) is failed and
+    retried on the first look, not after the heartbeat's grace period; trials.csv says why."""
+    import csv
+    import subprocess
+    import sys
+
+    from nascomp.search.outputs import write_trials_csv
+    from nascomp.search.workers import Coordinator
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="s", storage=url)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = study.ask()
+    killed.suggest_int("x", 0, 9)
+    killed.set_user_attr("worker", f"{socket.gethostname()}:{int(gone.stdout)}")  # that process has exited
+    unknown = study.ask()  # died before it recorded its worker
+    notes = []
+    coordinator = Coordinator(study, url, ["x"], note=notes.append, interval=60)  # grace 6 minutes
+    started = time.monotonic()
+    assert sorted(coordinator.fail_stale()) == [killed.number, unknown.number]
+    assert time.monotonic() - started < 5
+    trials = study.get_trials(deepcopy=False)
+    retry = next(t for t in trials if t.system_attrs.get("failed_trial") == killed.number)
+    assert retry.state == TrialState.WAITING and retry.params == trials[killed.number].params
+    assert sum("left RUNNING by a run that stopped without finishing" in n for n in notes) == 2, notes
+    rows = {int(r["number"]): r for r in csv.DictReader(open(write_trials_csv(study, ["x"], tmp_path / "t.csv")))}
+    assert rows[killed.number]["state"] == "FAIL"
+    assert rows[killed.number]["reason"] == (f"lost: the worker stopped without finishing (killed?); retried as "
+                                             f"trial {retry.number}")
+
+
+def test_a_shared_storage_waits_for_the_heartbeat_and_says_how_long(tmp_path):
+    from nascomp.search.workers import Coordinator
+
+    study = _journal_study(tmp_path)
+    study.ask().set_user_attr("worker", "elsewhere:1")
+    notes = []
+    coordinator = Coordinator(study, "journal:", ["x"], note=notes.append, interval=10)
+    assert coordinator.fail_stale() == []  # not without the grace period
+    assert any("heartbeat stops for 60 s" in n for n in notes), notes

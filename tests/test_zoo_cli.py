@@ -1,4 +1,4 @@
-"""``nascomp zoo`` lists every canonical net with its family, input size, params, GMACs and reference."""
+"""``nascomp zoo`` lists every canonical net with its family, input size, params, MACs and reference."""
 
 from __future__ import annotations
 
@@ -27,11 +27,14 @@ def test_zoo_lists_every_canonical_net_with_its_figures():
     for name in CANONICAL_NETS:
         assert name in rows, f"'{name}' missing from `nascomp zoo`:\n{result.stdout}"
         reference = spec_reference(name)
-        _, family, input_size, params, gmacs, source = rows[name]
+        _, family, input_size, params, macs, source = rows[name]
         assert family
         assert input_size == "x".join(map(str, reference["input_shape"]))
         assert params == f"{reference['params']:,}"
-        assert gmacs == f"{reference['macs'] / 1e9:.3f}"
+        assert re.fullmatch(r"\d+(\.\d+)? [KMG]MACs", macs), macs  # the one MAC formatter, 4 digits
+        value, prefix = float(macs.split()[0]), macs.split()[1][0]
+        scaled = reference["macs"] / {"K": 1e3, "M": 1e6, "G": 1e9}[prefix]
+        assert value == float(f"{scaled:.4g}") and 1 <= scaled < 1000
         assert source == reference["source"]
 
 

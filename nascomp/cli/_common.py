@@ -10,10 +10,11 @@ from typing import Any
 
 from rich.console import Console
 
-from nascomp.errors import SpecError
+from nascomp.errors import NascompError, SpecError
 from nascomp.spec._yaml import load_yaml
 
-__all__ = ["make_console", "parse_input_shape", "parse_overrides", "add_spec_arguments", "spec_overrides", "fmt_int", "fmt_shape"]
+__all__ = ["make_console", "parse_input_shape", "parse_overrides", "add_spec_arguments", "spec_overrides",
+           "name_the_set", "fmt_int", "fmt_shape"]
 
 _SHAPE_RE = re.compile(r"^\s*(\d+)\s*[x×,]\s*(\d+)\s*[x×,]\s*(\d+)\s*$")
 
@@ -61,6 +62,30 @@ def spec_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if shape is not None:
         overrides["input_shape"] = shape
     return overrides
+
+
+def name_the_set(args: argparse.Namespace, exc: NascompError) -> NascompError:
+    """The error, prefixed with the ``--set NAME=VALUE`` that caused it when there is one.
+
+    A spec error may surface far from the parameter it comes from (``--set num_classes=ten`` fails at node
+    ``fc``'s ``out_features``). The spec is costed again without each ``--set`` in turn (analytic, no weights):
+    the one whose removal makes the error go away is named.
+    """
+    items = getattr(args, "set", None)
+    if not isinstance(exc, SpecError) or not items or not getattr(args, "spec", None):
+        return exc
+    from nascomp.cost.profile import profile
+
+    for item in items:
+        key = item.partition("=")[0].strip()
+        try:
+            overrides = spec_overrides(args)
+            overrides.pop(key, None)
+            profile(args.spec, **overrides)
+        except NascompError:
+            continue
+        return SpecError(f"--set {item}: {exc}")
+    return exc
 
 
 def fmt_int(n: int) -> str:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
+from nascomp.cli._common import name_the_set
 from nascomp.errors import NascompError
 
 __all__ = ["main", "COMMANDS"]
@@ -33,14 +36,66 @@ COMMANDS: tuple[str, ...] = (
 
 EXIT_USAGE = 2
 
+# A value that starts like a negative number (-4G, -1, -.5, -1e3): argparse takes it for an option unless it is a
+# plain number; glued to its flag (--budget=-4G) it is read as the value, then checked by the command.
+_NEGATIVE_VALUE = re.compile(r"^-\.?\d")
+# user:password@ in any URL a message quotes (a storage URL in a driver's error): the password never reaches a log.
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^\s:/@'\"]*:)[^\s@'\"]+(@)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line (exit 2), like every other nascomp error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("nascomp")
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _valued_options(parser: argparse.ArgumentParser) -> set[str]:
+    """Option strings of ``parser`` that take exactly one value (``--budget X``)."""
+    return {opt for action in parser._actions if action.option_strings and action.nargs is None  # noqa: SLF001
+            for opt in action.option_strings if opt.startswith("--")}
+
+
+def _glue_negative_values(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """``[..., "--budget", "-4G"]`` -> ``[..., "--budget=-4G"]`` for options of the chosen sub-command that take a
+    value, so the value reaches the command (which refuses it with a precise message) instead of argparse
+    mistaking it for an unknown option."""
+    subparsers = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)  # noqa: SLF001
+    command = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if subparsers is None or command is None or argv[command] not in subparsers.choices:
+        return argv
+    valued = _valued_options(subparsers.choices[argv[command]])
+    out = argv[: command + 1]
+    i = command + 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            out.extend(argv[i:])
+            break
+        if arg in valued and i + 1 < len(argv) and _NEGATIVE_VALUE.match(argv[i + 1]):
+            out.append(f"{arg}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
 
 def _make_parser(modules) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nascomp",
         description="Declare CNNs as YAML graphs of blocks, know their exact cost, reproduce the classic nets, "
         "and search for a better one under a compute budget. Costs are MACs (multiply-accumulates), the figure "
         "torchvision's model cards print as 'GFLOPS'.",
     )
+    parser.add_argument("--version", action="version", version=f"nascomp {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module in modules:
@@ -55,13 +110,16 @@ def _load_commands():
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    """Run the CLI; returns the exit code (0 ok, 2 bad input, 130 after Ctrl-C, 143 after SIGTERM)."""
     parser = _make_parser(_load_commands())
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_glue_negative_values(argv, parser))
     try:
         return int(args._run(args) or 0)
     except NascompError as exc:
-        print(f"nascomp {args.command}: error: {exc}", file=sys.stderr)
+        exc = name_the_set(args, exc)
+        message = _URL_PASSWORD.sub(r"\1***\2", str(exc))
+        print(f"nascomp {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("nascomp: interrupted", file=sys.stderr)

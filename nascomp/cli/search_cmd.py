@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 NAME = "search"
 HELP = "search a space for the most accurate architecture under a compute budget (Optuna study)"
@@ -12,7 +13,8 @@ DESCRIPTION = (
     "the analytic cost decides before any weight exists. Writes best.yaml, trials.csv, history.png and "
     "pareto.png to the output folder; the study itself lives in the Optuna storage (SQLite in the output folder "
     "by default). Rerunning the same command resumes: --trials is the study's total, not a number to add. "
-    "Ctrl-C stops after the current training step, with everything saved."
+    "Ctrl-C or SIGTERM (a batch scheduler, `timeout`) stops after the current training step, with everything "
+    "saved (exit code 130 or 143); a second signal aborts at once."
 )
 
 
@@ -56,4 +58,7 @@ def run(args: argparse.Namespace) -> int:
         pruner=args.pruner, objectives=args.objectives, census=args.census,
     )
     result = run_search(recipe, reporter=Reporter(bars=args.progress))
-    return 130 if result.interrupted else 0
+    if result.interrupted:
+        print(f"nascomp search: {result.stop_reason}: stopped with {result.trials} trial(s) recorded, outputs "
+              f"written to {result.out}; rerun the same command to resume", file=sys.stderr)
+    return result.exit_code

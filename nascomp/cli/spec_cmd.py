@@ -74,11 +74,11 @@ def header(description: str, source_arg: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     path, description = resolve_source(args.source)
+    original = profile(load_spec(path))  # the source must be a valid spec (errors name its file and line, size)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise NascompError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    original = profile(load_spec(path))  # the source must be a valid spec (errors name its file and line)
     copy = header(description, args.source) + _HEADER_RE.sub("", text)  # a copy of a copy gets one header
     if not args.output:
         sys.stdout.write(copy)

@@ -8,12 +8,13 @@ import re
 from rich.table import Table
 
 from nascomp.cli._common import make_console, fmt_int
+from nascomp.cost.budget import format_macs
 from nascomp.cost.profile import profile
 from nascomp.spec.load import load_spec
 from nascomp.zoo import zoo_names
 
 NAME = "zoo"
-HELP = "list the canonical nets: name, family, input size, params, GMACs, reference"
+HELP = "list the canonical nets: name, family, input size, params, MACs, reference"
 
 _FAMILIES = (
     ("legacy_se", "SENet (legacy)"), ("se_resnext", "SE-ResNeXt"), ("se_resnet", "SE-ResNet"), ("resnext", "ResNeXt"),
@@ -34,9 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    table = Table(title="nascomp zoo (GMACs = FlopCounterMode GFLOPs / 2, torchvision's \"GFLOPS\")", title_justify="left")
+    table = Table(title="nascomp zoo (MACs = FlopCounterMode FLOPs / 2, torchvision's \"GFLOPS\")", title_justify="left")
     for col, justify in (("name", "left"), ("family", "left"), ("input", "left"), ("params", "right"),
-                         ("GMACs", "right"), ("reference", "left")):
+                         ("MACs", "right"), ("reference", "left")):
         table.add_column(col, justify=justify)
     for name in zoo_names():
         family = family_of(name)
@@ -45,6 +46,6 @@ def run(args: argparse.Namespace) -> int:
         spec = load_spec(name)
         prof = profile(spec)
         reference = (spec.reference or {}).get("source", "")
-        table.add_row(name, family, "x".join(map(str, spec.input_shape)), fmt_int(prof.params), f"{prof.macs / 1e9:.3f}", str(reference))
+        table.add_row(name, family, "x".join(map(str, spec.input_shape)), fmt_int(prof.params), format_macs(prof.macs, digits=4), str(reference))
     make_console().print(table)
     return 0

@@ -53,6 +53,8 @@ def parse_budget(text: str | int | float) -> int:
         value = float(text)
     else:
         match = _BUDGET_RE.match(str(text))
+        if match is None and str(text).strip().startswith("-"):
+            raise BudgetError(f"budget '{text}' is negative: expected {_ACCEPTED}")
         if match is None:
             raise BudgetError(f"cannot read budget '{text}': expected {_ACCEPTED}")
         value = float(match["number"].replace("_", "")) * _PREFIXES[match["prefix"].lower()]
@@ -61,17 +63,20 @@ def parse_budget(text: str | int | float) -> int:
     return int(value)
 
 
-def format_macs(macs: int | float, unit: str = "MACs") -> str:
-    """Format a MAC count with a K/M/G/T prefix and three significant digits.
+def format_macs(macs: int | float, unit: str = "MACs", *, digits: int = 3) -> str:
+    """Format a MAC count with a K/M/G/T prefix and ``digits`` significant digits: the one formatter for every MAC
+    count nascomp prints (commands, tables, plots, messages).
 
     Example:
         >>> format_macs(4_089_184_256)
         '4.09 GMACs'
         >>> format_macs(512)
         '512 MACs'
+        >>> format_macs(44_172_800), format_macs(4_089_184_256, digits=4)
+        ('44.2 MMACs', '4.089 GMACs')
     """
     value = float(macs)
     for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(value) >= scale:
-            return f"{value / scale:.3g} {prefix}{unit}"
+            return f"{value / scale:.{digits}g} {prefix}{unit}"
     return f"{value:.0f} {unit}"

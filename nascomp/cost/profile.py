@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from nascomp.cost.budget import format_macs
 from nascomp.graph.build import expand_spec
 from nascomp.graph.expand import Expansion, PrimNode, needed_nodes
 from nascomp.spec.load import SpecSource, load_spec
@@ -85,7 +86,7 @@ class Profile:
         """One line naming the convention: ``resnet50 @ 3x224x224: 4.09 GMACs (torchvision's "GFLOPS"), 25.56 M params``."""
         shape = "x".join(map(str, self.input_shape))
         return (
-            f"{self.name} @ {shape}: {self.macs / 1e9:.2f} GMACs (torchvision's \"GFLOPS\"; = FlopCounterMode "
+            f"{self.name} @ {shape}: {format_macs(self.macs)} (torchvision's \"GFLOPS\"; = FlopCounterMode "
             f"FLOPs / 2), {self.params / 1e6:.2f} M params"
         )
 

@@ -227,7 +227,7 @@ class _Expander:
             else:
                 value = decl.default
             try:
-                out[name] = decl.check(value) if value is not None or not decl.required else value
+                out[name] = decl.check(value)  # null too: a required parameter given null is refused here
             except ParamError as exc:
                 raise self.error(f"{what}: {exc}", node, frame, name if name in raw else None) from None
         return out

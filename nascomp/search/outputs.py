@@ -17,9 +17,11 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from nascomp._atomic import atomic_path, write_atomic
+from nascomp.cost.budget import format_macs
+from nascomp.search.workers import lost_reason
 
-__all__ = ["write_trials_csv", "write_best_yaml", "write_plots", "pareto_front", "trial_accuracy", "best_trial",
-           "CSV_COLUMNS"]
+__all__ = ["write_trials_csv", "write_best_yaml", "write_plots", "history_figure", "pareto_figure", "pareto_front",
+           "trial_accuracy", "best_trial", "CSV_COLUMNS", "PLOT_STYLES"]
 
 #: Columns of ``trials.csv`` before and after the space's parameters.
 CSV_COLUMNS = (("number", "state"), ("macs", "params", "accuracy", "seconds", "duplicate_of", "reason"))
@@ -60,7 +62,8 @@ def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> 
     writer = csv.writer(buf, lineterminator="\n")
     head, tail = CSV_COLUMNS
     writer.writerow([*head, *dimensions, *tail])
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    for t in trials:
         acc = trial_accuracy(t)
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else ""
         writer.writerow([
@@ -72,7 +75,7 @@ def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> 
             "" if acc is None else f"{acc:.4f}",
             f"{seconds:.1f}" if seconds != "" else "",
             t.user_attrs.get("duplicate_of", ""),
-            t.user_attrs.get("reason", ""),
+            t.user_attrs.get("reason", "") or lost_reason(t, trials),
         ])
     return write_atomic(path, buf.getvalue())
 
@@ -96,26 +99,38 @@ def write_best_yaml(spec: dict[str, Any], path: Path) -> Path:
     return write_atomic(path, text)
 
 
-def write_plots(study: optuna.Study, out: Path, *, budget: int | None = None) -> list[Path]:
-    """``history.png`` (accuracy per trial and best so far) and ``pareto.png`` (accuracy against MACs, with the
-    Pareto front). Pure matplotlib on the Agg canvas: no display, no global backend change."""
+#: Marker, colour, legend label and fill of each plotted trial state. A pruned trial's accuracy is that of its last
+#: epoch before it was stopped: drawn hollow, labelled as partial, never part of the Pareto front or the best.
+PLOT_STYLES = {
+    TrialState.COMPLETE: ("o", "tab:blue", "complete", True),
+    TrialState.PRUNED: ("v", "tab:orange", "pruned (partial training)", False),
+}
+
+
+def _scatter(ax, xs, ys, state: TrialState) -> None:
+    marker, color, label, filled = PLOT_STYLES[state]
+    if filled:
+        ax.scatter(xs, ys, marker=marker, color=color, label=label, zorder=3)
+    else:
+        ax.scatter(xs, ys, marker=marker, facecolors="none", edgecolors=color, label=label, zorder=2)
+
+
+def history_figure(study: optuna.Study):
+    """The figure of ``history.png``: accuracy per trial (pruned ones hollow, failed at 0) and the best so far."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     trials = study.get_trials(deepcopy=False)
     scored = [(t, trial_accuracy(t)) for t in trials]
-    written = []
-
     fig = Figure(figsize=(7, 4.2), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    styles = {TrialState.COMPLETE: ("o", "tab:blue", "complete"), TrialState.PRUNED: ("v", "tab:orange", "pruned")}
-    for state, (marker, color, label) in styles.items():
+    for state in PLOT_STYLES:
         xs = [t.number for t, a in scored if t.state == state and a is not None]
         ys = [a for t, a in scored if t.state == state and a is not None]
         if xs:
-            ax.scatter(xs, ys, marker=marker, color=color, label=label, zorder=3)
+            _scatter(ax, xs, ys, state)
     failed = [t.number for t in trials if t.state == TrialState.FAIL]
     if failed:
         ax.scatter(failed, [0.0] * len(failed), marker="x", color="tab:red", label="failed", zorder=3)
@@ -138,25 +153,35 @@ def write_plots(study: optuna.Study, out: Path, *, budget: int | None = None) ->
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    written.append(_save(fig, out / "history.png"))
+    return fig
 
+
+def pareto_figure(study: optuna.Study, budget: int | None = None):
+    """The figure of ``pareto.png``: accuracy against MACs, complete trials filled, pruned ones hollow, and the
+    Pareto front of complete trials only."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    scored = [(t, trial_accuracy(t)) for t in study.get_trials(deepcopy=False)]
     fig = Figure(figsize=(7, 4.2), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     pts = [(t.user_attrs["macs"], a, t) for t, a in scored
-           if a is not None and "macs" in t.user_attrs and t.state in styles]
-    for state, (marker, color, label) in styles.items():
-        sel = [(m / 1e9, a) for m, a, t in pts if t.state == state]
+           if a is not None and "macs" in t.user_attrs and t.state in PLOT_STYLES]
+    for state in PLOT_STYLES:
+        sel = [(m, a) for m, a, t in pts if t.state == state]
         if sel:
-            ax.scatter(*zip(*sel), marker=marker, color=color, label=label, zorder=3)
+            _scatter(ax, *zip(*sel), state)
     complete = [(m, a) for m, a, t in pts if t.state == TrialState.COMPLETE]
     front = [complete[i] for i in pareto_front(complete)]
     if front:
-        ax.step([m / 1e9 for m, _ in front], [a for _, a in front], where="post", color="tab:green",
-                marker="*", markersize=10, label="Pareto front", zorder=4)
+        ax.step([m for m, _ in front], [a for _, a in front], where="post", color="tab:green",
+                marker="*", markersize=10, label="Pareto front (complete trials)", zorder=4)
     if budget is not None:
-        ax.axvline(budget / 1e9, color="tab:red", linestyle="--", label="budget")
-    ax.set_xlabel("GMACs at the budget's input shape")
+        ax.axvline(budget, color="tab:red", linestyle="--", label="budget")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: format_macs(x)))
+    ax.set_xlabel("MACs at the budget's input shape")
     ax.set_ylabel("validation accuracy")
     ax.set_title("Accuracy against cost")
     low = min((a for _, a, _ in pts), default=0.0)
@@ -164,8 +189,14 @@ def write_plots(study: optuna.Study, out: Path, *, budget: int | None = None) ->
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    written.append(_save(fig, out / "pareto.png"))
-    return written
+    return fig
+
+
+def write_plots(study: optuna.Study, out: Path, *, budget: int | None = None) -> list[Path]:
+    """``history.png`` (:func:`history_figure`) and ``pareto.png`` (:func:`pareto_figure`). Pure matplotlib on the
+    Agg canvas: no display, no global backend change."""
+    return [_save(history_figure(study), out / "history.png"),
+            _save(pareto_figure(study, budget), out / "pareto.png")]
 
 
 def _save(fig, path: Path) -> Path:

@@ -32,7 +32,7 @@ from nascomp.registry import closest_names
 from nascomp.spec.parse import read_yaml_file
 from nascomp.train import TrainConfig
 
-__all__ = ["Recipe", "DataConfig", "SearchConfig", "load_recipe", "recipe_names", "parse_duration", "SAMPLERS",
+__all__ = ["Recipe", "DataConfig", "SearchConfig", "load_recipe", "check_study_name", "recipe_names", "parse_duration", "SAMPLERS",
            "PRUNERS", "OBJECTIVES"]
 
 SAMPLERS = ("tpe", "random")
@@ -201,8 +201,24 @@ class Recipe:
             raise SearchError("data.image_size must be positive and data.val_fraction in (0, 1)")
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
             raise SearchError(f"input_shape must be (C, H, W), got {self.input_shape}")
-        if self.study_name is not None and not self.study_name.strip():
-            raise SearchError("study name must not be empty")
+        if self.study_name is not None:
+            check_study_name(self.study_name)
+
+
+def check_study_name(name: str) -> str:
+    """Return ``name`` if it can name a study: one path component (it names the output folder ``runs/<name>``).
+
+    Raises:
+        SearchError: empty, ``.`` or ``..``, or containing ``/``, ``\\`` or a NUL or other control character.
+    """
+    bad = ("/" in name or "\\" in name or name.strip() in ("", ".", "..")
+           or any(ord(c) < 32 or ord(c) == 127 for c in name))
+    if bad:
+        raise SearchError(
+            f"study name {name!r} is not allowed: a study name is one folder name (it names runs/<study-name>): "
+            f"not empty, not '.' or '..', no '/', '\\' or control characters; e.g. --study-name my-study"
+        )
+    return name
 
 
 def _shape(value: Any) -> tuple[int, int, int]:

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import optuna
 
+from nascomp._atomic import missing_root, prepare_out_dir, remove_empty_dirs
 from nascomp.errors import SearchError
 from nascomp.search.outputs import write_plots, write_trials_csv
-from nascomp.search.recipe import DataConfig, Recipe, SearchConfig
+from nascomp.search.recipe import DataConfig, Recipe, SearchConfig, check_study_name
 from nascomp.search.space import SearchSpace, load_space
 from nascomp.search.storage import describe_storage, open_storage
 from nascomp.train import TrainConfig
@@ -31,12 +32,13 @@ def load_search_study(storage_url: str, study_name: str) -> tuple[optuna.Study, 
         SearchError: the storage cannot be opened, holds no such study (the message lists the ones it holds), the
             study was not made by ``nascomp search``, or its space file cannot be found any more.
     """
-    if storage_url.startswith("sqlite:///") and not Path(storage_url[len("sqlite:///"):]).is_file():
-        raise SearchError(f"no study storage at {storage_url} (the file does not exist); nothing to report")
-    if storage_url.startswith("journal:") and not Path(storage_url[len("journal:"):]).expanduser().is_file():
-        raise SearchError(f"no study storage at {storage_url} (the file does not exist); nothing to report")
-    storage = open_storage(storage_url)
+    check_study_name(study_name)
     where = describe_storage(storage_url)
+    if storage_url.startswith("sqlite:///") and not Path(storage_url[len("sqlite:///"):]).is_file():
+        raise SearchError(f"no study storage at {where} (the file does not exist); nothing to report")
+    if storage_url.startswith("journal:") and not Path(storage_url[len("journal:"):]).expanduser().is_file():
+        raise SearchError(f"no study storage at {where} (the file does not exist); nothing to report")
+    storage = open_storage(storage_url)
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
@@ -97,12 +99,15 @@ def regenerate_outputs(storage_url: str, study_name: str, out: str | Path | None
     """
     from nascomp.search.study import export_best
 
-    study, recipe, space, num_classes = load_search_study(storage_url, study_name)
+    check_study_name(study_name)
     folder = Path(out).expanduser() if out is not None else Path("runs") / study_name
+    created = missing_root(folder)
+    prepare_out_dir(folder)  # checked before the storage is read
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SearchError(f"cannot create output folder '{folder}': {exc.strerror}") from None
+        study, recipe, space, num_classes = load_search_study(storage_url, study_name)
+    except BaseException:
+        remove_empty_dirs(folder, created)
+        raise
     files = [write_trials_csv(study, list(space.dimensions), folder / "trials.csv")]
     best = export_best(study, space, recipe, num_classes, folder)
     if best is not None:

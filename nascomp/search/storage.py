@@ -9,7 +9,7 @@ import optuna
 
 from nascomp.errors import SearchError
 
-__all__ = ["open_storage", "default_storage_url", "describe_storage"]
+__all__ = ["open_storage", "default_storage_url", "describe_storage", "hide_password"]
 
 
 def default_storage_url(out: Path) -> str:
@@ -28,11 +28,12 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     Raises:
         SearchError: the storage cannot be opened (the message carries the driver's reason).
     """
+    where = describe_storage(url)
     try:
         if url.startswith("journal:"):
             path = Path(url[len("journal:"):]).expanduser()
             if not path.parent.is_dir():
-                raise SearchError(f"cannot open storage '{url}': folder '{path.parent}' does not exist")
+                raise SearchError(f"cannot open storage '{where}': folder '{path.parent}' does not exist")
             from optuna.storages.journal import JournalFileBackend
 
             with warnings.catch_warnings():
@@ -40,7 +41,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
                 return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
         if "://" not in url:
             raise SearchError(
-                f"cannot read storage '{url}': expected an SQLAlchemy URL (sqlite:///study.db, "
+                f"cannot read storage '{where}': expected an SQLAlchemy URL (sqlite:///study.db, "
                 f"postgresql://user:pass@host/db) or journal:PATH"
             )
         if url.startswith("postgresql://") and _has("psycopg") and not _has("psycopg2"):
@@ -48,15 +49,15 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         if url.startswith("sqlite:///"):
             folder = Path(url[len("sqlite:///"):]).parent
             if not folder.is_dir():
-                raise SearchError(f"cannot open storage '{url}': folder '{folder}' does not exist")
+                raise SearchError(f"cannot open storage '{where}': folder '{folder}' does not exist")
         return _open_rdb(url)
     except SearchError:
         raise
     except (ImportError, ModuleNotFoundError) as exc:
-        raise SearchError(f"cannot open storage '{url}': a database driver is missing ({exc})") from None
+        raise SearchError(hide_password(f"cannot open storage '{where}': a database driver is missing ({exc})", url)) from None
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy/driver errors of many types: one user-facing error
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SearchError(f"cannot open storage '{url}': {reason}") from None
+        raise SearchError(hide_password(f"cannot open storage '{where}': {reason}", url)) from None
 
 
 def _open_rdb(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
@@ -83,11 +84,43 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def _password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).password  # type: ignore[return-value]
+    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL (journal:PATH, a typo): no password to find
+        return None
+
+
 def describe_storage(url: str) -> str:
-    """The URL without a password."""
-    if "://" in url and "@" in url:
+    """The URL as it may be printed or written: its password masked the way SQLAlchemy does
+    (``URL.render_as_string(hide_password=True)``: ``postgresql+psycopg://user:***@host/db``)."""
+    from sqlalchemy.engine import make_url
+
+    if "://" not in url:
+        return url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - unreadable by SQLAlchemy: mask everything between '://' and the last '@'
         scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}" if "@" in rest else url
+
+
+def hide_password(text: str, url: str | None) -> str:
+    """``text`` with the password of ``url`` (as written and URL-decoded) replaced by ``***``: for messages that
+    quote a driver's error, which may repeat the connection string."""
+    if not url or "://" not in url:
+        return text
+    from urllib.parse import quote, unquote
+
+    text = text.replace(url, describe_storage(url))
+    password = _password(url)
+    if "@" in url:
+        raw = url.split("://", 1)[1].rsplit("@", 1)[0].partition(":")[2]
+        secrets = {password, raw, unquote(raw), quote(raw, safe="")} - {None, ""}
+    else:
+        secrets = {password} - {None, ""}
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

@@ -1,15 +1,14 @@
 """The search loop: screen by analytic cost, train survivors on the proxy schedule, record everything in Optuna.
 
-Order of work, so that a bad input fails before anything is written: recipe -> space -> data -> census (a budget no
-point meets is a :class:`~nascomp.errors.BudgetError` here) -> output folder and storage -> trials.
+Order of work, so that a bad input fails before anything is written: recipe -> output folder (created and checked
+writable) -> space -> data -> a resume with other settings refused -> census (a budget no point meets is a
+:class:`~nascomp.errors.BudgetError` here) -> storage -> trials.
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import statistics
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from nascomp._atomic import missing_root, prepare_out_dir, remove_empty_dirs
+from nascomp._stop import StopFlag
 from nascomp.cost.budget import format_macs
 from nascomp.data import ImageData, load_data
 from nascomp.errors import SearchError, SpecError
@@ -51,7 +52,8 @@ class SearchResult:
         trained: Trials this run trained.
         screened: Points this run costed analytically for its trials (draws), and how many of them fit.
         census: The pre-training census.
-        interrupted: Ctrl-C stopped the run.
+        interrupted: Ctrl-C or SIGTERM stopped the run (``stop_reason`` says which).
+        exit_code: What the command should exit with: 0, or 128 + the signal number after a stop (130, 143).
         files: Files written in ``out``.
         handover: ``baseline.yaml`` and the ``nascomp train`` commands for the winner and the baseline.
     """
@@ -66,6 +68,8 @@ class SearchResult:
     screened_fit: int = 0
     census: Census | None = None
     interrupted: bool = False
+    stop_reason: str = ""
+    exit_code: int = 0
     stopped_by_timeout: bool = False
     seconds: float = 0.0
     handover: Handover | None = None
@@ -90,30 +94,6 @@ def _counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     return counted(trials)
 
 
-class _StopFlag:
-    """First Ctrl-C: stop after the current training step. Second: abort at once (KeyboardInterrupt)."""
-
-    def __init__(self, reporter: Reporter):
-        self.set = False
-        self.reporter = reporter
-        self._previous = None
-
-    def __enter__(self) -> "_StopFlag":
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.set:
-            raise KeyboardInterrupt
-        self.set = True
-        self.reporter.note("Ctrl-C: stopping after the current step and saving (press again to abort at once)")
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
 def _make_sampler(recipe: Recipe, space: SearchSpace, cost, budget: int) -> BudgetSampler:
     s = recipe.search
     if s.sampler == "random":
@@ -135,14 +115,54 @@ def _make_pruner(recipe: Recipe) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+def _identity(recipe: Recipe, space: SearchSpace, num_classes: int) -> dict[str, Any]:
+    domains = {name: dim.describe() for name, dim in space.dimensions.items()}  # fixed per name in a study
+    return {**recipe.identity(), "num_classes": num_classes, "dimensions": domains}
+
+
+def _check_identity(existing: optuna.Study, identity: dict[str, Any], url: str) -> None:
+    """A resumed study must have been made by the same recipe identity."""
+    name = existing.study_name
+    stored = existing.user_attrs.get(RECIPE_ATTR)
+    for _ in range(20):  # a worker that created the study a moment ago writes the recipe right after
+        if stored is not None or existing.trials:
+            break
+        time.sleep(0.25)
+        stored = existing.user_attrs.get(RECIPE_ATTR)
+    if stored is None:
+        raise SearchError(
+            f"study '{name}' in {describe_storage(url)} was not created by nascomp search; pick another --study-name"
+        )
+    stored = json.loads(stored)
+    diff = [k for k in identity if stored.get(k) != identity[k]]
+    if diff:
+        k = diff[0]
+        raise SearchError(
+            f"study '{name}' in {describe_storage(url)} was run with {k}={stored.get(k)!r}, this run asks "
+            f"{k}={identity[k]!r}; resume with the same settings, or start a new study with --study-name or --out"
+        )
+
+
+def _check_resume(recipe: Recipe, space: SearchSpace, out: Path, num_classes: int) -> None:
+    """Refuse a resume whose recipe differs from the stored study's, before the census is taken and printed.
+    Creates nothing: the default SQLite file is only opened when it exists already."""
+    url = recipe.storage or default_storage_url(out)
+    if not recipe.storage and not (out / "study.db").is_file():
+        return
+    try:
+        existing = optuna.load_study(study_name=recipe.resolved_study_name(), storage=open_storage(url))
+    except KeyError:
+        return
+    _check_identity(existing, _identity(recipe, space, num_classes), url)
+
+
 def _open_study(recipe: Recipe, space: SearchSpace, sampler, pruner, out: Path, num_classes: int):
     """Create or resume the study; a resumed study must have been made by the same recipe identity."""
     url = recipe.storage or default_storage_url(out)
     storage = open_storage(url)
     name = recipe.resolved_study_name()
     directions = ["maximize", "minimize"] if recipe.search.multi_objective else ["maximize"]
-    domains = {name: dim.describe() for name, dim in space.dimensions.items()}  # fixed per name in a study
-    identity = {**recipe.identity(), "num_classes": num_classes, "dimensions": domains}
+    identity = _identity(recipe, space, num_classes)
     try:
         existing = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
     except KeyError:
@@ -157,26 +177,8 @@ def _open_study(recipe: Recipe, space: SearchSpace, sampler, pruner, out: Path, 
             study.set_user_attr(RECIPE_ATTR, json.dumps(identity))
             study.set_user_attr("space_file", str(space.source) if space.source else space.name)
             return study, url
-    if existing is not None:
-        stored = existing.user_attrs.get(RECIPE_ATTR)
-        for _ in range(20):  # a worker that created the study a moment ago writes the recipe right after
-            if stored is not None or existing.trials:
-                break
-            time.sleep(0.25)
-            stored = existing.user_attrs.get(RECIPE_ATTR)
-        if stored is None:
-            raise SearchError(
-                f"study '{name}' in {describe_storage(url)} was not created by nascomp search; pick another --study-name"
-            )
-        stored = json.loads(stored)
-        diff = [k for k in identity if stored.get(k) != identity[k]]
-        if diff:
-            k = diff[0]
-            raise SearchError(
-                f"study '{name}' in {describe_storage(url)} was run with {k}={stored.get(k)!r}, this run asks "
-                f"{k}={identity[k]!r}; resume with the same settings, or start a new study with --study-name or --out"
-            )
-        return existing, url
+    _check_identity(existing, identity, url)
+    return existing, url
 
 
 def export_best(study: optuna.Study, space: SearchSpace, recipe: Recipe, num_classes: int,
@@ -232,40 +234,44 @@ def run_search(recipe: Recipe, *, reporter: Reporter | None = None) -> SearchRes
     reporter = reporter or Reporter()
     recipe.validate()
     device = _device(recipe.device)
-    space = load_space(recipe.space)
-    channels = recipe.input_shape[0]
-    data = load_data(recipe.data.source, image_size=recipe.data.image_size, channels=channels,
-                     val_fraction=recipe.data.val_fraction, seed=recipe.search.seed,
-                     max_images=recipe.data.max_images)
-    num_classes = data.num_classes
-    budget = recipe.budget
     out = recipe.resolved_out()
-    if out.exists() and not out.is_dir():
-        raise SearchError(f"--out {out} is a file; give a folder (created when missing)")
-    if recipe.storage:  # a bad --storage fails before the census and before the output folder exists
-        open_storage(recipe.storage)
+    created = missing_root(out)  # removed again (when empty) if the run fails before writing anything
+    prepare_out_dir(out)  # a folder that cannot be written fails now, not after the census
+    with StopFlag(on_first=reporter.note) as stop:  # SIGINT, SIGTERM: finish the step, record it, write outputs
+        return _run(recipe, reporter, device, out, created, stop, t0)
 
-    def cost(point: dict[str, Any]):
-        return space.cost(point, input_shape=recipe.input_shape, num_classes=num_classes)
 
-    census = take_census(space, cost, budget, samples=recipe.search.census, seed=recipe.search.seed)
-    reporter.census(space, recipe, census, num_classes, data)
-
-    created_out = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    sampler = _make_sampler(recipe, space, lambda p: cost(p).macs, budget)
+def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, created: Path | None, stop: StopFlag,
+         t0: float) -> SearchResult:
     try:
+        space = load_space(recipe.space)
+        channels = recipe.input_shape[0]
+        data = load_data(recipe.data.source, image_size=recipe.data.image_size, channels=channels,
+                         val_fraction=recipe.data.val_fraction, seed=recipe.search.seed,
+                         max_images=recipe.data.max_images)
+        num_classes = data.num_classes
+        budget = recipe.budget
+        if recipe.storage:  # a bad --storage fails before the census
+            open_storage(recipe.storage)
+        _check_resume(recipe, space, out, num_classes)  # a resume with other settings fails before the census
+
+        def cost(point: dict[str, Any]):
+            return space.cost(point, input_shape=recipe.input_shape, num_classes=num_classes)
+
+        census = take_census(space, cost, budget, samples=recipe.search.census, seed=recipe.search.seed)
+        reporter.census(space, recipe, census, num_classes, data)
+
+        sampler = _make_sampler(recipe, space, lambda p: cost(p).macs, budget)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study, url = _open_study(recipe, space, sampler, _make_pruner(recipe), out, num_classes)
     except BaseException:
-        if created_out and not any(out.iterdir()):
-            out.rmdir()
+        remove_empty_dirs(out, created)
         raise
     result = SearchResult(study_name=study.study_name, storage=url, out=out, best=None, trials=0, census=census)
     loop = _Loop(recipe, space, data, study, sampler, cost, device, reporter, result, started=t0)
-    with _StopFlag(reporter) as stop:
-        loop.stop = stop
-        loop.run()
+    loop.stop = stop
+    loop.run()
+    result.stop_reason, result.exit_code = stop.reason, stop.exit_code
     result.files = loop.write_outputs(final=True)
     result.handover = write_handover(space, recipe, num_classes, out, has_best=best_trial(study) is not None)
     if result.handover.baseline is not None:
@@ -283,7 +289,7 @@ class _Loop:
         self.started = started
         self.recipe, self.space, self.data, self.study = recipe, space, data, study
         self.sampler, self.cost, self.device, self.reporter, self.result = sampler, cost, device, reporter, result
-        self.stop: _StopFlag | None = None
+        self.stop: StopFlag | None = None
         self.durations: list[float] = []
         self.best_number: int | None = None
         self.workers = Coordinator(study, result.storage, list(space.dimensions), note=reporter.note)
@@ -377,11 +383,14 @@ class _Loop:
         started = time.perf_counter()
         self.bars.start_trial(trial.number, prof.macs)
 
+        last_epoch = recipe.train.epochs - 1
+
         def on_epoch(epoch: int, accuracy: float) -> None:
             self.bars.epoch_done(epoch, accuracy)
             if not multi:
                 trial.report(accuracy, epoch)
-                if trial.should_prune():
+                # Never at the last epoch: a fully trained candidate is complete, whatever the median says.
+                if epoch < last_epoch and trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} at accuracy {accuracy:.4f}")
 
         try:
@@ -398,7 +407,7 @@ class _Loop:
             return
         except TrainingInterrupted as exc:
             trial.set_user_attr("interrupted", True)
-            self._fail(trial, f"interrupted by user (Ctrl-C), {exc}")
+            self._fail(trial, f"{self.stop.reason if self.stop else 'interrupted'}, {exc}")
             return
         except (TrainingDiverged, torch.OutOfMemoryError) as exc:
             self._fail(trial, f"{type(exc).__name__}: {exc}")

@@ -38,7 +38,12 @@ trial is retried while it still runs.
 
 SQLite: one process only. Several processes writing one SQLite file can fail with "database is locked"; a worker
 that finds other running trials in an SQLite study says so and names the alternatives (``journal:PATH`` on one
-machine, PostgreSQL across machines).
+machine, PostgreSQL across machines). Since one process runs at a time there, a trial left RUNNING in an SQLite study
+by a killed run (``kill -9``, out of memory) is failed and retried at once when the study is resumed, without waiting
+for the grace period; the one exception is a trial whose worker, on this machine, is still alive. On shared storages
+the heartbeat decides, and the worker says how long that takes.
+
+A lost trial records no reason of its own (it could not); :func:`lost_reason` words one for ``trials.csv``.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ __all__ = [
     "Coordinator",
     "counted",
     "lost_numbers",
+    "lost_reason",
     "slot_key",
     "heartbeat_interval",
     "HEARTBEAT_ATTR",
@@ -124,6 +130,30 @@ def lost_numbers(trials: Sequence[FrozenTrial]) -> set[int]:
         elif "reason" not in t.user_attrs and len(_retry_history(t)) < MAX_RETRY:
             lost.add(t.number)
     return lost
+
+
+def lost_reason(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> str:
+    """Why a trial that failed with its worker (no reason of its own) failed, for ``trials.csv``; ``""`` for any
+    other trial."""
+    if trial.state != TrialState.FAIL or "reason" in trial.user_attrs:
+        return ""
+    retry = next((t.number for t in trials if t.system_attrs.get("failed_trial") == trial.number), None)
+    if retry is not None:
+        return f"lost: the worker stopped without finishing (killed?); retried as trial {retry}"
+    if len(_retry_history(trial)) >= MAX_RETRY:
+        return (f"lost: the worker stopped without finishing (killed?), {MAX_RETRY + 1} times on this point; "
+                f"not retried again")
+    return "lost: the worker stopped without finishing (killed?); retry pending"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, under another user
+        return True
+    return True
 
 
 def counted(trials: Sequence[FrozenTrial], lost: set[int] | None = None) -> list[FrozenTrial]:
@@ -207,6 +237,7 @@ class Coordinator:
         self.poll = poll if poll is not None else min(2.0, max(0.2, self.interval / 2))
         self._sqlite = storage_url.startswith("sqlite")
         self._warned_sqlite = False
+        self._said_grace = False
         self._seen: dict[int, tuple[Any, float]] = {}  # running trial number -> (last beat seen, local time seen)
         self._pending: dict[int, float] = {}  # lost trial without a queued retry -> local time first seen so
         self._lock = threading.Lock()  # fail_stale runs in the main thread and in the heartbeat thread
@@ -236,11 +267,18 @@ class Coordinator:
                 continue
             beat = t.user_attrs.get(HEARTBEAT_ATTR)
             seen = self._seen.get(t.number)
-            if seen is None or seen[0] != beat:
-                self._seen[t.number] = (beat, now)
-                continue
-            if now - seen[1] < self.grace:
-                continue
+            orphan = self._orphan(t)
+            if not orphan:
+                if seen is None or seen[0] != beat:
+                    self._seen[t.number] = (beat, now)
+                    if not self._said_grace and not self._sqlite:
+                        self._said_grace = True
+                        self.note(f"trial {t.number} is running in another worker: a trial whose heartbeat stops "
+                                  f"for {self.grace:.0f} s ({GRACE_BEATS} x {_HEARTBEAT_ENV}={self.interval:g}) "
+                                  f"is failed and retried")
+                    continue
+                if now - seen[1] < self.grace:
+                    continue
             try:
                 self.study.tell(t.number, state=TrialState.FAIL)
             except (ValueError, UpdateFinishedTrialError):  # another watcher failed it first, or it just ended
@@ -250,11 +288,28 @@ class Coordinator:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 self._retry(self.study, frozen)
             failed.append(t.number)
-            self.note(f"trial {t.number}: its worker stopped beating {now - seen[1]:.0f} s ago; failed it and "
-                      f"queued a retry of the same point")
+            if orphan:
+                self.note(f"trial {t.number}: left RUNNING by a run that stopped without finishing (killed?); "
+                          f"failed it and queued a retry of the same point")
+            else:
+                self.note(f"trial {t.number}: its worker stopped beating {now - seen[1]:.0f} s ago; failed it and "
+                          f"queued a retry of the same point")
         alive = {t.number for t in running}
         self._seen = {n: v for n, v in self._seen.items() if n in alive}
         return failed
+
+    def _orphan(self, trial: FrozenTrial) -> bool:
+        """A running trial known dead without waiting for its heartbeat: in an SQLite study (one process at a
+        time) any other process's trial, unless its worker runs on this machine and is alive."""
+        if not self._sqlite:
+            return False
+        worker = str(trial.user_attrs.get(WORKER_ATTR, ""))
+        if worker == self.worker:
+            return False
+        host, _, pid = worker.rpartition(":")
+        if host == socket.gethostname() and pid.isdigit():
+            return not _alive(int(pid))
+        return True
 
     # -- slots ------------------------------------------------------------------------------------------------
     def claim(self, target: int, should_stop: Callable[[], bool]) -> optuna.Trial | None:

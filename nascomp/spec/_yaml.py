@@ -8,8 +8,14 @@ three changes so that YAML 1.1 traps are read right or rejected, never silently 
   ``on`` fails type checking with a message instead of being read as ``True``;
 * a duplicate key in a mapping is an error (PyYAML keeps the last one silently).
 
-Aliases are allowed, but a document whose alias-expanded size exceeds :data:`MAX_EXPANDED_NODES` ("billion laughs")
-is refused before it is expanded, in linear time.
+Three limits keep a hostile or mistaken input from taking minutes and gigabytes, each refused with its own message:
+
+* a file over :data:`MAX_SPEC_BYTES` is refused before it is read (:func:`check_file_size`), text over it before
+  it is parsed;
+* a document of more than :data:`MAX_NODES` YAML nodes is refused while its events are counted, before any node is
+  built (counting stops at the limit: milliseconds);
+* aliases are allowed, but a document whose alias-expanded size exceeds :data:`MAX_EXPANDED_NODES` ("billion
+  laughs") is refused before it is expanded, in linear time.
 """
 
 from __future__ import annotations
@@ -21,8 +27,14 @@ import yaml
 
 from nascomp.errors import SpecError
 
-__all__ = ["YamlMap", "YamlList", "load_yaml", "MAX_EXPANDED_NODES"]
+__all__ = ["YamlMap", "YamlList", "load_yaml", "check_file_size", "MAX_EXPANDED_NODES", "MAX_NODES",
+           "MAX_SPEC_BYTES"]
 
+#: Largest YAML file or text read (bytes). The zoo's largest spec is under 6 KB.
+MAX_SPEC_BYTES = 4 * 1024 * 1024
+#: Most YAML nodes (keys, values, list items, aliases) in one document as written. The zoo's largest has ~350.
+MAX_NODES = 100_000
+#: Most nodes in one document with every alias expanded.
 MAX_EXPANDED_NODES = 1_000_000
 
 _FLOAT_RE = re.compile(
@@ -104,7 +116,9 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> YamlList:
 
 
 def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
-    return float(loader.construct_scalar(node).replace("_", ""))
+    text = loader.construct_scalar(node).replace("_", "")
+    special = {".inf": "inf", "+.inf": "inf", "-.inf": "-inf", ".nan": "nan"}.get(text.lower())
+    return float(special or text)  # YAML writes infinity .inf and NaN .nan, Python inf and nan
 
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
@@ -142,6 +156,44 @@ def _expanded_size(root: yaml.Node) -> int:
     return sizes[id(root)]
 
 
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.1f} MiB ({n_bytes:,} bytes)" if n_bytes >= 2**20 else f"{n_bytes:,} bytes"
+
+
+def _too_large(n_bytes: int, file: str | None) -> SpecError:
+    what = "the file" if file else "the YAML text"
+    return SpecError(
+        f"refused: {what} is {_size(n_bytes)}, over the {MAX_SPEC_BYTES // 2**20} MiB limit for a spec or recipe; "
+        f"write repeated parts once (blocks, 'repeat:')", file=file)
+
+
+def check_file_size(path: str, n_bytes: int) -> None:
+    """Refuse a file over :data:`MAX_SPEC_BYTES` before reading it.
+
+    Raises:
+        SpecError: naming the limit and the file's size.
+    """
+    if n_bytes > MAX_SPEC_BYTES:
+        raise _too_large(n_bytes, path)
+
+
+def _count_nodes(text: str) -> int:
+    """YAML nodes in the document as written (parser events; no node is built), counting stops past
+    :data:`MAX_NODES`."""
+    loader = _Loader(text)
+    n = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)):
+                n += 1
+                if n > MAX_NODES:
+                    break
+    finally:
+        loader.dispose()
+    return n
+
+
 def load_yaml(text: str, file: str | None = None) -> Any:
     """Parse one YAML document safely.
 
@@ -153,11 +205,22 @@ def load_yaml(text: str, file: str | None = None) -> Any:
         The document: :class:`YamlMap`/:class:`YamlList` for collections, plain scalars otherwise.
 
     Raises:
-        SpecError: malformed YAML, a disallowed tag (``!!python/object``...), a duplicate key, or a document whose
-            alias-expanded size exceeds :data:`MAX_EXPANDED_NODES`. The message carries file and line.
+        SpecError: malformed YAML, a disallowed tag (``!!python/object``...), a duplicate key, text over
+            :data:`MAX_SPEC_BYTES`, more than :data:`MAX_NODES` nodes, or a document whose alias-expanded size
+            exceeds :data:`MAX_EXPANDED_NODES`. The message carries file and line.
     """
+    n_bytes = len(text.encode("utf-8", errors="surrogatepass")) if len(text) * 4 > MAX_SPEC_BYTES else len(text)
+    if n_bytes > MAX_SPEC_BYTES:
+        raise _too_large(n_bytes, file)
     loader = _Loader(text)
     try:
+        if _count_nodes(text) > MAX_NODES:
+            raise SpecError(
+                f"refused: this document ({_size(n_bytes)}) has more than {MAX_NODES:,} YAML nodes (keys, values "
+                f"and list items), the limit for a spec or recipe; write repeated parts once (blocks, 'repeat:')",
+                file=file,
+                line=1,
+            )
         root = loader.get_single_node()
         if root is None:
             return None

@@ -14,7 +14,7 @@ from torch import fx, nn
 
 from nascomp.errors import SpecError
 from nascomp.registry import closest_names
-from nascomp.spec._yaml import YamlList, YamlMap, load_yaml
+from nascomp.spec._yaml import YamlList, YamlMap, check_file_size, load_yaml
 from nascomp.spec.expr import is_expr
 from nascomp.spec.model import RESERVED_NODE_KEYS, BlockDef, NodeSpec, RepeatSpec, Spec
 from nascomp.spec.params import PARAM_TYPES, REQUIRED, ParamDecl, ParamError
@@ -77,6 +77,7 @@ def read_yaml_file(path: Path) -> Any:
         SpecError: the file is missing, unreadable, not UTF-8, or malformed YAML.
     """
     try:
+        check_file_size(str(path), path.stat().st_size)  # before reading: a huge file costs nothing
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecError(f"file not found: {path}") from None
@@ -242,7 +243,21 @@ def _parse_param_decl(name: str, raw: Any, file: str | None, line: int | None, b
             file=file,
             line=_line(raw, "type"),
         )
+    for bound in ("min", "max"):  # compared with values later: a number, or absent
+        value = raw.get(bound)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
+            raise SpecError(f"param '{name}' of block '{block}': '{bound}' must be a number, found {value!r}",
+                            file=file, line=_line(raw, bound))
     choices = raw.get("choices")
+    if choices is not None and not isinstance(choices, list):
+        raise SpecError(f"param '{name}' of block '{block}': 'choices' must be a list, found {choices!r}",
+                        file=file, line=_line(raw, "choices"))
+    if choices is not None:
+        try:
+            hash(tuple(choices))
+        except TypeError:
+            raise SpecError(f"param '{name}' of block '{block}': 'choices' must be a list of plain values "
+                            f"(numbers, strings, true/false)", file=file, line=_line(raw, "choices")) from None
     decl = ParamDecl(
         name=name,
         type=ptype,

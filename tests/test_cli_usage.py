@@ -1,0 +1,98 @@
+"""Usage errors of the ``nascomp`` command: ``--version``, ``python -m nascomp``, negative numbers given as flag
+values and every argparse error as one line with exit code 2 (issue 12)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import metadata
+
+import pytest
+
+from _cli import assert_one_line_error, run_cli
+
+
+def test_version_matches_the_installed_distribution():
+    result = run_cli("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"nascomp {metadata.version('nascomp')}"
+
+
+def test_python_dash_m_runs_the_same_command():
+    result = subprocess.run([sys.executable, "-m", "nascomp", "--version"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"nascomp {metadata.version('nascomp')}"
+    bad = subprocess.run([sys.executable, "-m", "nascomp", "profile"], capture_output=True, text=True, timeout=120)
+    assert_one_line_error(bad, "SPEC")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (("search", "--budget", "-4G"), ("budget '-4G' is negative",)),
+        (("search", "--budget", "-.5G"), ("budget '-.5G' is negative",)),
+        (("search", "--epochs", "-1"), ("epochs", "-1")),
+        (("search", "--trials", "-3"), ("trials must be at least 1, got -3",)),
+        (("draw", "resnet18", "--depth", "-2"), ("--depth", "-2")),
+    ],
+)
+def test_negative_flag_values_are_read_and_refused(tmp_path, args, fragments):
+    result = run_cli(*args, "--out" if args[0] == "search" else "-o", str(tmp_path / "out"), cwd=tmp_path)
+    assert_one_line_error(result, *fragments)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("search", "--budget"), "argument --budget: expected one argument"),
+        (("search", "--trials", "many"), "invalid int value: 'many'"),
+        (("profile",), "required: SPEC"),
+        (("nonsense",), "invalid choice: 'nonsense'"),
+        (("build", "resnet18", "--no-such-flag"), "unrecognized arguments: --no-such-flag"),
+        ((), "required: COMMAND"),
+    ],
+)
+def test_every_usage_error_is_one_line(tmp_path, args, fragment):
+    assert_one_line_error(run_cli(*args, cwd=tmp_path), fragment, "--help")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (("profile", "resnet18", "--set", "num_classes=ten"),
+         ("--set num_classes=ten: ", "'out_features' must be an integer, found string 'ten'")),
+        (("build", "resnet18", "--set", "num_classes=-3"), ("--set num_classes=-3: ", "'out_features' must be >= 1")),
+        (("profile", "resnet18", "--input", "3x64x64", "--set", "num_clases=3"),
+         ("--set num_clases=3: ", "did you mean 'num_classes'?")),
+    ],
+)
+def test_a_set_error_names_the_set_it_came_from(tmp_path, args, fragments):
+    assert_one_line_error(run_cli(*args, cwd=tmp_path), *fragments)
+
+
+def test_an_error_not_caused_by_a_set_does_not_blame_it(tmp_path):
+    (tmp_path / "bad.yaml").write_text("name: bad\ninput_shape: [3, 8, 8]\nparams: {n: 4}\nnodes:\n"
+                                       "  - {id: c, type: conv2d, out_channels: 0, kernel_size: 3}\n")
+    line = assert_one_line_error(run_cli("profile", "bad.yaml", "--set", "n=5", cwd=tmp_path), "'out_channels'")
+    assert "--set" not in line
+
+
+def test_macs_are_printed_by_one_formatter_in_every_command(tmp_path):
+    """alexnet (torchvision "GFLOPS" 0.714) reads the same in build, profile and zoo, never as "0.71 GMACs" in one
+    and "714 MMACs" in another."""
+    import json
+
+    from _zoo_refs import REFERENCE_JSON
+
+    reference = json.loads(REFERENCE_JSON.read_text())["nets"]["alexnet"]
+    macs = reference["macs"]  # torchvision's AlexNet, FlopCounterMode / 2
+    assert macs == 714_188_480
+    build = run_cli("build", "alexnet", cwd=tmp_path)
+    profile = run_cli("profile", "alexnet", cwd=tmp_path)
+    zoo = run_cli("zoo", "--family", "AlexNet", cwd=tmp_path, env={"COLUMNS": "250"})
+    assert f"{macs:,} MACs = 714 MMACs" in build.stdout
+    assert "alexnet @ 3x224x224: 714 MMACs" in profile.stdout
+    assert "714.2 MMACs" in zoo.stdout
+    for out in (build.stdout, profile.stdout, zoo.stdout):
+        assert "GMACs" not in out
