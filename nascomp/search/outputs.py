@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nascomp._atomic import atomic_path, write_atomic
 from nascomp.cost.budget import format_macs
-from nascomp.search.workers import lost_reason
+from nascomp.search.slots import lost_reason
 
 __all__ = ["write_trials_csv", "write_best_yaml", "write_plots", "history_figure", "pareto_figure", "pareto_front",
            "trial_accuracy", "best_trial", "CSV_COLUMNS", "PLOT_STYLES"]

@@ -2,7 +2,8 @@
 
 Start the same ``nascomp search --storage URL --study-name NAME --trials T`` on W processes or machines and they
 share one study. Three guarantees, each enforced through the storage alone (no worker talks to another, no extra
-service, public Optuna API except where noted):
+service, public Optuna API only). The bookkeeping (which trials count, which were lost, which hold a slot) is a set
+of pure functions of one snapshot of the study's trials, in :mod:`nascomp.search.slots`; this module does the I/O:
 
 **Exactly T.** A trial *claims a slot* from the moment it exists (``RUNNING``/``WAITING``) until it ends; a finished
 trial keeps its slot if it *counts* (:func:`counted`). Before asking for a trial, a worker waits while the claims
@@ -29,8 +30,8 @@ ever. Here a trial that never beat is stale too.
 pass (workers started with the same ``--seed`` draw the same points in lockstep). So right after the draw, before
 any parameter is stored, a trial publishes its point (user attribute ``nascomp_point``), looks for a running trial
 with the same point that is earlier in slot order or already confirmed, confirms (``nascomp_point_confirmed``),
-and looks once more for an earlier confirmed one. A trial that finds one goes back to the queue (``WAITING``; it has
-no parameter yet) and its worker, reseeded, draws again: this race leaves no trace in the study. A retry keeps its
+and looks once more for an earlier confirmed one. A trial that finds one is withdrawn (``FAIL`` with ``withdrawn``
+and the reason; it has no parameter, nothing was trained, it never counts) and its worker, reseeded, draws again. A retry keeps its
 stored point; if another worker is running that point meanwhile, :meth:`Coordinator.await_twins` makes the later
 one wait and reuse the result (``duplicate_of``, as the search does for any evaluated point). The one way a point is
 trained twice: a worker declared dead while alive (its heartbeat thread starved for the whole grace period), whose
@@ -43,7 +44,8 @@ by a killed run (``kill -9``, out of memory) is failed and retried at once when 
 for the grace period; the one exception is a trial whose worker, on this machine, is still alive. On shared storages
 the heartbeat decides, and the worker says how long that takes.
 
-A lost trial records no reason of its own (it could not); :func:`lost_reason` words one for ``trials.csv``.
+A lost trial records no reason of its own (it could not); :func:`~nascomp.search.slots.lost_reason` words one for
+``trials.csv``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from nascomp.errors import SearchError
+from nascomp.search import trials as attrs
+from nascomp.search.slots import (MAX_RETRY, StudySnapshot, blocking_twins, counted, jsonable_point, lost_numbers,
+                                  lost_reason, rival_for_point, slot_key)
 
 __all__ = [
     "Coordinator",
@@ -78,16 +83,12 @@ __all__ = [
     "MAX_RETRY",
 ]
 
-HEARTBEAT_ATTR = "nascomp_heartbeat"
-TRAINING_ATTR = "nascomp_training"
-POINT_ATTR = "nascomp_point"
-CONFIRMED_ATTR = "nascomp_point_confirmed"
-WITHDRAWN_ATTR = "withdrawn"
-WORKER_ATTR = "worker"
+HEARTBEAT_ATTR = attrs.HEARTBEAT
+TRAINING_ATTR = attrs.TRAINING
+WITHDRAWN_ATTR = attrs.WITHDRAWN
+WORKER_ATTR = attrs.WORKER
 #: A running trial whose beat has not changed for this many heartbeat intervals is failed and retried.
 GRACE_BEATS = 6
-#: A point whose worker dies this many times in a row is recorded as failed instead of retried again.
-MAX_RETRY = 2
 _HEARTBEAT_ENV = "NASCOMP_HEARTBEAT_S"
 
 
@@ -109,43 +110,6 @@ def heartbeat_interval() -> float:
     return value
 
 
-def _retry_history(trial: FrozenTrial) -> list[int]:
-    return list(trial.system_attrs.get("retry_history", []))
-
-
-def lost_numbers(trials: Sequence[FrozenTrial]) -> set[int]:
-    """Trials that failed because their worker died (failed by a heartbeat watcher), which will be or were retried.
-
-    A nascomp trial that fails for a reason of its own (NaN loss, out of memory, over budget) always records
-    ``reason`` before it is told ``FAIL``; a trial failed as stale has none. One whose retries are used up
-    (:data:`MAX_RETRY`) is not lost: it stands as the point's failure.
-    """
-    retried = {n for t in trials for n in _retry_history(t)}
-    lost = set()
-    for t in trials:
-        if t.state != TrialState.FAIL:
-            continue
-        if t.number in retried:
-            lost.add(t.number)
-        elif "reason" not in t.user_attrs and len(_retry_history(t)) < MAX_RETRY:
-            lost.add(t.number)
-    return lost
-
-
-def lost_reason(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> str:
-    """Why a trial that failed with its worker (no reason of its own) failed, for ``trials.csv``; ``""`` for any
-    other trial."""
-    if trial.state != TrialState.FAIL or "reason" in trial.user_attrs:
-        return ""
-    retry = next((t.number for t in trials if t.system_attrs.get("failed_trial") == trial.number), None)
-    if retry is not None:
-        return f"lost: the worker stopped without finishing (killed?); retried as trial {retry}"
-    if len(_retry_history(trial)) >= MAX_RETRY:
-        return (f"lost: the worker stopped without finishing (killed?), {MAX_RETRY + 1} times on this point; "
-                f"not retried again")
-    return "lost: the worker stopped without finishing (killed?); retry pending"
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -154,59 +118,6 @@ def _alive(pid: int) -> bool:
     except OSError:  # EPERM: it exists, under another user
         return True
     return True
-
-
-def counted(trials: Sequence[FrozenTrial], lost: set[int] | None = None) -> list[FrozenTrial]:
-    """Trials that count toward the study's total: finished, and not stopped by Ctrl-C, not surplus, not lost."""
-    lost = lost_numbers(trials) if lost is None else lost
-    return [
-        t for t in trials
-        if t.state.is_finished() and not t.user_attrs.get("interrupted") and not t.user_attrs.get(WITHDRAWN_ATTR)
-        and t.number not in lost
-    ]
-
-
-def slot_key(trial: FrozenTrial) -> int:
-    """The slot order of a trial: its number, or for a retry the number of the trial it replaces."""
-    history = _retry_history(trial)
-    return history[0] if history else trial.number
-
-
-def _pending_retry(trials: Sequence[FrozenTrial]) -> set[int]:
-    """Lost trials whose retry is not queued yet (the watcher that failed them queues it a moment later)."""
-    lost = lost_numbers(trials)
-    queued = {n for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING) for n in _retry_history(t)}
-    return {t.number for t in trials if t.number in lost and t.number not in queued
-            and not _retried_and_done(t, trials)}
-
-
-def _claims(trials: Sequence[FrozenTrial], forgotten: set[int] = frozenset()) -> list[FrozenTrial]:
-    """Trials holding a slot: running or queued, counted, or lost and waiting for their retry to be queued (unless
-    ``forgotten``: the watcher died before queueing it)."""
-    lost = lost_numbers(trials)
-    queued = {n for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING) for n in _retry_history(t)}
-    done = {t.number for t in counted(trials, lost)}
-    return [
-        t for t in trials
-        if t.state in (TrialState.RUNNING, TrialState.WAITING) or t.number in done
-        or (t.number in lost and t.number not in queued and not _retried_and_done(t, trials)
-            and t.number not in forgotten)
-    ]
-
-
-def _retried_and_done(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> bool:
-    return any(trial.number in _retry_history(t) for t in trials if t.state.is_finished())
-
-
-def _jsonable(values: list) -> list:
-    """A point as it reads back from any storage's JSON user attributes (floats stay floats, ints ints)."""
-    return [v.item() if hasattr(v, "item") else v for v in values]
-
-
-def _point_of(trial: FrozenTrial, dimensions: Sequence[str]) -> tuple | None:
-    if not all(d in trial.params for d in dimensions):
-        return None
-    return tuple(trial.params[d] for d in dimensions)
 
 
 class Coordinator:
@@ -220,10 +131,14 @@ class Coordinator:
         poll: Seconds between looks at the storage while waiting.
 
     Example:
-        >>> coordinator = Coordinator(study, "journal:/tmp/study.log", ["width", "depth"])
+        >>> import optuna
+        >>> study = optuna.create_study(direction="maximize")
+        >>> coordinator = Coordinator(study, "journal:study.log", ["width"], note=lambda s: None)
         >>> trial = coordinator.claim(target=20, should_stop=lambda: False)
         >>> with coordinator.heartbeat(trial):
-        ...     ...  # suggest, train, tell
+        ...     study.tell(trial, 0.5)  # suggest, train, tell
+        >>> len(counted(study.get_trials()))
+        1
     """
 
     def __init__(self, study: optuna.Study, storage_url: str, dimensions: Sequence[str], *,
@@ -245,27 +160,35 @@ class Coordinator:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self._retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
 
+    def snapshot(self) -> StudySnapshot:
+        """One read of the study's trials."""
+        return StudySnapshot.of(self.study.get_trials(deepcopy=False))
+
     # -- stale trials -----------------------------------------------------------------------------------------
-    def fail_stale(self, mine: int | None = None) -> list[int]:
+    def fail_stale(self, mine: int | None = None, snapshot: StudySnapshot | None = None) -> list[int]:
         """Fail (and queue a retry of) every running trial whose beat has not changed for the grace period.
 
         Called while waiting for a slot or a twin, and by the heartbeat thread at every beat, so a busy worker
         notices a dead one within about the grace period.
 
+        Args:
+            mine: This worker's running trial (never failed here).
+            snapshot: A fresh snapshot to judge from (one is taken when ``None``).
+
         Returns:
             Numbers of the trials this worker failed.
         """
         with self._lock:
-            return self._fail_stale(mine)
+            return self._fail_stale(mine, snapshot or self.snapshot())
 
-    def _fail_stale(self, mine: int | None) -> list[int]:
+    def _fail_stale(self, mine: int | None, snapshot: StudySnapshot) -> list[int]:
         now = time.monotonic()
-        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        running = snapshot.running
         failed = []
         for t in running:
             if t.number == mine:
                 continue
-            beat = t.user_attrs.get(HEARTBEAT_ATTR)
+            beat = t.user_attrs.get(attrs.HEARTBEAT)
             seen = self._seen.get(t.number)
             orphan = self._orphan(t)
             if not orphan:
@@ -283,10 +206,9 @@ class Coordinator:
                 self.study.tell(t.number, state=TrialState.FAIL)
             except (ValueError, UpdateFinishedTrialError):  # another watcher failed it first, or it just ended
                 continue
-            frozen = next(x for x in self.study.get_trials(deepcopy=False) if x.number == t.number)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                self._retry(self.study, frozen)
+                self._retry(self.study, t)  # queues the same point (params, distributions) as a WAITING trial
             failed.append(t.number)
             if orphan:
                 self.note(f"trial {t.number}: left RUNNING by a run that stopped without finishing (killed?); "
@@ -303,7 +225,7 @@ class Coordinator:
         time) any other process's trial, unless its worker runs on this machine and is alive."""
         if not self._sqlite:
             return False
-        worker = str(trial.user_attrs.get(WORKER_ATTR, ""))
+        worker = str(trial.user_attrs.get(attrs.WORKER, ""))
         if worker == self.worker:
             return False
         host, _, pid = worker.rpartition(":")
@@ -319,101 +241,76 @@ class Coordinator:
         waiting_said = False
         clashes = 0
         while not should_stop():
-            self.fail_stale()
-            trials = self.study.get_trials(deepcopy=False)
-            if len(counted(trials)) >= target:
+            snap = self.snapshot()
+            if self.fail_stale(snapshot=snap):
+                snap = self.snapshot()
+            if len(snap.counted) >= target:
                 return None
-            self._warn_sqlite(trials)
-            claims = _claims(trials, self._forgotten(trials))
-            queued = any(t.state == TrialState.WAITING for t in trials)
-            if len(claims) >= target and not queued:
+            self._warn_sqlite(snap)
+            if len(snap.claims(self._forgotten(snap))) >= target and not snap.has_queued:
                 if not waiting_said:
-                    running = sum(t.state == TrialState.RUNNING for t in trials)
-                    self.note(f"waiting: {running} trial(s) running in other workers fill the study's {target}")
+                    self.note(f"waiting: {len(snap.running)} trial(s) running in other workers fill the study's "
+                              f"{target}")
                     waiting_said = True
                 time.sleep(self.poll)
                 continue
             trial = self.study.ask()
             try:
-                frozen = next(t for t in self.study.get_trials(deepcopy=False) if t.number == trial.number)
-                key = slot_key(frozen)
-                now = self.study.get_trials(deepcopy=False)
-                ahead = [t for t in _claims(now, self._forgotten(now)) if t.number != trial.number
-                         and slot_key(t) < key]
-                if len(ahead) >= target:
+                now = self.snapshot()  # sees this trial, and any created by other workers meanwhile
+                frozen = now.trial(trial.number)
+                assert frozen is not None  # the storage returns the trial it just created
+                if now.claims_ahead(frozen, self._forgotten(now)) >= target:
                     self._withdraw(trial, f"surplus: another worker took the last of the {target} slots at the "
                                           f"same moment; closed unused (nothing trained)")
                     continue
                 rival = self._reserve_point(trial, frozen)
                 if rival is None:
-                    trial.set_user_attr(WORKER_ATTR, self.worker)
+                    trial.set_user_attr(attrs.WORKER, self.worker)
                     return trial
-                self._requeue(trial)  # nothing stored yet: the trial goes back to the queue, for a new draw
+                self._withdraw(trial, f"clash: running trial {rival.number} drew the same point at the same "
+                                      f"moment; closed unused (nothing trained), this worker draws again")
             except UpdateFinishedTrialError:  # this worker stalled for the grace period: another one failed its
                 continue                      # trial as stale (and queued a retry); take the next one
             clashes += 1
             self.study.sampler.reseed_rng()  # same draws as another worker: a worker started with the same seed
             if clashes > 1:  # twice in a row (a small space): let the rival finish, its result is then reused
-                while not should_stop() and any(t.number == rival.number and t.state == TrialState.RUNNING
-                                                for t in self.study.get_trials(deepcopy=False)):
+                while not should_stop() and any(t.number == rival.number for t in self.snapshot().running):
                     time.sleep(self.poll)
         return None
 
-    def _forgotten(self, trials: Sequence[FrozenTrial]) -> set[int]:
+    def _forgotten(self, snapshot: StudySnapshot) -> set[int]:
         """Lost trials still without a queued retry after two grace periods: the watcher that failed them died
         before queueing the retry. They stop holding a slot, so the pool cannot wait for them for ever."""
         now = time.monotonic()
-        pending = _pending_retry(trials)
-        self._pending = {n: self._pending.get(n, now) for n in pending}
+        self._pending = {n: self._pending.get(n, now) for n in snapshot.pending_retry()}
         return {n for n, since in self._pending.items() if now - since > 2 * self.grace}
 
-    def _requeue(self, trial: optuna.Trial) -> None:
-        """Put a running trial that has no parameter yet back in the queue (``WAITING``): the next ``ask()`` here
-        or anywhere pops it and draws a fresh point, so a clash of draws leaves no trace in the study. Uses the
-        storage's ``set_trial_state_values`` (Optuna's own queue primitive; no public API moves a trial back)."""
-        trial.set_user_attr(POINT_ATTR, None)
-        trial.set_user_attr(CONFIRMED_ATTR, False)
-        storage = self.study._storage  # noqa: SLF001 - see the docstring
-        if not storage.set_trial_state_values(trial._trial_id, state=TrialState.WAITING):  # noqa: SLF001
-            raise UpdateFinishedTrialError(f"trial {trial.number} could not be re-queued")
-
     def _withdraw(self, trial: optuna.Trial, reason: str) -> None:
-        trial.set_user_attr(WITHDRAWN_ATTR, True)
-        trial.set_user_attr("reason", reason)
+        """Close a trial that has no parameter yet, unused: it never counts and holds no slot."""
+        trial.set_user_attr(attrs.WITHDRAWN, True)
+        attrs.record_failure_reason(trial, reason)
         self.study.tell(trial, state=TrialState.FAIL)
 
     def _reserve_point(self, trial: optuna.Trial, frozen: FrozenTrial) -> FrozenTrial | None:
         """Publish the trial's point (before any parameter is stored) and return a running trial that holds the same
         point first, or ``None``. Of two trials that publish the same point at the same moment, the later in slot
-        order yields; a trial that already confirmed its point is never displaced. A queued retry keeps its point
-        (Optuna stored it): it never yields here, and :meth:`await_twins` sorts it out."""
+        order yields; a trial that already confirmed its point is never displaced. A queued retry keeps its stored
+        point: it never yields here, and :meth:`await_twins` sorts it out."""
         if frozen.params:
             return None
         point = trial.relative_params  # the budget sampler's draws happen here
         if not all(d in point for d in self.dimensions):
             return None  # the sampler fell back to independent sampling: nothing to compare yet
-        mine = _jsonable([point[d] for d in self.dimensions])
-        key = slot_key(frozen)
-        trial.set_user_attr(POINT_ATTR, mine)
-        for confirm in (False, True):
-            if confirm:
-                trial.set_user_attr(CONFIRMED_ATTR, True)
-            for t in self.study.get_trials(deepcopy=False):
-                if t.number == frozen.number or t.state != TrialState.RUNNING or self._published(t) != mine:
-                    continue
-                earlier, confirmed = slot_key(t) < key, bool(t.user_attrs.get(CONFIRMED_ATTR))
-                if (earlier and confirmed) if confirm else (earlier or confirmed):
-                    return t
-        return None
+        mine = jsonable_point([point[d] for d in self.dimensions])
+        trial.set_user_attr(attrs.POINT, mine)
+        rival = rival_for_point(self.snapshot(), frozen, mine, self.dimensions, confirmed_only=False)
+        if rival is not None:
+            return rival
+        trial.set_user_attr(attrs.POINT_CONFIRMED, True)
+        return rival_for_point(self.snapshot(), frozen, mine, self.dimensions, confirmed_only=True)
 
-    def _published(self, trial: FrozenTrial) -> list | None:
-        if trial.user_attrs.get(POINT_ATTR) is not None:
-            return trial.user_attrs[POINT_ATTR]
-        point = _point_of(trial, self.dimensions)
-        return None if point is None else _jsonable(list(point))
-
-    def _warn_sqlite(self, trials: Sequence[FrozenTrial]) -> None:
-        if self._sqlite and not self._warned_sqlite and any(t.state == TrialState.RUNNING for t in trials):
+    def _warn_sqlite(self, snapshot: StudySnapshot) -> None:
+        if self._sqlite and not self._warned_sqlite and snapshot.running:
             self._warned_sqlite = True
             self.note("warning: this SQLite study has running trials (another worker, or a killed run). SQLite is "
                       "for one process: concurrent writers can fail with 'database is locked'. For several "
@@ -428,7 +325,7 @@ class Coordinator:
         def beat() -> None:
             while True:
                 try:
-                    trial.set_user_attr(HEARTBEAT_ATTR, time.time())
+                    trial.set_user_attr(attrs.HEARTBEAT, time.time())
                 except Exception:  # noqa: BLE001 - the trial ended (or the storage hiccuped): stop beating
                     return
                 if stop.wait(self.interval):
@@ -454,21 +351,15 @@ class Coordinator:
         check: a twin that finished meanwhile is then found there and reused."""
         said = False
         while True:
-            trials = self.study.get_trials(deepcopy=False)
-            me = next(t for t in trials if t.number == trial.number)
-            point, key = _point_of(me, dimensions), slot_key(me)
-            twins = [t for t in trials if t.number != trial.number and t.state == TrialState.RUNNING
-                     and _point_of(t, dimensions) == point]
-            blocking = [t for t in twins if t.user_attrs.get(TRAINING_ATTR) or slot_key(t) < key]
+            snap = self.snapshot()
+            blocking = blocking_twins(snap, snap.trial(trial.number), dimensions)
             if not blocking:
-                trial.set_user_attr(TRAINING_ATTR, True)
-                trials = self.study.get_trials(deepcopy=False)
-                rivals = [t for t in trials if t.number != trial.number and t.state == TrialState.RUNNING
-                          and t.user_attrs.get(TRAINING_ATTR) and _point_of(t, dimensions) == point
-                          and slot_key(t) < key]
+                trial.set_user_attr(attrs.TRAINING, True)
+                snap = self.snapshot()
+                rivals = blocking_twins(snap, snap.trial(trial.number), dimensions, training_only=True)
                 if not rivals:
                     return
-                trial.set_user_attr(TRAINING_ATTR, False)
+                trial.set_user_attr(attrs.TRAINING, False)
                 blocking = rivals
             if should_stop():
                 return
