@@ -2,6 +2,7 @@
 
 import csv
 import json
+import signal
 
 import optuna
 import pytest
@@ -131,8 +132,7 @@ def test_ctrl_c_stops_after_the_current_step_and_saves(tmp_path, monkeypatch):
     def interrupting(model, data, config, *, should_stop, **kw):
         seen.append(1)
         if len(seen) == 2:  # the user presses Ctrl-C during the second trial
-            loop_flag = should_stop.__self__.stop
-            loop_flag.request()  # as if SIGINT arrived (nascomp._stop.StopFlag)
+            signal.raise_signal(signal.SIGINT)  # caught by the run's nascomp._stop.StopFlag
         return real_fit(model, data, config, should_stop=should_stop, **kw)
 
     monkeypatch.setattr(study_module, "fit", interrupting)

@@ -110,7 +110,7 @@ def test_budget_sampler_only_proposes_fitting_points(tmp_path):
     for _ in range(4):
         trial = study.ask()
         point = space.suggest(trial)
-        draws += sampler.last_stats.draws
+        draws += sampler.draw_stats(trial.number).draws
         seen.append((point["width"], point["depth"]))
         study.tell(trial, 0.5)
     # four distinct fitting points: over-budget draws and repeats were screened out before any trial existed

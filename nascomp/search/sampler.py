@@ -114,7 +114,7 @@ class BudgetSampler(optuna.samplers.BaseSampler):
         self.cost = cost
         self.budget = budget
         self.max_draws = max_draws
-        self.last_stats = DrawStats()
+        self._stats: dict[int, DrawStats] = {}  # trial number -> its draws, until draw_stats() takes them
         self._explore = optuna.samplers.RandomSampler(seed=seed)
 
     # -- BaseSampler ----------------------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ class BudgetSampler(optuna.samplers.BaseSampler):
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        stats = self.last_stats = DrawStats()
+        stats = self._stats[trial.number] = DrawStats()
         seen = evaluated_points(study.get_trials(deepcopy=False))
         cheapest: tuple[int, dict[str, Any]] | None = None
         fallback: dict[str, Any] | None = None
@@ -161,6 +161,11 @@ class BudgetSampler(optuna.samplers.BaseSampler):
         stats.repaired = True
         repaired, _ = minimize_cost(self.space, cheapest[1], self.cost, limit=self.budget)
         return repaired
+
+    def draw_stats(self, trial_number: int) -> DrawStats:
+        """What screening cost the point of trial ``trial_number`` (taken once: a second call, or a trial whose
+        point was not drawn here, such as a queued retry, gives empty stats)."""
+        return self._stats.pop(trial_number, DrawStats())
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:

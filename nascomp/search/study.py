@@ -8,7 +8,6 @@ writable) -> space -> data -> a resume with other settings refused -> census (a 
 from __future__ import annotations
 
 import json
-import statistics
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -17,24 +16,25 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from nascomp._atomic import missing_root, prepare_out_dir, remove_empty_dirs
 from nascomp._stop import StopFlag
 from nascomp.cost.budget import format_macs
 from nascomp.data import ImageData, load_data
-from nascomp.errors import SearchError, SpecError
+from nascomp.errors import SearchError
 from nascomp.graph.build import build
 from nascomp.search.census import Census, take_census
 from nascomp.search.handover import Handover, write_handover
 from nascomp.search.outputs import best_trial, write_best_yaml, write_plots, write_trials_csv
 from nascomp.search.recipe import Recipe
 from nascomp.search.report import Reporter
-from nascomp.search.sampler import BudgetSampler, DrawStats, evaluated_points
-from nascomp.search.space import SearchSpace, load_space, point_key
+from nascomp.search.loop import Deadline, SearchLoop, Training
+from nascomp.search.sampler import BudgetSampler
+from nascomp.search.space import SearchSpace, load_space
 from nascomp.search.storage import default_storage_url, describe_storage, open_storage
 from nascomp.search.workers import Coordinator, counted
-from nascomp.train import TrainingDiverged, TrainingInterrupted, fit
+from nascomp.train import fit
 
 __all__ = ["run_search", "SearchResult", "RECIPE_ATTR", "export_best"]
 
@@ -86,12 +86,6 @@ def _device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SearchError(f"device '{name}' requested but CUDA is not available here; use --device cpu")
     return device
-
-
-def _counted(trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """Trials that count toward the study's total: finished, and not stopped by Ctrl-C, not lost with a killed
-    worker (its retry counts), not withdrawn unused (see :mod:`nascomp.search.workers`)."""
-    return counted(trials)
 
 
 def _make_sampler(recipe: Recipe, space: SearchSpace, cost, budget: int) -> BudgetSampler:
@@ -268,200 +262,63 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
         remove_empty_dirs(out, created)
         raise
     result = SearchResult(study_name=study.study_name, storage=url, out=out, best=None, trials=0, census=census)
-    loop = _Loop(recipe, space, data, study, sampler, cost, device, reporter, result, started=t0)
-    loop.stop = stop
-    loop.run()
+    outputs = _Outputs(study, space, recipe, num_classes, out)
+    loop = SearchLoop(
+        study=study, space=space, sampler=sampler, cost=cost, budget=budget, target=recipe.search.trials,
+        multi_objective=recipe.search.multi_objective, training=_training(recipe, space, data, device),
+        coordinator=Coordinator(study, url, list(space.dimensions), note=reporter.note), reporter=reporter,
+        stop=stop, deadline=Deadline(started=t0, timeout=recipe.search.timeout),
+        after_trial=lambda: outputs.write(final=False),
+    )
+    stats = loop.run()
+    result.trained, result.screened, result.screened_fit = stats.trained, stats.screened, stats.screened_fit
+    result.stopped_by_timeout, result.interrupted = stats.stopped_by_timeout, stats.interrupted
     result.stop_reason, result.exit_code = stop.reason, stop.exit_code
-    result.files = loop.write_outputs(final=True)
+    result.files = outputs.write(final=True)
     result.handover = write_handover(space, recipe, num_classes, out, has_best=best_trial(study) is not None)
     if result.handover.baseline is not None:
         result.files.append(result.handover.baseline)
     result.best = best_trial(study)
-    result.trials = len(_counted(study.get_trials(deepcopy=False)))
+    result.trials = len(counted(study.get_trials(deepcopy=False)))
     result.seconds = time.perf_counter() - t0
     reporter.summary(study, space, recipe, result)
     return result
 
 
-class _Loop:
-    def __init__(self, recipe, space, data: ImageData, study, sampler: BudgetSampler, cost, device, reporter,
-                 result: SearchResult, started: float):
-        self.started = started
-        self.recipe, self.space, self.data, self.study = recipe, space, data, study
-        self.sampler, self.cost, self.device, self.reporter, self.result = sampler, cost, device, reporter, result
-        self.stop: StopFlag | None = None
-        self.durations: list[float] = []
+def _training(recipe: Recipe, space: SearchSpace, data: ImageData, device: torch.device) -> Training:
+    """The proxy schedule: every point starts from the same seed, at the proxy resolution, on the train split."""
+    size = recipe.data.image_size
+
+    def build_point(point: dict[str, Any]) -> torch.nn.Module:
+        torch.manual_seed(recipe.search.seed)
+        return build(space.spec(point, num_classes=data.num_classes,
+                                input_shape=(recipe.input_shape[0], size, size)))
+
+    def fit_model(model: torch.nn.Module, **callbacks: Any):
+        return fit(model, data, recipe.train, device=device, seed=recipe.search.seed, **callbacks)
+
+    return Training(build=build_point, fit=fit_model, epochs=recipe.train.epochs,
+                    steps_per_epoch=max(1, -(-len(data.y_train) // recipe.train.batch_size)), device=device)
+
+
+class _Outputs:
+    """The study's files in ``out``: ``trials.csv`` after every trial, ``best.yaml`` when the best changes, and the
+    plots at the end."""
+
+    def __init__(self, study: optuna.Study, space: SearchSpace, recipe: Recipe, num_classes: int, out: Path):
+        self.study, self.space, self.recipe, self.num_classes, self.out = study, space, recipe, num_classes, out
         self.best_number: int | None = None
-        self.workers = Coordinator(study, result.storage, list(space.dimensions), note=reporter.note)
 
-    def _stopping(self) -> bool:
-        return bool(self.stop and self.stop.set)
-
-    def run(self) -> None:
-        recipe, study = self.recipe, self.study
-        target = recipe.search.trials
-        timeout = recipe.search.timeout
-        start = self.started  # the limit covers the whole run: data, census and trials
-        done = len(_counted(study.get_trials(deepcopy=False)))
-        if done:
-            self.reporter.note(f"resuming study '{study.study_name}': {done} of {target} trials already recorded")
-        with self.reporter.progress(total=target, completed=min(done, target), epochs=recipe.train.epochs,
-                                    steps=max(1, -(-len(self.data.y_train) // recipe.train.batch_size))) as bars:
-            self.bars = bars
-            bars.best(best_trial(study))
-            while done < target and not self._stopping():
-                if timeout is not None:
-                    elapsed = time.perf_counter() - start
-                    expected = statistics.median(self.durations) if self.durations else 0.0
-                    if elapsed + expected > timeout:
-                        self.result.stopped_by_timeout = True
-                        self.reporter.note(
-                            f"time limit: {elapsed:.0f} s spent, the next trial would likely end after the "
-                            f"{timeout:.0f} s timeout; stopping with {done} of {target} trials"
-                        )
-                        break
-                trial = self.workers.claim(  # waits while other workers' running trials fill the target
-                    target, lambda: self._stopping() or (timeout is not None and time.perf_counter() - start > timeout))
-                if trial is None:
-                    if not self._stopping() and len(_counted(study.get_trials(deepcopy=False))) < target:
-                        self.result.stopped_by_timeout = True
-                        self.reporter.note(f"time limit: {timeout:.0f} s spent waiting for other workers; stopping")
-                    break
-                try:
-                    with self.workers.heartbeat(trial):
-                        self.one_trial(trial)
-                except optuna.exceptions.UpdateFinishedTrialError:
-                    self.reporter.note(f"trial {trial.number} was failed by another worker (no heartbeat seen for "
-                                       f"{self.workers.grace:.0f} s); its retry runs the point again")
-                done = len(_counted(study.get_trials(deepcopy=False)))
-                bars.trial_done(done, best_trial(study))
-                self.write_outputs(final=False)
-        self.result.interrupted = self._stopping()
-        self.workers.fail_stale()  # before leaving: a dead worker's trial seen standing still long enough is retried
-
-    def one_trial(self, trial: optuna.Trial) -> None:
-        recipe, study, space = self.recipe, self.study, self.space
-        try:
-            point = space.suggest(trial)
-        except Exception as exc:  # noqa: BLE001 - recorded on the trial, the study goes on
-            self._fail(trial, f"sampling failed: {type(exc).__name__}: {exc}")
-            return
-        stats: DrawStats = self.sampler.last_stats
-        self.sampler.last_stats = DrawStats()
-        self.result.screened += max(1, stats.draws)
-        trial.set_user_attr("draws", stats.draws)
-        if stats.over_budget or stats.duplicates or stats.invalid:
-            trial.set_user_attr(
-                "screened_out",
-                {"over_budget": stats.over_budget, "duplicates": stats.duplicates, "invalid": stats.invalid},
-            )
-        if stats.repaired:
-            trial.set_user_attr("repaired", True)
-        try:
-            prof = self.cost(point)
-        except SpecError as exc:
-            self._fail(trial, f"invalid architecture: {exc}")
-            return
-        trial.set_user_attr("macs", prof.macs)
-        trial.set_user_attr("params", prof.params)
-        if prof.macs > recipe.budget:  # the hard gate: never train over budget
-            self._fail(trial, f"over budget: {prof.macs:,} MACs > {recipe.budget:,} (not trained)")
-            return
-        self.result.screened_fit += 1
-        self.workers.await_twins(trial, list(space.dimensions), self._stopping)  # another worker, same point
-        duplicate = evaluated_points([t for t in study.get_trials(deepcopy=False) if t.number != trial.number]).get(
-            point_key(point)
-        )
-        if duplicate is not None:
-            self._reuse(trial, duplicate)
-            return
-        self._train(trial, point, prof)
-
-    def _train(self, trial: optuna.Trial, point: dict, prof) -> None:
-        recipe = self.recipe
-        multi = recipe.search.multi_objective
-        started = time.perf_counter()
-        self.bars.start_trial(trial.number, prof.macs)
-
-        last_epoch = recipe.train.epochs - 1
-
-        def on_epoch(epoch: int, accuracy: float) -> None:
-            self.bars.epoch_done(epoch, accuracy)
-            if not multi:
-                trial.report(accuracy, epoch)
-                # Never at the last epoch: a fully trained candidate is complete, whatever the median says.
-                if epoch < last_epoch and trial.should_prune():
-                    raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} at accuracy {accuracy:.4f}")
-
-        try:
-            torch.manual_seed(recipe.search.seed)
-            size = recipe.data.image_size
-            model = build(self.space.spec(point, num_classes=self.data.num_classes,
-                                          input_shape=(recipe.input_shape[0], size, size)))
-            result = fit(model, self.data, recipe.train, device=self.device, seed=recipe.search.seed,
-                         on_epoch=on_epoch, on_step=self.bars.step, should_stop=self._stopping)
-        except optuna.TrialPruned as exc:
-            trial.set_user_attr("reason", str(exc))
-            self.study.tell(trial, state=TrialState.PRUNED)
-            self._finished(trial, "PRUNED", started)
-            return
-        except TrainingInterrupted as exc:
-            trial.set_user_attr("interrupted", True)
-            self._fail(trial, f"{self.stop.reason if self.stop else 'interrupted'}, {exc}")
-            return
-        except (TrainingDiverged, torch.OutOfMemoryError) as exc:
-            self._fail(trial, f"{type(exc).__name__}: {exc}")
-            self._free()
-            return
-        except Exception as exc:  # noqa: BLE001 - any trial error is recorded and the study goes on
-            self._fail(trial, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
-            self._free()
-            return
-        values = [result.accuracy, float(prof.macs)] if multi else result.accuracy
-        self.study.tell(trial, values)
-        self._finished(trial, "COMPLETE", started)
-
-    def _free(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
-
-    def _reuse(self, trial: optuna.Trial, duplicate: FrozenTrial) -> None:
-        trial.set_user_attr("duplicate_of", duplicate.number)
-        if duplicate.state == TrialState.COMPLETE:
-            for step, value in sorted(duplicate.intermediate_values.items()):
-                if not self.recipe.search.multi_objective:
-                    trial.report(value, step)
-            self.study.tell(trial, list(duplicate.values) if len(duplicate.values) > 1 else duplicate.values[0])
-        elif duplicate.state == TrialState.PRUNED:
-            trial.set_user_attr("reason", f"same point as trial {duplicate.number} (pruned); not retrained")
-            self.study.tell(trial, state=TrialState.PRUNED)
-        else:
-            reason = duplicate.user_attrs.get("reason", "failed")
-            self._fail(trial, f"same point as failed trial {duplicate.number} ({reason}); not retrained")
-            return
-        self.reporter.trial_line(self.study, trial.number, "reused")
-
-    def _fail(self, trial: optuna.Trial, reason: str) -> None:
-        trial.set_user_attr("reason", reason[:1000])
-        self.study.tell(trial, state=TrialState.FAIL)
-        self.reporter.trial_line(self.study, trial.number, "failed")
-
-    def _finished(self, trial: optuna.Trial, state: str, started: float) -> None:
-        self.durations.append(time.perf_counter() - started)
-        self.result.trained += 1
-        self.reporter.trial_line(self.study, trial.number, state.lower())
-
-    def write_outputs(self, final: bool) -> list[Path]:
-        out = self.result.out
-        files = [write_trials_csv(self.study, list(self.space.dimensions), out / "trials.csv")]
+    def write(self, final: bool) -> list[Path]:
+        files = [write_trials_csv(self.study, list(self.space.dimensions), self.out / "trials.csv")]
         best = best_trial(self.study)
         if best is not None and (final or best.number != self.best_number):
-            path = export_best(self.study, self.space, self.recipe, self.data.num_classes, out)
+            path = export_best(self.study, self.space, self.recipe, self.num_classes, self.out)
             self.best_number = best.number
             if path:
                 files.append(path)
         elif best is not None:
-            files.append(out / "best.yaml")
+            files.append(self.out / "best.yaml")
         if final:
-            files.extend(write_plots(self.study, out, budget=self.recipe.budget))
+            files.extend(write_plots(self.study, self.out, budget=self.recipe.budget))
         return files

@@ -1,0 +1,301 @@
+"""The trial loop of a search: claim a slot, draw a point, gate it on cost, reuse or train it, record the trial.
+
+One trial, in order (:meth:`SearchLoop.one_trial`):
+
+1. **draw** -- the budget sampler proposes a point (over-budget and evaluated draws are thrown away inside the
+   sampler); what that cost is returned by :meth:`~nascomp.search.sampler.BudgetSampler.draw_stats` and recorded;
+2. **gate** -- the point's analytic cost is recorded, and a point over budget is failed, never trained;
+3. **settle** -- a twin running in another worker is waited for, and a point the study has a result for is reused
+   (``duplicate_of``), never trained twice;
+4. **train** -- the injected :class:`Training` builds and fits the point; each epoch's accuracy is reported to the
+   pruner, which is never consulted at the last epoch.
+
+Everything the loop needs is passed in explicitly (study, sampler, cost, training, coordinator, reporter, stop
+flag, deadline), so tests drive it with a stand-in training and no data.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+from nascomp._stop import StopFlag
+from nascomp.cost.profile import Profile
+from nascomp.errors import SpecError
+from nascomp.search import trials as attrs
+from nascomp.search.outputs import best_trial
+from nascomp.search.report import Reporter
+from nascomp.search.sampler import BudgetSampler, evaluated_points
+from nascomp.search.space import SearchSpace, point_key
+from nascomp.search.workers import Coordinator, counted
+from nascomp.train import FitResult, TrainingDiverged, TrainingInterrupted
+
+__all__ = ["Deadline", "Training", "LoopStats", "SearchLoop"]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The one time-limit rule of a search run: ``timeout`` seconds from ``started`` cover the whole run (data,
+    census and trials); no trial starts that would likely end after it, and waiting for other workers stops there.
+
+    Attributes:
+        started: ``time.perf_counter()`` at the start of the run.
+        timeout: Seconds, or ``None`` for no limit.
+
+    Example:
+        >>> deadline = Deadline(started=time.perf_counter(), timeout=60.0)
+        >>> deadline.passed(), deadline.leaves_room(expected_seconds=30.0)
+        (False, True)
+    """
+
+    started: float
+    timeout: float | None
+
+    def elapsed(self) -> float:
+        """Seconds since the start."""
+        return time.perf_counter() - self.started
+
+    def passed(self) -> bool:
+        """The limit has passed."""
+        return self.timeout is not None and self.elapsed() > self.timeout
+
+    def leaves_room(self, expected_seconds: float) -> bool:
+        """A trial expected to take ``expected_seconds`` would end within the limit."""
+        return self.timeout is None or self.elapsed() + expected_seconds <= self.timeout
+
+
+@dataclass(frozen=True)
+class Training:
+    """How a point is trained, injected into the loop.
+
+    Attributes:
+        build: ``build(point) -> nn.Module``, a freshly initialised classifier at the proxy resolution.
+        fit: ``fit(model, on_epoch=, on_step=, should_stop=) -> FitResult`` (see :func:`nascomp.train.fit`):
+            ``on_epoch(epoch, accuracy)`` after every epoch (0-based), ``on_step(step, steps)`` after every step,
+            :class:`~nascomp.train.TrainingInterrupted` when ``should_stop()`` turns true.
+        epochs: Epochs of the schedule (the pruner is consulted before the last one only).
+        steps_per_epoch: For the progress bars.
+        device: Where it trains (CUDA memory is freed after a failure).
+    """
+
+    build: Callable[[dict[str, Any]], torch.nn.Module]
+    fit: Callable[..., FitResult]
+    epochs: int
+    steps_per_epoch: int
+    device: torch.device = torch.device("cpu")
+
+
+@dataclass
+class LoopStats:
+    """What one run of the loop did.
+
+    Attributes:
+        trained: Trials it trained (complete or pruned).
+        screened: Points it costed for its trials (draws), and ``screened_fit`` of them fit the budget.
+        durations: Seconds each trained trial took.
+        stopped_by_timeout: The deadline ended the run.
+        interrupted: A signal ended the run.
+    """
+
+    trained: int = 0
+    screened: int = 0
+    screened_fit: int = 0
+    durations: list[float] = field(default_factory=list)
+    stopped_by_timeout: bool = False
+    interrupted: bool = False
+
+
+class SearchLoop:
+    """Run trials until the study holds ``target`` counted trials, the deadline passes or a signal arrives.
+
+    Args:
+        study: The study (possibly shared with other workers).
+        space: The search space.
+        sampler: The study's budget sampler.
+        cost: ``cost(point) -> Profile`` at the budget's input shape.
+        budget: The hard limit, in MACs.
+        target: Trials the study should hold in total.
+        multi_objective: Accuracy and MACs (no pruning) instead of accuracy alone.
+        training: How a point is built and trained.
+        coordinator: This worker's side of the shared-study protocol.
+        reporter: Progress and trial lines.
+        stop: The run's stop flag.
+        deadline: The run's time limit.
+        after_trial: Called after every trial (writes the outputs so far).
+    """
+
+    def __init__(self, *, study: optuna.Study, space: SearchSpace, sampler: BudgetSampler,
+                 cost: Callable[[dict[str, Any]], Profile], budget: int, target: int, multi_objective: bool,
+                 training: Training, coordinator: Coordinator, reporter: Reporter, stop: StopFlag,
+                 deadline: Deadline, after_trial: Callable[[], Any] = lambda: None):
+        self.study, self.space, self.sampler, self.cost, self.budget = study, space, sampler, cost, budget
+        self.target, self.multi_objective, self.training = target, multi_objective, training
+        self.workers, self.reporter, self.stop, self.deadline = coordinator, reporter, stop, deadline
+        self.after_trial = after_trial
+        self.stats = LoopStats()
+        self._bars: Any = None
+
+    def _counted(self) -> int:
+        return len(counted(self.study.get_trials(deepcopy=False)))
+
+    def run(self) -> LoopStats:
+        """Run the loop; returns what it did."""
+        done = self._counted()
+        if done:
+            self.reporter.note(f"resuming study '{self.study.study_name}': {done} of {self.target} trials already "
+                               f"recorded")
+        with self.reporter.progress(total=self.target, completed=min(done, self.target), epochs=self.training.epochs,
+                                    steps=self.training.steps_per_epoch) as bars:
+            self._bars = bars
+            bars.best(best_trial(self.study))
+            while done < self.target and not self.stop.set:
+                expected = statistics.median(self.stats.durations) if self.stats.durations else 0.0
+                if not self.deadline.leaves_room(expected):
+                    self.stats.stopped_by_timeout = True
+                    self.reporter.note(
+                        f"time limit: {self.deadline.elapsed():.0f} s spent, the next trial would likely end after "
+                        f"the {self.deadline.timeout:.0f} s timeout; stopping with {done} of {self.target} trials")
+                    break
+                trial = self.workers.claim(self.target, lambda: self.stop.set or self.deadline.passed())
+                if trial is None:
+                    if not self.stop.set and self._counted() < self.target:
+                        self.stats.stopped_by_timeout = True
+                        self.reporter.note(f"time limit: {self.deadline.timeout:.0f} s spent waiting for other "
+                                           f"workers; stopping")
+                    break
+                try:
+                    with self.workers.heartbeat(trial):
+                        self.one_trial(trial)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    self.reporter.note(f"trial {trial.number} was failed by another worker (no heartbeat seen for "
+                                       f"{self.workers.grace:.0f} s); its retry runs the point again")
+                done = self._counted()
+                bars.trial_done(done, best_trial(self.study))
+                self.after_trial()
+        self.stats.interrupted = self.stop.set
+        self.workers.fail_stale()  # before leaving: a dead worker's trial seen standing still long enough is retried
+        return self.stats
+
+    # -- one trial --------------------------------------------------------------------------------------------------
+    def one_trial(self, trial: optuna.Trial) -> None:
+        """Draw, gate, settle and train one trial (see the module docstring)."""
+        point = self._draw(trial)
+        if point is None:
+            return
+        prof = self._gate(trial, point)
+        if prof is None:
+            return
+        duplicate = self._settle(trial, point)
+        if duplicate is not None:
+            self._reuse(trial, duplicate)
+            return
+        self._train(trial, point, prof)
+
+    def _draw(self, trial: optuna.Trial) -> dict[str, Any] | None:
+        try:
+            point = self.space.suggest(trial)
+        except Exception as exc:  # noqa: BLE001 - recorded on the trial, the study goes on
+            self._fail(trial, f"sampling failed: {type(exc).__name__}: {exc}")
+            return None
+        stats = self.sampler.draw_stats(trial.number)
+        self.stats.screened += max(1, stats.draws)
+        attrs.record_draws(trial, draws=stats.draws, over_budget=stats.over_budget, duplicates=stats.duplicates,
+                           invalid=stats.invalid, repaired=stats.repaired)
+        return point
+
+    def _gate(self, trial: optuna.Trial, point: dict[str, Any]) -> Profile | None:
+        try:
+            prof = self.cost(point)
+        except SpecError as exc:
+            self._fail(trial, f"invalid architecture: {exc}")
+            return None
+        attrs.record_cost(trial, macs=prof.macs, params=prof.params)
+        if prof.macs > self.budget:  # the hard gate: never train over budget
+            self._fail(trial, f"over budget: {prof.macs:,} MACs > {self.budget:,} (not trained)")
+            return None
+        self.stats.screened_fit += 1
+        return prof
+
+    def _settle(self, trial: optuna.Trial, point: dict[str, Any]) -> FrozenTrial | None:
+        """Wait for a twin in another worker, then return the trial whose result this point reuses, if any."""
+        self.workers.await_twins(trial, list(self.space.dimensions), lambda: self.stop.set)
+        others = [t for t in self.study.get_trials(deepcopy=False) if t.number != trial.number]
+        return evaluated_points(others).get(point_key(point))
+
+    def _train(self, trial: optuna.Trial, point: dict[str, Any], prof: Profile) -> None:
+        started = time.perf_counter()
+        self._bars.start_trial(trial.number, prof.macs)
+        last_epoch = self.training.epochs - 1
+
+        def on_epoch(epoch: int, accuracy: float) -> None:
+            self._bars.epoch_done(epoch, accuracy)
+            if not self.multi_objective:
+                trial.report(accuracy, epoch)
+                # Never at the last epoch: a fully trained candidate is complete, whatever the median says.
+                if epoch < last_epoch and trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} at accuracy {accuracy:.4f}")
+
+        try:
+            model = self.training.build(point)
+            result = self.training.fit(model, on_epoch=on_epoch, on_step=self._bars.step,
+                                       should_stop=lambda: self.stop.set)
+        except optuna.TrialPruned as exc:
+            attrs.record_failure_reason(trial, str(exc))
+            self.study.tell(trial, state=TrialState.PRUNED)
+            self._finished(trial, "pruned", started)
+            return
+        except TrainingInterrupted as exc:
+            attrs.record_interrupted(trial, f"{self.stop.reason or 'interrupted'}, {exc}")
+            self._tell_failed(trial)
+            return
+        except (TrainingDiverged, torch.OutOfMemoryError) as exc:
+            self._fail(trial, f"{type(exc).__name__}: {exc}")
+            self._free()
+            return
+        except Exception as exc:  # noqa: BLE001 - any trial error is recorded and the study goes on
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            self._fail(trial, f"{type(exc).__name__}: {detail}")
+            self._free()
+            return
+        self.study.tell(trial, [result.accuracy, float(prof.macs)] if self.multi_objective else result.accuracy)
+        self._finished(trial, "complete", started)
+
+    def _free(self) -> None:
+        if self.training.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _reuse(self, trial: optuna.Trial, duplicate: FrozenTrial) -> None:
+        attrs.record_duplicate(trial, duplicate.number)
+        if duplicate.state == TrialState.COMPLETE:
+            if not self.multi_objective:
+                for step, value in sorted(duplicate.intermediate_values.items()):
+                    trial.report(value, step)
+            self.study.tell(trial, list(duplicate.values) if len(duplicate.values) > 1 else duplicate.values[0])
+        elif duplicate.state == TrialState.PRUNED:
+            attrs.record_failure_reason(trial, f"same point as trial {duplicate.number} (pruned); not retrained")
+            self.study.tell(trial, state=TrialState.PRUNED)
+        else:
+            reason = duplicate.user_attrs.get(attrs.REASON, "failed")
+            self._fail(trial, f"same point as failed trial {duplicate.number} ({reason}); not retrained")
+            return
+        self.reporter.trial_line(self.study, trial.number, "reused")
+
+    def _fail(self, trial: optuna.Trial, reason: str) -> None:
+        attrs.record_failure_reason(trial, reason)
+        self._tell_failed(trial)
+
+    def _tell_failed(self, trial: optuna.Trial) -> None:
+        self.study.tell(trial, state=TrialState.FAIL)
+        self.reporter.trial_line(self.study, trial.number, "failed")
+
+    def _finished(self, trial: optuna.Trial, outcome: str, started: float) -> None:
+        self.stats.durations.append(time.perf_counter() - started)
+        self.stats.trained += 1
+        self.reporter.trial_line(self.study, trial.number, outcome)
