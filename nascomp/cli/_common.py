@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
+from nascomp._shape import format_shape
 from nascomp.errors import SpecError
 from nascomp.spec._yaml import load_yaml
 
@@ -67,8 +68,7 @@ def fmt_int(n: int) -> str:
     return f"{n:,}"
 
 
-def fmt_shape(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+fmt_shape = format_shape  # the CLI's name for it
 
 
 def make_console(stderr: bool = False) -> Console:

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     console = make_console()
     console.print(table)
     console.print(
-        f"built {type(model).__name__}: {fmt_int(n_params)} params, output (N, {', '.join(map(str, prof.output_shape))}); "
+        f"built {type(model).__name__}: {fmt_int(n_params)} params, output {fmt_shape(('N', *prof.output_shape))}; "
         f"{prof.macs:,} MACs = {prof.macs / 1e9:.2f} GMACs (MACs = FlopCounterMode FLOPs / 2; torchvision's \"GFLOPS\")",
         highlight=False,
     )

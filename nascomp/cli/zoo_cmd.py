@@ -7,6 +7,7 @@ import re
 
 from rich.table import Table
 
+from nascomp._shape import format_shape
 from nascomp.cli._common import make_console, fmt_int
 from nascomp.cost.profile import profile
 from nascomp.spec.load import load_spec
@@ -45,6 +46,6 @@ def run(args: argparse.Namespace) -> int:
         spec = load_spec(name)
         prof = profile(spec)
         reference = (spec.reference or {}).get("source", "")
-        table.add_row(name, family, "x".join(map(str, spec.input_shape)), fmt_int(prof.params), f"{prof.macs / 1e9:.3f}", str(reference))
+        table.add_row(name, family, format_shape(spec.input_shape, sep="x"), fmt_int(prof.params), f"{prof.macs / 1e9:.3f}", str(reference))
     make_console().print(table)
     return 0

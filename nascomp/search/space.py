@@ -39,7 +39,7 @@ import optuna
 from nascomp._resources import find_library_file, library_names
 from nascomp.cost.profile import Profile, profile
 from nascomp.errors import SearchError, SpecError
-from nascomp.registry import closest_names
+from nascomp.registry import did_you_mean
 from nascomp.spec.load import load_spec
 from nascomp.spec.model import Spec
 from nascomp.spec.parse import read_yaml_file
@@ -249,8 +249,7 @@ def _parse(raw: Any, path: Path) -> SearchSpace:
         raise SpecError("a search space must be a mapping with 'dimensions' and 'architecture'", file=file)
     unknown = [k for k in raw if k not in _SPACE_KEYS]
     if unknown:
-        close = closest_names(str(unknown[0]), list(_SPACE_KEYS))
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(str(unknown[0]), list(_SPACE_KEYS))
         raise SpecError(
             f"unknown key '{unknown[0]}' in a search space{hint} (valid: {', '.join(_SPACE_KEYS)})",
             file=file, line=line(raw, unknown[0]),

@@ -13,7 +13,7 @@ from typing import Any
 from torch import fx, nn
 
 from nascomp.errors import SpecError
-from nascomp.registry import closest_names
+from nascomp.registry import did_you_mean
 from nascomp.spec._yaml import YamlList, YamlMap, load_yaml
 from nascomp.spec.expr import is_expr
 from nascomp.spec.model import RESERVED_NODE_KEYS, BlockDef, NodeSpec, RepeatSpec, Spec
@@ -38,8 +38,7 @@ def _line(obj: Any, key: str | None = None) -> int | None:
 def _check_keys(raw: YamlMap, allowed: tuple[str, ...], what: str, file: str | None, node: str | None = None) -> None:
     for key in raw:
         if key not in allowed:
-            close = closest_names(str(key), list(allowed))
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(str(key), list(allowed))
             raise SpecError(
                 f"unknown key '{key}' in {what}{hint} (valid: {', '.join(allowed)})",
                 file=file,
@@ -226,8 +225,7 @@ def _check_output(
     """An ``output:`` must name a node of the same node list (or ``input``), checked where it is written."""
     ids = [n.id for n in nodes]
     if output is not None and output not in ids and output != "input":
-        close = closest_names(output, ids)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(output, ids)
         raise SpecError(f"{key} '{output}' of {what} is not one of its node ids{hint} (ids: {', '.join(ids)})", file=file, line=line)
 
 
