@@ -156,10 +156,12 @@ def test_profile_builds_nothing_and_runs_nothing(monkeypatch):
     def no_modules(self, *args, **kwargs):
         raise AssertionError(f"profile constructed a {type(self).__name__}")
 
-    from nascomp.spec import library, load
+    from nascomp.graph.block_cache import BLOCK_CACHE
+    from nascomp.spec import load
 
-    load._load_file.cache_clear()  # a cold call: the spec is parsed and every block expanded again
-    library.builtin_library()._shared_cache.clear()
+    load._parse_file.cache_clear()  # a cold call: the spec is parsed and every block expanded again
+    load._load_file.cache_clear()
+    BLOCK_CACHE.clear()
     monkeypatch.setattr(nn.Module, "__init__", no_modules)
     with CountOps():
         prof = nascomp.profile("resnet50", input_shape=(3, 225, 225), num_classes=10)
