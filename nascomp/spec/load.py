@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from nascomp._shape import as_input_shape
 from nascomp.errors import SpecError
 from nascomp.registry import did_you_mean
 from nascomp.spec._yaml import load_yaml
@@ -114,10 +115,9 @@ def load_spec(source: SpecSource, *, origin: str | os.PathLike | None = None, **
     if "input_shape" in overrides:
         shape = overrides.pop("input_shape")
         if shape is not None:
-            shape = tuple(shape)
-            if len(shape) != 3 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
-                raise SpecError(f"input_shape must be (C, H, W) of positive integers, found {shape!r}", file=spec.file)
-            changes["input_shape"] = shape
+            if as_input_shape(shape) is None or isinstance(shape, str):
+                raise SpecError(f"input_shape must be (C, H, W) of positive integers, found {tuple(shape)!r}", file=spec.file)
+            changes["input_shape"] = as_input_shape(shape)
     unknown = [k for k in overrides if k not in spec.params]
     if unknown:
         valid = ", ".join(sorted(spec.params)) or "none"
