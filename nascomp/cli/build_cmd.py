@@ -7,7 +7,7 @@ import argparse
 from rich.table import Table
 
 from nascomp.cli._common import make_console, add_spec_arguments, fmt_int, fmt_shape, spec_overrides
-from nascomp.cost.profile import profile
+from nascomp.cost.profile import MACS_CONVENTION, profile
 from nascomp.graph.build import build
 from nascomp.spec.load import load_spec
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(
         f"built {type(model).__name__}: {fmt_int(n_params)} params, output {fmt_shape(('N', *prof.output_shape))}; "
-        f"{prof.macs:,} MACs = {prof.macs / 1e9:.2f} GMACs (MACs = FlopCounterMode FLOPs / 2; torchvision's \"GFLOPS\")",
+        f"{prof.macs:,} MACs = {prof.macs / 1e9:.2f} GMACs ({MACS_CONVENTION})",
         highlight=False,
     )
     return 0

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from nascomp._shape import format_shape
 from nascomp.cli._common import make_console, fmt_int
-from nascomp.cost.profile import profile
+from nascomp.cost.profile import MACS_CONVENTION, profile
 from nascomp.spec.load import load_spec
 from nascomp.zoo import zoo_names
 
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    table = Table(title="nascomp zoo (GMACs = FlopCounterMode GFLOPs / 2, torchvision's \"GFLOPS\")", title_justify="left")
+    table = Table(title=f"nascomp zoo (GMACs: {MACS_CONVENTION})", title_justify="left")
     for col, justify in (("name", "left"), ("family", "left"), ("input", "left"), ("params", "right"),
                          ("GMACs", "right"), ("reference", "left")):
         table.add_column(col, justify=justify)

@@ -83,11 +83,10 @@ class Profile:
         return rows
 
     def summary(self) -> str:
-        """One line naming the convention: ``resnet50 @ 3x224x224: 4.09 GMACs (torchvision's "GFLOPS"), 25.56 M params``."""
+        """One line naming the convention: ``resnet50 @ 3x224x224: 4.09 GMACs (MACs = multiply-accumulates ...), 25.56 M params``."""
         shape = format_shape(self.input_shape, sep="x")
         return (
-            f"{self.name} @ {shape}: {self.macs / 1e9:.2f} GMACs (torchvision's \"GFLOPS\"; = FlopCounterMode "
-            f"FLOPs / 2), {self.params / 1e6:.2f} M params"
+            f"{self.name} @ {shape}: {self.macs / 1e9:.2f} GMACs ({MACS_CONVENTION}), {self.params / 1e6:.2f} M params"
         )
 
 
