@@ -6,8 +6,9 @@ Side by side in one process, interleaved, median of ``--reps`` repetitions each:
   cheapest build torch offers), then one forward pass of a ``(1, 3, 224, 224)`` meta tensor under
   ``torch.utils.flop_counter.FlopCounterMode``; MACs = total // 2, params = sum(numel);
 * **profile, cold**: ``nascomp.profile("resnet50")`` after clearing every cache: the parsed spec file
-  (``nascomp.spec.load._load_file``), the built-in block library (``nascomp.spec.library._builtin_library``, so
-  ``blocks/*.yaml`` is parsed again) and its memo of expanded block instances;
+  (``nascomp.spec.load._parse_file`` / ``_load_file``), the built-in block library
+  (``nascomp.spec.library._builtin_library``, so ``blocks/*.yaml`` is parsed again) and the expander's memo of
+  block instances (``nascomp.graph.block_cache.BLOCK_CACHE``);
 * **profile, warm**: the same call again with the caches in place (what a search screening candidates sees for the
   library, though each candidate's own spec differs);
 * **profile, warm library**: the spec file re-read and re-expanded with a fresh expansion memo, but the built-in
@@ -34,6 +35,7 @@ import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
 import nascomp
+from nascomp.graph.block_cache import BLOCK_CACHE
 from nascomp.spec import library as library_module
 from nascomp.spec import load as load_module
 
@@ -49,14 +51,14 @@ def reference_cost(net: str) -> tuple[int, int]:
 
 
 def clear_all_caches() -> None:
-    load_module._load_file.cache_clear()
-    library_module.builtin_library()._shared_cache.clear()
+    clear_spec_caches()
     library_module._builtin_library.cache_clear()
 
 
 def clear_spec_caches() -> None:
+    load_module._parse_file.cache_clear()
     load_module._load_file.cache_clear()
-    library_module.builtin_library()._shared_cache.clear()
+    BLOCK_CACHE.clear()
 
 
 def profile_cost(net: str) -> tuple[int, int]:

@@ -26,7 +26,9 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
 
     Example:
         >>> with atomic_path("net.onnx") as tmp:
-        ...     tmp.write_bytes(b"...")
+        ...     _ = tmp.write_bytes(b"...")
+        >>> Path("net.onnx").read_bytes()
+        b'...'
     """
     dest = Path(dest)
     if dest.is_dir():

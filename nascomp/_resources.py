@@ -47,7 +47,7 @@ def find_library_file(
     Raises:
         error: a path that is not a file, or an unknown name (the message lists the valid names, closest first).
     """
-    from nascomp.registry import closest_names  # local: registry imports errors only, but keep this module light
+    from nascomp.registry import did_you_mean  # local: registry imports errors only, but keep this module light
 
     text = str(name_or_path)
     path = Path(text).expanduser()
@@ -59,6 +59,5 @@ def find_library_file(
     if builtin.is_file():
         return builtin
     names = library_names(kind)
-    close = closest_names(text, names)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(text, names)
     raise error(f"unknown {what} '{text}'{hint} (built-in: {', '.join(names)}; or a YAML file)")

@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 
 from nascomp.errors import RegistryError
 
-__all__ = ["Registry", "closest_names"]
+__all__ = ["Registry", "closest_names", "did_you_mean"]
 
 T = TypeVar("T")
 
@@ -20,6 +20,19 @@ T = TypeVar("T")
 def closest_names(name: str, valid: list[str], n: int = 3) -> list[str]:
     """Return up to ``n`` names of ``valid`` closest to ``name`` (difflib ratio >= 0.5)."""
     return difflib.get_close_matches(name, valid, n=n, cutoff=0.5)
+
+
+def did_you_mean(name: str, valid: list[str]) -> str:
+    """The hint for an unknown ``name``: ``"; did you mean 'a' or 'b'?"``, or ``""`` when nothing is close.
+
+    Example:
+        >>> did_you_mean("resnt18", ["resnet18", "vgg16"])
+        "; did you mean 'resnet18'?"
+        >>> did_you_mean("zzz", ["resnet18"])
+        ''
+    """
+    close = closest_names(str(name), valid)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 class Registry(Generic[T]):
@@ -62,9 +75,7 @@ class Registry(Generic[T]):
 
     def unknown_message(self, name: str) -> str:
         valid = sorted(self._items)
-        close = closest_names(str(name), valid)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        return f"unknown {self.kind} '{name}'{hint} (valid: {', '.join(valid)})"
+        return f"unknown {self.kind} '{name}'{did_you_mean(name, valid)} (valid: {', '.join(valid)})"
 
     def origin(self, name: str) -> str:
         return self._origins[name]

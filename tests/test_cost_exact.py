@@ -6,7 +6,7 @@ For every zoo net (``nascomp.zoo.zoo_names()``, so a new net is covered automati
 the module produces. The module is built and run on the meta device (no weights allocated, no arithmetic done;
 ``FlopCounterMode`` counts from shapes alone), which keeps a whole zoo sweep in seconds.
 
-The figures are also held against ``../shared/reference/canonical_nets.json``, measured on the torchvision/timm
+The figures are also held against ``tests/data/canonical_nets.json`` (a copy of ``../shared/reference/``), measured on the torchvision/timm
 reference models (never by nascomp).
 """
 
@@ -24,7 +24,7 @@ from nascomp.zoo import zoo_names
 
 from _contract import assert_per_node_macs, flop_counter_macs
 
-REFERENCE_JSON = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "canonical_nets.json"
+REFERENCE_JSON = Path(__file__).resolve().parent / "data" / "canonical_nets.json"  # copy of ../shared/reference/
 EXTRA_SIZES = ((160, 160), (224, 320), (225, 225))
 # On the meta device the time goes into building modules, not arithmetic: nets of more than this many primitive
 # ops (DenseNet-161/169/201, ResNet-152, the deep SE nets) take 3-5 s per size on 2 cores, so their extra sizes are
@@ -96,17 +96,15 @@ def test_meta_device_counts_like_a_real_forward():
 
 
 def _reference() -> dict:
-    if not REFERENCE_JSON.exists():
-        pytest.skip(f"{REFERENCE_JSON} not present")
     return json.loads(REFERENCE_JSON.read_text())["nets"]
 
 
 @pytest.mark.parametrize("name", zoo_names())
 def test_profile_matches_canonical_reference(name):
-    """Profile figures equal those measured on the torchvision/timm reference models (canonical_nets.json)."""
+    """Profile figures equal those measured on the torchvision/timm reference models (canonical_nets.json); every
+    zoo net has an entry there."""
     nets = _reference()
-    if name not in nets:
-        pytest.skip(f"{name} has no entry in canonical_nets.json")
+    assert name in nets, f"{name} has no entry in {REFERENCE_JSON}"
     ref = nets[name]
     prof = nascomp.profile(name, input_shape=tuple(ref["input_shape"]))
     assert prof.params == ref["params"]
@@ -125,8 +123,7 @@ def test_every_canonical_reference_net_is_in_the_zoo():
 )
 def test_macs_are_torchvisions_gflops(name, model_card_gflops):
     """The convention: MACs are what torchvision's model cards print as "GFLOPS" (torchvision docs, weights tables)."""
-    if name not in zoo_names():
-        pytest.skip(f"{name} not in the zoo yet")
+    assert name in zoo_names()
     assert round(nascomp.profile(name).macs / 1e9, 2) == model_card_gflops
 
 
@@ -156,10 +153,12 @@ def test_profile_builds_nothing_and_runs_nothing(monkeypatch):
     def no_modules(self, *args, **kwargs):
         raise AssertionError(f"profile constructed a {type(self).__name__}")
 
-    from nascomp.spec import library, load
+    from nascomp.graph.block_cache import BLOCK_CACHE
+    from nascomp.spec import load
 
-    load._load_file.cache_clear()  # a cold call: the spec is parsed and every block expanded again
-    library.builtin_library()._shared_cache.clear()
+    load._parse_file.cache_clear()  # a cold call: the spec is parsed and every block expanded again
+    load._load_file.cache_clear()
+    BLOCK_CACHE.clear()
     monkeypatch.setattr(nn.Module, "__init__", no_modules)
     with CountOps():
         prof = nascomp.profile("resnet50", input_shape=(3, 225, 225), num_classes=10)
@@ -184,8 +183,7 @@ def test_auxiliary_heads_count_in_params_not_in_macs(name):
     inference figure (eval mode, where the heads do not run), as torchvision's model cards report both."""
     import torchvision
 
-    if name not in zoo_names() or "aux_logits" not in nascomp.load_spec(name).params:
-        pytest.skip(f"{name} has no aux_logits param")
+    assert "aux_logits" in nascomp.load_spec(name).params
     shape = _own_shape(name)
     prof = nascomp.profile(name, aux_logits=True)
     with torch.device("meta"):

@@ -192,3 +192,23 @@ def test_recipe_errors(tmp_path):
         load_recipe(bad)
     with pytest.raises(SearchError, match="unknown sampler 'cmaes'"):
         load_recipe().with_overrides(sampler="cmaes")
+
+
+def test_dimension_types_describe_domains_as_stored_studies_do():
+    """Study identities compare ``describe()`` text written by earlier versions: it must not change."""
+    from nascomp.search.space import Choice, IntRange
+
+    assert IntRange("d", 1, 4).describe() == "1..4"
+    assert IntRange("d", 1, 7, 2).describe() == "1..7 step 2"
+    assert Choice("p", (32, 48, 64)).describe() == "{32, 48, 64}"
+    assert Choice("se", (False, True)).describe() == "{false, true}"
+    assert not Choice("se", (False, True)).contains(1) and not IntRange("d", 1, 4).contains(True)
+
+
+def test_a_loaded_space_is_not_mutated_after_construction():
+    import dataclasses
+
+    space = load_space("se_resnext")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        space.points = {}  # type: ignore[misc]
+    assert set(space.points) >= {"resnet50"}

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from typing import Any
 
 from rich.console import Console
 
+from nascomp._shape import as_input_shape, format_shape
 from nascomp.errors import NascompError, SpecError
 from nascomp.spec._yaml import load_yaml
 
 __all__ = ["make_console", "parse_input_shape", "parse_overrides", "add_spec_arguments", "spec_overrides",
            "name_the_set", "fmt_int", "fmt_shape"]
-
-_SHAPE_RE = re.compile(r"^\s*(\d+)\s*[x×,]\s*(\d+)\s*[x×,]\s*(\d+)\s*$")
-
 
 def parse_input_shape(text: str | None) -> tuple[int, int, int] | None:
     """``"3x224x224"`` -> ``(3, 224, 224)``.
@@ -27,10 +24,10 @@ def parse_input_shape(text: str | None) -> tuple[int, int, int] | None:
     """
     if text is None:
         return None
-    match = _SHAPE_RE.match(text)
-    if not match or min(int(g) for g in match.groups()) < 1:
+    shape = as_input_shape(text)
+    if shape is None:
         raise SpecError(f"--input must be CxHxW of positive integers, e.g. 3x224x224; found '{text}'")
-    return tuple(int(g) for g in match.groups())  # type: ignore[return-value]
+    return shape
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
@@ -92,8 +89,7 @@ def fmt_int(n: int) -> str:
     return f"{n:,}"
 
 
-def fmt_shape(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+fmt_shape = format_shape  # the CLI's name for it
 
 
 def make_console(stderr: bool = False) -> Console:

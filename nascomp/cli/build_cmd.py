@@ -8,7 +8,7 @@ from rich.table import Table
 
 from nascomp.cli._common import make_console, add_spec_arguments, fmt_int, fmt_shape, spec_overrides
 from nascomp.cost.budget import format_macs
-from nascomp.cost.profile import profile
+from nascomp.cost.profile import MACS_CONVENTION, profile
 from nascomp.graph.build import build
 from nascomp.spec.load import load_spec
 
@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
     console = make_console()
     console.print(table)
     console.print(
-        f"built {type(model).__name__}: {fmt_int(n_params)} params, output (N, {', '.join(map(str, prof.output_shape))}); "
-        f"{prof.macs:,} MACs = {format_macs(prof.macs)} (MACs = FlopCounterMode FLOPs / 2; torchvision's \"GFLOPS\")",
+        f"built {type(model).__name__}: {fmt_int(n_params)} params, output {fmt_shape(('N', *prof.output_shape))}; "
+        f"{prof.macs:,} MACs = {format_macs(prof.macs)} ({MACS_CONVENTION})",
         highlight=False,
     )
     return 0

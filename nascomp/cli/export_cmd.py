@@ -6,6 +6,7 @@ import argparse
 
 import torch
 
+from nascomp._shape import format_shape
 from nascomp.cli._common import add_spec_arguments, spec_overrides
 from nascomp.errors import NascompError
 from nascomp.export.onnx import EXPORTERS, export_onnx, onnxruntime_available, verify_onnx
@@ -42,10 +43,10 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     model = build(spec).eval()
     shape = tuple(spec.input_shape)
-    dims = "x".join(map(str, shape))
+    dims = format_shape(('batch', *shape))
     if args.onnx:
         path = export_onnx(model, args.onnx, shape, opset=args.opset, exporter=args.onnx_exporter)
-        print(f"wrote {path} ({path.stat().st_size:,} bytes): {spec.name}, input (batch, {dims.replace('x', ', ')})")
+        print(f"wrote {path} ({path.stat().st_size:,} bytes): {spec.name}, input {dims}")
         if args.no_verify:
             pass
         elif onnxruntime_available():
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             print("  not checked: onnxruntime is not installed (pip install onnxruntime)")
     if args.torchscript:
         path = export_torchscript(model, args.torchscript, shape)
-        print(f"wrote {path} ({path.stat().st_size:,} bytes): {spec.name}, input (batch, {dims.replace('x', ', ')})")
+        print(f"wrote {path} ({path.stat().st_size:,} bytes): {spec.name}, input {dims}")
         if not args.no_verify:
             diff = verify_torchscript(model, path, shape)
             print(f"  checked with torch.jit.load: same outputs as the built model (max abs difference {diff:.2g})")

@@ -7,7 +7,7 @@ import argparse
 from rich.table import Table
 
 from nascomp.cli._common import make_console, add_spec_arguments, fmt_int, fmt_shape, spec_overrides
-from nascomp.cost.profile import profile
+from nascomp.cost.profile import MACS_CONVENTION, profile
 
 NAME = "profile"
 HELP = "exact MACs, params and activations of a spec, computed without building it"
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     prof = profile(args.spec, **spec_overrides(args))
     console = make_console()
     if args.per_node or args.expand:
-        table = Table(title=f"{prof.name}: cost per node (MACs = FlopCounterMode FLOPs / 2)", title_justify="left")
+        table = Table(title=f"{prof.name}: cost per node ({MACS_CONVENTION})", title_justify="left")
         for col, justify in (("node", "left"), ("type", "left"), ("output shape", "left"), ("MACs", "right"),
                              ("params", "right"), ("activations", "right")):
             table.add_column(col, justify=justify)

@@ -11,7 +11,7 @@ from pathlib import Path
 from nascomp._atomic import atomic_path
 from nascomp.cost.profile import profile
 from nascomp.errors import NascompError, SpecError
-from nascomp.registry import closest_names
+from nascomp.registry import did_you_mean
 from nascomp.spec._yaml import load_yaml
 from nascomp.spec.load import load_spec
 from nascomp.zoo import zoo_names, zoo_path, zoo_registry
@@ -57,8 +57,7 @@ def resolve_source(source: str) -> tuple[Path, str]:
     run_best = RUNS / source / BEST
     if path.name == source and run_best.is_file():
         return run_best, f"best architecture of study '{source}' ({run_best})"
-    close = closest_names(source, zoo_names())
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(source, zoo_names())
     raise NascompError(
         f"'{source}' is not a zoo net, a spec file, a run folder or a study with {RUNS / source / BEST}{hint} "
         f"(zoo nets: {', '.join(zoo_names())})"

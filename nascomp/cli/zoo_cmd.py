@@ -7,9 +7,10 @@ import re
 
 from rich.table import Table
 
+from nascomp._shape import format_shape
 from nascomp.cli._common import make_console, fmt_int
 from nascomp.cost.budget import format_macs
-from nascomp.cost.profile import profile
+from nascomp.cost.profile import MACS_CONVENTION, profile
 from nascomp.spec.load import load_spec
 from nascomp.zoo import zoo_names
 
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    table = Table(title="nascomp zoo (MACs = FlopCounterMode FLOPs / 2, torchvision's \"GFLOPS\")", title_justify="left")
+    table = Table(title=f"nascomp zoo ({MACS_CONVENTION})", title_justify="left")
     for col, justify in (("name", "left"), ("family", "left"), ("input", "left"), ("params", "right"),
                          ("MACs", "right"), ("reference", "left")):
         table.add_column(col, justify=justify)
@@ -46,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
         spec = load_spec(name)
         prof = profile(spec)
         reference = (spec.reference or {}).get("source", "")
-        table.add_row(name, family, "x".join(map(str, spec.input_shape)), fmt_int(prof.params), format_macs(prof.macs, digits=4), str(reference))
+        table.add_row(name, family, format_shape(spec.input_shape, sep="x"), fmt_int(prof.params), format_macs(prof.macs, digits=4), str(reference))
     make_console().print(table)
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from nascomp._shape import format_shape
 from nascomp.cost.budget import format_macs
 from nascomp.graph.build import expand_spec
 from nascomp.graph.expand import Expansion, PrimNode, needed_nodes
@@ -79,15 +80,14 @@ class Profile:
                 rows.append(NodeCost(item.name, item.op.name, item.out_shape, item.macs, item.num_params, item.activations))
             else:
                 e = item.expansion
-                rows.append(NodeCost(item.prefix, item.kind, e.out_shape, e.macs, e.params, e.activations))
+                rows.append(NodeCost(item.prefix, item.label, e.out_shape, e.macs, e.params, e.activations))
         return rows
 
     def summary(self) -> str:
-        """One line naming the convention: ``resnet50 @ 3x224x224: 4.09 GMACs (torchvision's "GFLOPS"), 25.56 M params``."""
-        shape = "x".join(map(str, self.input_shape))
+        """One line naming the convention: ``resnet50 @ 3x224x224: 4.09 GMACs (MACs = multiply-accumulates ...), 25.56 M params``."""
+        shape = format_shape(self.input_shape, sep="x")
         return (
-            f"{self.name} @ {shape}: {format_macs(self.macs)} (torchvision's \"GFLOPS\"; = FlopCounterMode "
-            f"FLOPs / 2), {self.params / 1e6:.2f} M params"
+            f"{self.name} @ {shape}: {format_macs(self.macs)} ({MACS_CONVENTION}), {self.params / 1e6:.2f} M params"
         )
 
 

@@ -14,7 +14,7 @@ import operator
 
 from torch import fx, nn
 
-from nascomp.graph.expand import INPUT, Expansion, PrimNode
+from nascomp.graph.expansion import Expansion, PrimNode, needed_nodes, qualify
 
 __all__ = ["compile_expansion", "Scope"]
 
@@ -39,12 +39,6 @@ class Scope(nn.Module):
         raise RuntimeError("a Scope has no forward of its own; call the compiled model")
 
 
-def _q(ref: str, prefix: str, input_ref: str) -> str:
-    if ref == INPUT:
-        return input_ref
-    return f"{prefix}.{ref}" if prefix else ref
-
-
 def _make_modules(container: nn.Module, expansion: Expansion, modules: dict[str, nn.Module], prefix: str) -> None:
     """Create every module once, in a hierarchy of :class:`Scope` containers named by the spec's ids."""
     for item in expansion.items:
@@ -52,11 +46,11 @@ def _make_modules(container: nn.Module, expansion: Expansion, modules: dict[str,
             module = item.op.module(item.params, list(item.in_shapes))
             if module is not None:
                 container.add_module(item.name, module)
-                modules[f"{prefix}.{item.name}" if prefix else item.name] = module
+                modules[qualify(item.name, prefix, _INPUT_NAME)] = module
         else:
-            scope = Scope(item.kind)
+            scope = Scope(item.label)
             container.add_module(item.prefix, scope)
-            _make_modules(scope, item.expansion, modules, f"{prefix}.{item.prefix}" if prefix else item.prefix)
+            _make_modules(scope, item.expansion, modules, qualify(item.prefix, prefix, _INPUT_NAME))
 
 
 def _emit(nodes: list[PrimNode], modules: dict[str, nn.Module], outputs: list[str]) -> fx.Graph:
@@ -72,18 +66,6 @@ def _emit(nodes: list[PrimNode], modules: dict[str, nn.Module], outputs: list[st
     graph.output(values[0] if len(values) == 1 else tuple(values))
     graph.lint()
     return graph
-
-
-def _needed(nodes: list[PrimNode], outputs: list[str]) -> list[PrimNode]:
-    by_name = {n.name: n for n in nodes}
-    needed: set[str] = set()
-    stack = [o for o in outputs if o in by_name]
-    while stack:
-        name = stack.pop()
-        if name not in needed:
-            needed.add(name)
-            stack.extend(i for i in by_name[name].inputs if i in by_name)
-    return [n for n in nodes if n.name in needed]
 
 
 # Ops whose backward needs their inputs but not their output, so a ReLU may overwrite that output in place.
@@ -119,18 +101,15 @@ def compile_expansion(expansion: Expansion, class_name: str = "Net") -> fx.Graph
     root = nn.Module()
     modules: dict[str, nn.Module] = {}
     _make_modules(root, expansion, modules, "")
-    nodes = [
-        PrimNode(n.name, n.op, n.params, n.inputs, n.in_shapes, n.out_shape, n.macs, n.num_params, n.file, n.line)
-        for n in expansion.flatten("", _INPUT_NAME)
-    ]
+    nodes = list(expansion.flatten("", _INPUT_NAME))
     output = expansion.qualified_output("", _INPUT_NAME)
-    aux = [_q(a, "", _INPUT_NAME) for a in expansion.aux_outputs]
-    module = fx.GraphModule(root, _emit(_needed(nodes, [output]) if aux else nodes, modules, [output]), class_name=class_name)
+    aux = [qualify(a, "", _INPUT_NAME) for a in expansion.aux_outputs]
+    module = fx.GraphModule(root, _emit(needed_nodes(nodes, [output]) if aux else nodes, modules, [output]), class_name=class_name)
     for name, child in root.named_children():  # keep the typed containers, aux heads included
         setattr(module, name, child)
     graphs = [module.graph]
     if aux:
-        train = fx.GraphModule(root, _emit(_needed(nodes, [output, *aux]), modules, [output, *aux]), class_name=class_name)
+        train = fx.GraphModule(root, _emit(needed_nodes(nodes, [output, *aux]), modules, [output, *aux]), class_name=class_name)
         graphs.append(train.graph)
         eval_forward = type(module).forward
         train_forward = type(train).forward

@@ -3,151 +3,48 @@
 Expansion walks each scope (the spec, a group, a block instance) in dependency order: it checks ids and
 references (a networkx DAG finds cycles), evaluates ``${...}`` expressions, checks every parameter against its
 declaration, infers each node's output shape with the op's shape rule and costs it with the op's cost rule.
-Nothing is allocated and nothing runs. Block instances are memoised by (block, parameters, input shape).
+Nothing is allocated and nothing runs. Block instances are memoised in a :class:`~nascomp.graph.block_cache.BlockCache`
+by (block, parameters, input shape).
 
-The result is an :class:`Expansion`: a tree of :class:`PrimNode` and :class:`Sub` items with totals. Names inside
-an expansion are relative to it; :meth:`Expansion.flatten` gives fully qualified names (``layer1.0.conv1``),
-which are the module names and so the ``state_dict`` prefixes.
+The result is an :class:`~nascomp.graph.expansion.Expansion` (records in :mod:`nascomp.graph.expansion`). Each
+step returns what it adds to its scope (a :class:`Placed`): the items and the reference of its output.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import networkx as nx
 
 from nascomp.errors import RegistryError, SpecError
+from nascomp.graph.block_cache import BLOCK_CACHE, BlockCache
+from nascomp.graph.expansion import INPUT, Expansion, PrimNode, Sub, Totals, needed_nodes, qualify
 from nascomp.ops import OPS, Op, OpError, Shape
-from nascomp.registry import closest_names
+from nascomp.registry import did_you_mean
 from nascomp.spec.expr import ExprError, is_expr
 from nascomp.spec.library import BlockLibrary
 from nascomp.spec.model import BlockDef, NodeSpec, RepeatSpec
 from nascomp.spec.params import _UNCHECKED, ParamDecl, ParamError
 
-__all__ = ["INPUT", "PrimNode", "Sub", "Expansion", "expand_nodes", "Frame"]
+__all__ = ["INPUT", "PrimNode", "Sub", "Expansion", "Totals", "expand_nodes", "Frame", "needed_nodes", "qualify"]
 
-INPUT = "input"
 MAX_REPEAT = 10_000  # copies of one repeated node; far above any real net, low enough to fail fast on a typo
 MAX_BLOCK_DEPTH = 50  # nested block instances; deeper is a runaway recursion (Python's stack would overflow)
-_ACTIVATION_OPS = ("conv2d", "linear")  # activations counted as in pycls/fvcore: outputs of conv and linear
 
 
-@dataclass(frozen=True)
-class PrimNode:
-    """One primitive op with its checked parameters, shapes and cost (names relative to the enclosing expansion).
+class Tensor(NamedTuple):
+    """A value inside a scope: the relative name of its producer (or :data:`INPUT`) and its shape."""
 
-    Attributes:
-        name: Relative name (the module name).
-        op: The op.
-        params: Checked parameters (defaults filled).
-        inputs: Relative names of the input nodes, or :data:`INPUT`.
-        in_shapes: Input shapes (batch excluded).
-        out_shape: Output shape (batch excluded).
-        macs: MACs for one sample (conv, linear and matmul only).
-        num_params: Parameter elements.
-        file: Source file of the node.
-        line: Source line of the node.
-    """
-
-    name: str
-    op: Op
-    params: dict[str, Any]
-    inputs: tuple[str, ...]
-    in_shapes: tuple[Shape, ...]
-    out_shape: Shape
-    macs: int
-    num_params: int
-    file: str | None
-    line: int | None
-
-    @property
-    def activations(self) -> int:
-        if self.op.name not in _ACTIVATION_OPS:
-            return 0
-        n = 1
-        for s in self.out_shape:
-            n *= s
-        return n
+    ref: str
+    shape: Shape
 
 
-@dataclass(frozen=True)
-class Sub:
-    """A nested expansion (group, block instance or repetition) placed under ``prefix`` with input ``input``.
-
-    Attributes:
-        prefix: Its name in the enclosing scope.
-        kind: Block name, ``group`` or ``repeat``, for tables and module reprs.
-        expansion: The nested expansion.
-        input: Relative name (in the enclosing scope) of its input.
-        in_shape: Its input shape.
-    """
-
-    prefix: str
-    kind: str
-    expansion: "Expansion"
-    input: str
-    in_shape: Shape
-
-
-@dataclass(frozen=True)
-class Expansion:
-    """An expanded scope: items in execution order, its output reference and its totals.
-
-    Attributes:
-        items: :class:`PrimNode` and :class:`Sub` in topological order.
-        output: Relative name of the output node, or :data:`INPUT` when the scope is an identity.
-        out_shape: Output shape.
-        macs: Total MACs for one sample.
-        params: Total parameter elements.
-        activations: Elements of all conv and linear outputs for one sample.
-        aux_outputs: Relative names of training-only outputs (top level only; see ``aux_outputs`` in specs).
-    """
+class Placed(NamedTuple):
+    """What expanding one node adds to its scope: new items, and the value that stands for the node's output."""
 
     items: tuple[PrimNode | Sub, ...]
-    output: str
-    out_shape: Shape
-    macs: int
-    params: int
-    activations: int
-    aux_outputs: tuple[str, ...] = ()
-
-    def flatten(self, prefix: str = "", input_ref: str = INPUT) -> Iterator[PrimNode]:
-        """Yield every primitive node with fully qualified names and inputs."""
-        for item in self.items:
-            if isinstance(item, PrimNode):
-                yield _qualify(item, prefix, input_ref)
-            else:
-                sub_prefix = f"{prefix}.{item.prefix}" if prefix else item.prefix
-                sub_input = _qualify_ref(item.input, prefix, input_ref)
-                yield from item.expansion.flatten(sub_prefix, sub_input)
-
-    def qualified_output(self, prefix: str = "", input_ref: str = INPUT) -> str:
-        return _qualify_ref(self.output, prefix, input_ref)
-
-
-def _qualify_ref(ref: str, prefix: str, input_ref: str) -> str:
-    if ref == INPUT:
-        return input_ref
-    return f"{prefix}.{ref}" if prefix else ref
-
-
-def _qualify(node: PrimNode, prefix: str, input_ref: str) -> PrimNode:
-    if not prefix and input_ref == INPUT:
-        return node
-    return PrimNode(
-        name=_qualify_ref(node.name, prefix, input_ref),
-        op=node.op,
-        params=node.params,
-        inputs=tuple(_qualify_ref(i, prefix, input_ref) for i in node.inputs),
-        in_shapes=node.in_shapes,
-        out_shape=node.out_shape,
-        macs=node.macs,
-        num_params=node.num_params,
-        file=node.file,
-        line=node.line,
-    )
+    out: Tensor
 
 
 @dataclass(frozen=True)
@@ -162,13 +59,10 @@ class Frame:
     def child(self, node_id: str) -> "Frame":
         return Frame(f"{self.path}.{node_id}" if self.path else node_id, self.file, self.line, self.block)
 
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    return value
+    def sibling(self, node_id: str) -> "Frame":
+        """The frame of ``node_id`` in the same scope as this one (a flat copy of a repeated node)."""
+        parent = self.path.rsplit(".", 1)[0] if "." in self.path else ""
+        return Frame(parent, self.file, self.line, self.block).child(node_id)
 
 
 def _shape_vars(shape: Shape) -> dict[str, Any]:
@@ -182,8 +76,9 @@ def _shape_vars(shape: Shape) -> dict[str, Any]:
 class _Expander:
     """Holds the evaluator and library for one expansion run."""
 
-    def __init__(self, library: BlockLibrary):
+    def __init__(self, library: BlockLibrary, cache: BlockCache):
         self.library = library
+        self.cache = cache
         self.ev = library.evaluator
         self.block_stack: list[str] = []  # names of the block instances being expanded, outermost first
 
@@ -211,8 +106,7 @@ class _Expander:
         by_name = decls if isinstance(decls, dict) else {d.name: d for d in decls}
         for key in raw:
             if key not in by_name:
-                close = closest_names(str(key), list(by_name))
-                hint = f"; did you mean '{close[0]}'?" if close else ""
+                hint = did_you_mean(str(key), list(by_name))
                 valid = ", ".join(by_name) or "none"
                 raise self.error(f"unknown parameter '{key}' for {what}{hint} (valid: {valid})", node, frame, key)
         out: dict[str, Any] = {}
@@ -256,8 +150,7 @@ class _Expander:
                 if ref == INPUT:
                     continue
                 if ref not in seen:
-                    close = closest_names(ref, list(seen))
-                    hint = f"; did you mean '{close[0]}'?" if close else ""
+                    hint = did_you_mean(ref, list(seen))
                     raise self.error(
                         f"input '{ref}' is not a node of this scope{hint} (ids here: {', '.join(['input', *seen])})",
                         node,
@@ -286,10 +179,9 @@ class _Expander:
         self, nodes: tuple[NodeSpec, ...], output: str | None, in_shape: Shape, names: dict[str, Any], frame: Frame,
         owner: NodeSpec | None = None, aux_outputs: tuple[str, ...] = (),
     ) -> Expansion:
-        env: dict[str, tuple[str, Shape]] = {INPUT: (INPUT, in_shape)}
+        env: dict[str, Tensor] = {INPUT: Tensor(INPUT, in_shape)}
         skipped: set[str] = set()
         items: list[PrimNode | Sub] = []
-        totals = [0, 0, 0]
         for node, inputs in self.order(nodes, frame):
             node_frame = frame.child(node.id)
             refs = [env[ref] for ref in inputs]
@@ -303,32 +195,22 @@ class _Expander:
                     env[node.id] = refs[0]
                     skipped.add(node.id)
                     continue
-            out_ref, out_shape = self.expand_node(node, refs, names, node_frame, items, totals)
-            env[node.id] = (out_ref, out_shape)
+            placed = self.expand_node(node, refs, names, node_frame)
+            items.extend(placed.items)
+            env[node.id] = placed.out
+        ids = ", ".join(n.id for n in nodes)
         out_id = output if output is not None else nodes[-1].id
         if out_id not in env:
-            raise self.error(
-                f"output '{out_id}' is not a node of this scope (ids: {', '.join(n.id for n in nodes)})", owner, frame
-            )
-        out_ref, out_shape = env[out_id]
+            raise self.error(f"output '{out_id}' is not a node of this scope (ids: {ids})", owner, frame)
         aux_refs = []
         for aux_id in aux_outputs:
             if aux_id not in env:
-                raise self.error(
-                    f"aux output '{aux_id}' is not a top-level node (ids: {', '.join(n.id for n in nodes)})", owner, frame
-                )
+                raise self.error(f"aux output '{aux_id}' is not a top-level node (ids: {ids})", owner, frame)
             if aux_id not in skipped:  # an aux head switched off with `when: false` is simply absent
-                aux_refs.append(env[aux_id][0])
-        return Expansion(tuple(items), out_ref, out_shape, totals[0], totals[1], totals[2], tuple(aux_refs))
+                aux_refs.append(env[aux_id].ref)
+        return Expansion.of(items, env[out_id].ref, env[out_id].shape, tuple(aux_refs))
 
-    def expand_node(
-        self, node: NodeSpec, refs: list[tuple[str, Shape]], names: dict[str, Any], frame: Frame,
-        items: list, totals: list[int],
-    ) -> tuple[str, Shape]:
-        """Expand ``node`` (with its repetition) into ``items``; return its output reference and shape."""
-        if node.repeat is None:
-            return self.expand_single(node, node.id, refs, names, frame, items, totals)
-        rep: RepeatSpec = node.repeat
+    def repeat_count(self, rep: RepeatSpec, names: dict[str, Any], node: NodeSpec, frame: Frame) -> int:
         count = self.evaluate(rep.count, names, node, frame, "repeat")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise self.error(f"'repeat' count must be a non-negative integer, found {count!r}", node, frame, "repeat")
@@ -336,48 +218,56 @@ class _Expander:
             raise self.error(
                 f"'repeat' count {count:,} is over the limit of {MAX_REPEAT:,} copies (a typo?)", node, frame, "repeat"
             )
+        return count
+
+    def expand_node(self, node: NodeSpec, refs: list[Tensor], names: dict[str, Any], frame: Frame) -> Placed:
+        """Expand ``node`` with its repetition."""
+        if node.repeat is None:
+            return self.expand_single(node, node.id, refs, names, frame)
+        rep: RepeatSpec = node.repeat
+        count = self.repeat_count(rep, names, node, frame)
         if len(refs) != 1:
             raise self.error("a repeated node must have exactly one input", node, frame)
+        (source,) = refs
         if rep.id_format is None:  # nested: a group of copies "0".."N-1"
-            if count == 0:
-                return refs[0]
-            sub_items: list = []
-            sub_totals = [0, 0, 0]
-            ref, shape = INPUT, refs[0][1]
+            sub_items: list[PrimNode | Sub] = []
+            out = Tensor(INPUT, source.shape)
             for i in range(count):
-                ref, shape = self.expand_single(
-                    node, str(i), [(ref, shape)], {**names, "index": i}, frame.child(str(i)), sub_items, sub_totals
-                )
-            expansion = Expansion(tuple(sub_items), ref, shape, *sub_totals)
-            if sub_items:
-                items.append(Sub(node.id, f"{node_type_name(node)} x{count}", expansion, refs[0][0], refs[0][1]))
-                _add(totals, sub_totals)
-            if ref == INPUT:
-                return refs[0]
-            return f"{node.id}.{ref}", shape
+                placed = self.expand_single(node, str(i), [out], {**names, "index": i}, frame.child(str(i)))
+                sub_items.extend(placed.items)
+                out = placed.out
+            if not sub_items:
+                return Placed((), source if out.ref == INPUT else Tensor(f"{node.id}.{out.ref}", out.shape))
+            expansion = Expansion.of(sub_items, out.ref, out.shape)
+            sub = Sub(node.id, node_type_name(node), expansion, source.ref, source.shape, repeat=count)
+            return Placed((sub,), source if out.ref == INPUT else Tensor(f"{node.id}.{out.ref}", out.shape))
         # flat copies in this scope
-        outputs: list[tuple[str, Shape]] = []
-        current = refs[0]
+        items: list[PrimNode | Sub] = []
+        outputs: list[Tensor] = []
+        current = source
         concat = OPS.get("concat")
         for i in range(count):
             copy_id = rep.id_format.format(i=i, n=i + 1)
-            copy_frame = Frame(frame.path.rsplit(".", 1)[0] + "." + copy_id if "." in frame.path else copy_id, frame.file, frame.line, frame.block)
+            copy_frame = frame.sibling(copy_id)
             if rep.connect == "dense" and outputs:
-                current = self.prim(concat, f"{copy_id}_in", {}, [refs[0], *outputs], node, copy_frame, items, totals)
-            out = self.expand_single(node, copy_id, [current], {**names, "index": i}, copy_frame, items, totals)
-            outputs.append(out)
-            current = out
+                placed = self.prim(concat, f"{copy_id}_in", {}, [source, *outputs], node, copy_frame)
+                items.extend(placed.items)
+                current = placed.out
+            placed = self.expand_single(node, copy_id, [current], {**names, "index": i}, copy_frame)
+            items.extend(placed.items)
+            outputs.append(placed.out)
+            current = placed.out
         if not outputs:
-            return refs[0]
+            return Placed((), source)
         if rep.connect == "dense":
-            return self.prim(concat, node.id, {}, [refs[0], *outputs], node, frame, items, totals)
-        return outputs[-1]
+            placed = self.prim(concat, node.id, {}, [source, *outputs], node, frame)
+            return Placed((*items, *placed.items), placed.out)
+        return Placed(tuple(items), outputs[-1])
 
     def prim(
-        self, op: Op, name: str, params: dict[str, Any], refs: list[tuple[str, Shape]], node: NodeSpec, frame: Frame,
-        items: list, totals: list[int],
-    ) -> tuple[str, Shape]:
-        shapes = [shape for _, shape in refs]
+        self, op: Op, name: str, params: dict[str, Any], refs: list[Tensor], node: NodeSpec, frame: Frame
+    ) -> Placed:
+        shapes = [t.shape for t in refs]
         if len(refs) < op.min_inputs or (op.max_inputs is not None and len(refs) > op.max_inputs):
             want = f"{op.min_inputs}" if op.max_inputs == op.min_inputs else f"at least {op.min_inputs}"
             raise self.error(f"{op.name} takes {want} input(s), found {len(refs)}", node, frame, "inputs")
@@ -387,17 +277,10 @@ class _Expander:
             n_params = op.num_params(params, shapes)
         except OpError as exc:
             raise self.error(str(exc), node, frame) from None
-        prim = PrimNode(name, op, params, tuple(r for r, _ in refs), tuple(shapes), out_shape, macs, n_params, node.file, node.line)
-        items.append(prim)
-        totals[0] += macs
-        totals[1] += n_params
-        totals[2] += prim.activations
-        return name, out_shape
+        prim = PrimNode(name, op, params, tuple(t.ref for t in refs), tuple(shapes), out_shape, macs, n_params, node.file, node.line)
+        return Placed((prim,), Tensor(name, out_shape))
 
-    def expand_single(
-        self, node: NodeSpec, name: str, refs: list[tuple[str, Shape]], names: dict[str, Any], frame: Frame,
-        items: list, totals: list[int],
-    ) -> tuple[str, Shape]:
+    def expand_single(self, node: NodeSpec, name: str, refs: list[Tensor], names: dict[str, Any], frame: Frame) -> Placed:
         node_type = node.type
         if is_expr(node_type):
             node_type = self.evaluate(node_type, names, node, frame, "type")
@@ -406,49 +289,31 @@ class _Expander:
         if node_type == "group":
             if len(refs) != 1:
                 raise self.error("a group takes exactly one input", node, frame, "inputs")
-            in_ref, in_shape = refs[0]
-            group_names = {**names, **_shape_vars(in_shape)}
-            expansion = self.expand_scope(node.nodes, node.output, in_shape, group_names, frame, node)
-            return self.place(name, "group", expansion, in_ref, in_shape, items, totals)
+            group_names = {**names, **_shape_vars(refs[0].shape)}
+            expansion = self.expand_scope(node.nodes, node.output, refs[0].shape, group_names, frame, node)
+            return _place(name, "group", expansion, refs[0])
         if node_type in OPS:
             op = OPS.get(node_type)
             params = self.check_params(op.params, node.params, names, node, frame, f"op '{node_type}'")
-            return self.prim(op, name, params, refs, node, frame, items, totals)
+            return self.prim(op, name, params, refs, node, frame)
         if node_type in self.library:
             if len(refs) != 1:
                 raise self.error(f"block '{node_type}' takes exactly one input, found {len(refs)}", node, frame, "inputs")
             block = self.library.get(node_type)
-            in_ref, in_shape = refs[0]
             given = {k: self.evaluate(v, names, node, frame, k) for k, v in node.params.items()}
-            cache = self.library.cache_for(block.name)
-            key = (block.name, block.file, block.line, _freeze(given), in_shape)
-            expansion = cache.get(key)  # the same given values were checked when this entry was made
+            expansion = self.cache.get(block, given, refs[0].shape)  # these given values were checked when it was made
             if expansion is None:
                 params = self.check_params(block.params, given, names, node, frame, f"block '{node_type}'")
-                expansion = self.expand_block(block, params, in_shape, node, frame)
-                cache[key] = expansion
-            return self.place(name, node_type, expansion, in_ref, in_shape, items, totals)
+                expansion = self.expand_block(block, params, refs[0].shape, node, frame)
+                self.cache.put(block, given, refs[0].shape, expansion)
+            return _place(name, node_type, expansion, refs[0])
         valid = sorted([*OPS.names(), *self.library.blocks.names(), "group"])
-        close = closest_names(node_type, valid)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise self.error(f"unknown type '{node_type}'{hint} (ops and blocks: {', '.join(valid)})", node, frame, None)
-
-    def place(
-        self, name: str, kind: str, expansion: Expansion, in_ref: str, in_shape: Shape, items: list, totals: list[int],
-    ) -> tuple[str, Shape]:
-        if expansion.output == INPUT and not expansion.items:
-            return in_ref, in_shape
-        items.append(Sub(name, kind, expansion, in_ref, in_shape))
-        _add(totals, (expansion.macs, expansion.params, expansion.activations))
-        out = in_ref if expansion.output == INPUT else f"{name}.{expansion.output}"
-        return out, expansion.out_shape
+        raise self.error(
+            f"unknown type '{node_type}'{did_you_mean(node_type, valid)} (ops and blocks: {', '.join(valid)})",
+            node, frame, None,
+        )
 
     def expand_block(self, block: BlockDef, params: dict[str, Any], in_shape: Shape, node: NodeSpec, frame: Frame) -> Expansion:
-        cache = self.library.cache_for(block.name)
-        key = (block.name, block.file, block.line, _freeze(params), in_shape)
-        hit = cache.get(key)
-        if hit is not None:
-            return hit
         names: dict[str, Any] = {**params, **_shape_vars(in_shape)}
         if frame.block is None:  # entering a block from the user's spec: remember the call site
             inner = Frame(frame.path, node.file, node.line, block.name)
@@ -470,29 +335,32 @@ class _Expander:
             )
         self.block_stack.append(block.name)
         try:
-            expansion = self.expand_scope(block.nodes, block.output, in_shape, names, inner)
+            return self.expand_scope(block.nodes, block.output, in_shape, names, inner)
         finally:
             self.block_stack.pop()
-        cache[key] = expansion
-        return expansion
 
 
-def _add(totals: list[int], extra) -> None:
-    totals[0] += extra[0]
-    totals[1] += extra[1]
-    totals[2] += extra[2]
+def _place(name: str, kind: str, expansion: Expansion, source: Tensor) -> Placed:
+    """Put a nested expansion under ``name`` (an empty identity scope adds nothing and passes its input on)."""
+    if expansion.output == INPUT and not expansion.items:
+        return Placed((), source)
+    out = source.ref if expansion.output == INPUT else f"{name}.{expansion.output}"
+    return Placed((Sub(name, kind, expansion, source.ref, source.shape),), Tensor(out, expansion.out_shape))
 
 
 def expand_nodes(
     nodes: tuple[NodeSpec, ...], output: str | None, input_shape: Shape, names: dict[str, Any], library: BlockLibrary,
-    file: str | None, aux_outputs: tuple[str, ...] = (),
+    file: str | None, aux_outputs: tuple[str, ...] = (), cache: BlockCache | None = None,
 ) -> Expansion:
     """Expand a top-level node list (a spec's body) on inputs of ``input_shape``.
+
+    Args:
+        cache: The memo of block instances; default the process-wide :data:`~nascomp.graph.block_cache.BLOCK_CACHE`.
 
     Raises:
         SpecError: any invalid id, reference, type, parameter or shape, located by file, line and node.
     """
-    expander = _Expander(library)
+    expander = _Expander(library, BLOCK_CACHE if cache is None else cache)
     try:
         return expander.expand_scope(
             nodes, output, tuple(input_shape), {**names, **_shape_vars(tuple(input_shape))}, Frame("", file, None),
@@ -500,21 +368,6 @@ def expand_nodes(
         )
     except RegistryError as exc:
         raise SpecError(str(exc), file=file) from None
-
-
-def needed_nodes(expansion: Expansion, outputs: list[str]) -> list[PrimNode]:
-    """The primitive nodes (qualified) that ``outputs`` depend on, in execution order."""
-    nodes = list(expansion.flatten())
-    by_name = {n.name: n for n in nodes}
-    needed: set[str] = set()
-    stack = [o for o in outputs if o in by_name]
-    while stack:
-        name = stack.pop()
-        if name in needed:
-            continue
-        needed.add(name)
-        stack.extend(i for i in by_name[name].inputs if i in by_name and i not in needed)
-    return [n for n in nodes if n.name in needed]
 
 
 def node_type_name(node: NodeSpec) -> str:

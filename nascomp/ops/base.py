@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import torch
 from torch import fx, nn
 
+from nascomp._shape import format_shape
 from nascomp.spec.params import ParamDecl
 
 __all__ = ["Op", "OpError", "Shape", "Params"]
@@ -69,10 +70,6 @@ def require_feature_map(op: Op, shapes: list[Shape]) -> Shape:
             f"(after a flatten or linear, use linear)"
         )
     return shape
-
-
-def format_shape(shape: Shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
 def emit_call(graph: fx.Graph, fn: Any, args: tuple, kwargs: dict | None = None, name: str | None = None) -> fx.Node:

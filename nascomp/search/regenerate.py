@@ -94,8 +94,9 @@ def regenerate_outputs(storage_url: str, study_name: str, out: str | Path | None
         The files written.
 
     Example:
-        >>> regenerate_outputs("journal:runs/pool.log", "se_resnext-4GMACs-digits", "report")
-        [PosixPath('report/trials.csv'), PosixPath('report/best.yaml'), ...]
+        For a study that ``nascomp search`` wrote to ``runs/pool.log``,
+        ``regenerate_outputs("journal:runs/pool.log", "se_resnext-4GMACs-digits", "report")`` returns
+        ``[PosixPath('report/trials.csv'), PosixPath('report/best.yaml'), ...]``.
     """
     from nascomp.search.study import export_best
 

@@ -54,7 +54,7 @@ def cheaper_neighbours(space: SearchSpace, point: dict[str, Any]) -> list[dict[s
     out = []
     for name, dim in space.dimensions.items():
         values = dim.values
-        if dim.choices is not None and not all(isinstance(v, (int, float)) for v in values):
+        if not all(isinstance(v, (int, float)) for v in values):  # an int range always is
             continue
         ordered = sorted(values, key=float)
         i = ordered.index(point[name])

@@ -39,12 +39,12 @@ import optuna
 from nascomp._resources import find_library_file, library_names
 from nascomp.cost.profile import Profile, profile
 from nascomp.errors import SearchError, SpecError
-from nascomp.registry import closest_names
+from nascomp.registry import did_you_mean
 from nascomp.spec.load import load_spec
 from nascomp.spec.model import Spec
 from nascomp.spec.parse import read_yaml_file
 
-__all__ = ["Dimension", "SearchSpace", "load_space", "space_names", "point_key"]
+__all__ = ["Dimension", "IntRange", "Choice", "SearchSpace", "load_space", "space_names", "point_key"]
 
 _SPACE_KEYS = ("name", "doc", "dimensions", "points", "architecture")
 
@@ -55,53 +55,96 @@ def point_key(point: Mapping[str, Any]) -> tuple:
 
 
 @dataclass(frozen=True)
-class Dimension:
-    """One search parameter.
+class IntRange:
+    """A search parameter over the integers ``low, low + step, ..., high`` (inclusive).
 
-    Attributes:
-        name: The architecture param it sets.
-        low, high, step: An int range ``low..high`` (inclusive), or ``None`` for a choice.
-        choices: The values of a categorical dimension, or ``None`` for an int range.
+    Example:
+        >>> IntRange("depth", 1, 7, step=2).values, IntRange("depth", 1, 7, step=2).describe()
+        ([1, 3, 5, 7], '1..7 step 2')
     """
 
     name: str
-    low: int | None = None
-    high: int | None = None
+    low: int
+    high: int
     step: int = 1
-    choices: tuple | None = None
+
+    @property
+    def values(self) -> list[int]:
+        """Every value of the domain, in order."""
+        return list(range(self.low, self.high + 1, self.step))
+
+    @property
+    def distribution(self) -> optuna.distributions.BaseDistribution:
+        return optuna.distributions.IntDistribution(self.low, self.high, step=self.step)
+
+    def contains(self, value: Any) -> bool:
+        return (
+            isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
+            and (value - self.low) % self.step == 0
+        )
+
+    def suggest(self, trial: optuna.trial.BaseTrial) -> int:
+        return trial.suggest_int(self.name, self.low, self.high, step=self.step)
+
+    def describe(self) -> str:
+        """The domain as study identities store it: ``1..4`` or ``1..7 step 2``."""
+        return f"{self.low}..{self.high}" + (f" step {self.step}" if self.step != 1 else "")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A categorical search parameter (a bool dimension is the choice ``(False, True)``).
+
+    Example:
+        >>> Choice("se", (False, True)).describe(), Choice("se", (False, True)).contains(0)
+        ('{false, true}', False)
+    """
+
+    name: str
+    choices: tuple
 
     @property
     def values(self) -> list:
         """Every value of the domain, in order."""
-        if self.choices is not None:
-            return list(self.choices)
-        return list(range(self.low, self.high + 1, self.step))  # type: ignore[arg-type]
+        return list(self.choices)
 
     @property
     def distribution(self) -> optuna.distributions.BaseDistribution:
-        if self.choices is not None:
-            return optuna.distributions.CategoricalDistribution(self.choices)
-        return optuna.distributions.IntDistribution(self.low, self.high, step=self.step)  # type: ignore[arg-type]
+        return optuna.distributions.CategoricalDistribution(self.choices)
 
     def contains(self, value: Any) -> bool:
-        if self.choices is not None:
-            return any(value == c and type(value) is type(c) for c in self.choices)
-        return (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            and self.low <= value <= self.high  # type: ignore[operator]
-            and (value - self.low) % self.step == 0  # type: ignore[operator]
-        )
+        return any(value == c and type(value) is type(c) for c in self.choices)
 
     def suggest(self, trial: optuna.trial.BaseTrial) -> Any:
-        if self.choices is not None:
-            return trial.suggest_categorical(self.name, list(self.choices))
-        return trial.suggest_int(self.name, self.low, self.high, step=self.step)  # type: ignore[arg-type]
+        return trial.suggest_categorical(self.name, list(self.choices))
 
     def describe(self) -> str:
-        if self.choices is not None:
-            return "{" + ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in self.choices) + "}"
-        return f"{self.low}..{self.high}" + (f" step {self.step}" if self.step != 1 else "")
+        """The domain as study identities store it: ``{32, 48, 64}``, ``{false, true}``."""
+        return "{" + ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in self.choices) + "}"
+
+
+Dimension = IntRange | Choice  # one search parameter: an int range or a choice
+
+
+def _check_point(space: str, dimensions: Mapping[str, Dimension], point: Mapping[str, Any], what: str) -> dict[str, Any]:
+    unknown = [k for k in point if k not in dimensions]
+    if unknown:
+        raise SearchError(
+            f"{what}: space '{space}' has no dimension '{unknown[0]}' (dimensions: {', '.join(dimensions)})"
+        )
+    for name, dim in dimensions.items():
+        if name not in point:
+            raise SearchError(f"{what}: no value for dimension '{name}' of space '{space}'")
+        if not dim.contains(point[name]):
+            raise SearchError(f"{what}: {name}={point[name]!r} is outside its domain {dim.describe()} in space '{space}'")
+    return {name: point[name] for name in dimensions}
+
+
+class _CostMemo:
+    """The memo behind :meth:`SearchSpace.cost` (a cache, not state: a hit equals a recomputation)."""
+
+    def __init__(self) -> None:
+        self.profiles: dict[tuple, Profile] = {}
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,7 +166,7 @@ class SearchSpace:
     points: dict[str, dict[str, Any]]
     template: Spec
     source: Path | None = None
-    _costs: dict = field(default_factory=dict, repr=False)
+    _costs: _CostMemo = field(default_factory=_CostMemo, repr=False)
 
     # -- points -------------------------------------------------------------------------------------------------
     @property
@@ -149,19 +192,7 @@ class SearchSpace:
         Raises:
             SearchError: a missing or unknown dimension, or a value outside its domain.
         """
-        unknown = [k for k in point if k not in self.dimensions]
-        if unknown:
-            raise SearchError(
-                f"{what}: space '{self.name}' has no dimension '{unknown[0]}' (dimensions: {', '.join(self.dimensions)})"
-            )
-        for name, dim in self.dimensions.items():
-            if name not in point:
-                raise SearchError(f"{what}: no value for dimension '{name}' of space '{self.name}'")
-            if not dim.contains(point[name]):
-                raise SearchError(
-                    f"{what}: {name}={point[name]!r} is outside its domain {dim.describe()} in space '{self.name}'"
-                )
-        return {name: point[name] for name in self.dimensions}
+        return _check_point(self.name, self.dimensions, point, what)
 
     # -- architectures ------------------------------------------------------------------------------------------
     def spec(self, point: Mapping[str, Any], **overrides: Any) -> Spec:
@@ -175,10 +206,10 @@ class SearchSpace:
             SpecError: the point yields an invalid architecture (e.g. a channel count that groups do not divide).
         """
         key = (point_key(point), tuple(input_shape), num_classes)
-        hit = self._costs.get(key)
+        hit = self._costs.profiles.get(key)
         if hit is None:
             hit = profile(self.spec(point, num_classes=num_classes), input_shape=tuple(input_shape))
-            self._costs[key] = hit
+            self._costs.profiles[key] = hit
         return hit
 
     def export(self, point: Mapping[str, Any], *, name: str, doc: str, input_shape: tuple[int, int, int],
@@ -249,8 +280,7 @@ def _parse(raw: Any, path: Path) -> SearchSpace:
         raise SpecError("a search space must be a mapping with 'dimensions' and 'architecture'", file=file)
     unknown = [k for k in raw if k not in _SPACE_KEYS]
     if unknown:
-        close = closest_names(str(unknown[0]), list(_SPACE_KEYS))
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(str(unknown[0]), list(_SPACE_KEYS))
         raise SpecError(
             f"unknown key '{unknown[0]}' in a search space{hint} (valid: {', '.join(_SPACE_KEYS)})",
             file=file, line=line(raw, unknown[0]),
@@ -276,26 +306,22 @@ def _parse(raw: Any, path: Path) -> SearchSpace:
                 **where,
             )
     defaults = {name: template.params[name] for name in dims}
-    space = SearchSpace(
-        name=str(raw.get("name") or path.stem),
-        doc=str(raw.get("doc") or ""),
-        dimensions=dims,
-        points={},
-        template=template,
-        source=path,
-    )
+    space_name = str(raw.get("name") or path.stem)
     points = raw.get("points") or {}
     if not isinstance(points, dict):
         raise SpecError("'points' must map names to points", file=file, line=line(raw, "points"))
+    checked: dict[str, dict[str, Any]] = {}
     for pname, assignment in points.items():
         if not isinstance(assignment, dict):
             raise SpecError(f"point '{pname}' must be a mapping of dimension to value", file=file,
                             line=line(points, pname))
         try:
-            space.points[str(pname)] = space.check_point({**defaults, **assignment}, what=f"point '{pname}'")
+            checked[str(pname)] = _check_point(space_name, dims, {**defaults, **assignment}, f"point '{pname}'")
         except SearchError as exc:
             raise SpecError(str(exc), file=file, line=line(points, pname)) from None
-    return space
+    return SearchSpace(
+        name=space_name, doc=str(raw.get("doc") or ""), dimensions=dims, points=checked, template=template, source=path
+    )
 
 
 def _parse_dimension(name: str, dom: Any, where: dict) -> Dimension:
@@ -303,7 +329,7 @@ def _parse_dimension(name: str, dom: Any, where: dict) -> Dimension:
         raise SpecError(f"dimension '{name}': expected {{low: L, high: H}}, {{choices: [...]}} or {{type: bool}}", **where)
     keys = set(dom) - {"doc"}
     if keys == {"type"} and dom["type"] == "bool":
-        return Dimension(name, choices=(False, True))
+        return Choice(name, (False, True))
     if keys == {"choices"}:
         choices = dom["choices"]
         if not isinstance(choices, list) or not choices:
@@ -312,13 +338,13 @@ def _parse_dimension(name: str, dom: Any, where: dict) -> Dimension:
             raise SpecError(f"dimension '{name}': choices must be numbers, strings, booleans or null", **where)
         if len(set(map(repr, choices))) != len(choices):
             raise SpecError(f"dimension '{name}': duplicate choices in {choices}", **where)
-        return Dimension(name, choices=tuple(choices))
+        return Choice(name, tuple(choices))
     if keys in ({"low", "high"}, {"low", "high", "step"}):
         low, high, step = dom["low"], dom["high"], dom.get("step", 1)
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high, step)) or step < 1 or low > high:
             raise SpecError(f"dimension '{name}': low <= high and step >= 1 must be integers, found {dict(dom)}",
                             **where)
-        return Dimension(name, low=low, high=high, step=step)
+        return IntRange(name, low, high, step)
     raise SpecError(
         f"dimension '{name}': expected {{low: L, high: H[, step: S]}}, {{choices: [...]}} or {{type: bool}}, "
         f"found keys {sorted(keys)}",

@@ -1,8 +1,8 @@
 """The block library: built-in blocks from ``blocks/*.yaml`` plus a spec's own (``blocks:`` and ``imports:``).
 
 A block name defined twice (in two files, or in a spec and the library) is an error naming both places.
-Expansions of block instances are memoised per library (same block, parameters and input shape give the same
-subgraph), which is what makes costing thousands of candidates a second possible.
+The built-in library is reloaded when a file in ``blocks/`` changes (path, ``st_mtime_ns`` and size). Expanded
+block instances are memoised by the expander (:mod:`nascomp.graph.block_cache`), not here.
 """
 
 from __future__ import annotations
@@ -22,23 +22,16 @@ from nascomp.spec._yaml import YamlMap
 
 __all__ = ["BlockLibrary", "builtin_library", "load_block_file"]
 
-_MAX_CACHE = 200_000
-
-
 class BlockLibrary:
-    """Block definitions by name, with a memo of expanded block instances.
+    """Block definitions by name, and the expression evaluator their expansion uses.
 
     Args:
         blocks: The registry of block definitions.
-        cache: Memo shared with the library this one extends (built-in blocks), or ``None`` for a new one.
     """
 
-    def __init__(self, blocks: Registry[BlockDef], cache: dict | None = None):
+    def __init__(self, blocks: Registry[BlockDef]):
         self.blocks = blocks
-        self._shared_cache = cache if cache is not None else {}
         self.evaluator = Evaluator()  # with its memo of evaluated expressions
-        self._local_cache: dict = {}
-        self._local_names: set[str] = set()
 
     def get(self, name: str) -> BlockDef:
         return self.blocks.get(name)
@@ -46,15 +39,8 @@ class BlockLibrary:
     def __contains__(self, name: str) -> bool:
         return name in self.blocks
 
-    def cache_for(self, name: str) -> dict:
-        """The memo for instances of block ``name`` (local blocks get a memo of their own)."""
-        cache = self._local_cache if name in self._local_names else self._shared_cache
-        if len(cache) > _MAX_CACHE:
-            cache.clear()
-        return cache
-
     def extended(self, defs: dict[str, BlockDef], origin_of: dict[str, str]) -> "BlockLibrary":
-        """A new library with ``defs`` added (sharing this one's memo for the blocks it already has).
+        """A new library with ``defs`` added (sharing this one's expression evaluator).
 
         Raises:
             SpecError: a name in ``defs`` already exists.
@@ -67,9 +53,8 @@ class BlockLibrary:
                 registry.register(name, block, origin=origin_of[name])
             except RegistryError as exc:
                 raise SpecError(str(exc), file=block.file, line=block.line) from None
-        lib = BlockLibrary(registry, self._shared_cache)
+        lib = BlockLibrary(registry)
         lib.evaluator = self.evaluator
-        lib._local_names = set(self._local_names) | set(defs)
         return lib
 
 
@@ -92,15 +77,23 @@ def load_block_file(path: Path) -> dict[str, BlockDef]:
     return parse_block_defs(raw["blocks"], str(path), raw.line_of("blocks"))
 
 
-def _block_files() -> tuple[tuple[str, float], ...]:
-    folder = library_dir("blocks")
-    return tuple(sorted((str(p), os.stat(p).st_mtime) for p in folder.glob("*.yaml")))
+def file_stamp(path: Path) -> tuple[str, int, int] | None:
+    """What tells a file's version: resolved path, ``st_mtime_ns`` and size (``None``: the file is missing)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size
+
+
+def _block_files() -> tuple[tuple[str, int, int] | None, ...]:
+    return tuple(sorted(file_stamp(p) for p in library_dir("blocks").glob("*.yaml")))
 
 
 @lru_cache(maxsize=4)
-def _builtin_library(files: tuple[tuple[str, float], ...]) -> BlockLibrary:
+def _builtin_library(files: tuple[tuple[str, int, int], ...]) -> BlockLibrary:
     registry: Registry[BlockDef] = Registry("block")
-    for path, _ in files:
+    for path, _, _ in files:
         for name, block in load_block_file(Path(path)).items():
             try:
                 registry.register(name, block, origin=_origin(block))

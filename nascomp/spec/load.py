@@ -8,10 +8,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from nascomp._shape import as_input_shape
 from nascomp.errors import SpecError
-from nascomp.registry import closest_names
+from nascomp.registry import did_you_mean
 from nascomp.spec._yaml import load_yaml
-from nascomp.spec.library import library_for
+from nascomp.spec.library import file_stamp, library_for
 from nascomp.spec.model import Spec
 from nascomp.spec.parse import parse_spec, read_yaml_file
 
@@ -21,10 +22,17 @@ SpecSource = Spec | str | os.PathLike | dict
 
 
 @lru_cache(maxsize=256)
-def _load_file(path: str, mtime: float) -> Spec:
+def _parse_file(path: str, stamp: tuple) -> tuple[Spec, tuple[tuple[Path, int | None], ...]]:
     raw = read_yaml_file(Path(path))
     spec, imports = parse_spec(raw, path, Path(path).parent)
-    return dataclasses.replace(spec, library=library_for(spec.blocks, imports, path))
+    return spec, tuple(imports)
+
+
+@lru_cache(maxsize=256)
+def _load_file(path: str, stamp: tuple, import_stamps: tuple) -> Spec:
+    """The spec of ``path`` with its library; cached on the versions of the file AND of every file it imports."""
+    spec, imports = _parse_file(path, stamp)
+    return dataclasses.replace(spec, library=library_for(spec.blocks, list(imports), path))
 
 
 def _load_text(text: str) -> Spec:
@@ -42,14 +50,17 @@ def _load_mapping(mapping: dict, source: str | os.PathLike | None) -> Spec:
 
 def _from_path(path: Path) -> Spec:
     try:
-        mtime = path.stat().st_mtime
+        path.stat()
     except FileNotFoundError:
         raise SpecError(f"spec file not found: {path}") from None
     except OSError as exc:
         raise SpecError(f"cannot read {path}: {exc.strerror}") from None
     if path.is_dir():
         raise SpecError(f"expected a YAML spec file, found a directory: {path}")
-    return _load_file(str(path.resolve()), mtime)
+    resolved = str(path.resolve())
+    stamp = file_stamp(path)
+    _, imports = _parse_file(resolved, stamp)
+    return _load_file(resolved, stamp, tuple(file_stamp(p) for p, _ in imports))
 
 
 def _resolve(source: SpecSource, origin: str | os.PathLike | None = None) -> Spec:
@@ -70,8 +81,7 @@ def _resolve(source: SpecSource, origin: str | os.PathLike | None = None) -> Spe
     path = Path(source)
     if path.exists() or path.suffix in (".yaml", ".yml") or os.sep in source:
         return _from_path(path)
-    close = closest_names(source, zoo_names())
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(source, zoo_names())
     raise SpecError(
         f"'{source}' is neither a spec file nor a zoo net{hint} (zoo nets: {', '.join(zoo_names())})"
     )
@@ -105,15 +115,13 @@ def load_spec(source: SpecSource, *, origin: str | os.PathLike | None = None, **
     if "input_shape" in overrides:
         shape = overrides.pop("input_shape")
         if shape is not None:
-            shape = tuple(shape)
-            if len(shape) != 3 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
-                raise SpecError(f"input_shape must be (C, H, W) of positive integers, found {shape!r}", file=spec.file)
-            changes["input_shape"] = shape
+            if as_input_shape(shape) is None or isinstance(shape, str):
+                raise SpecError(f"input_shape must be (C, H, W) of positive integers, found {tuple(shape)!r}", file=spec.file)
+            changes["input_shape"] = as_input_shape(shape)
     unknown = [k for k in overrides if k not in spec.params]
     if unknown:
         valid = ", ".join(sorted(spec.params)) or "none"
-        close = closest_names(unknown[0], list(spec.params))
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(unknown[0], list(spec.params))
         raise SpecError(
             f"spec '{spec.name}' has no parameter '{unknown[0]}'{hint} (its params: {valid}; and input_shape)",
             file=spec.file,

@@ -10,10 +10,10 @@ import keyword
 from pathlib import Path
 from typing import Any
 
-from torch import fx, nn
-
+from nascomp._shape import as_input_shape
 from nascomp.errors import SpecError
-from nascomp.registry import closest_names
+from nascomp.registry import did_you_mean
+from nascomp.spec._module_attrs import MODULE_ATTRIBUTES
 from nascomp.spec._yaml import YamlList, YamlMap, check_file_size, load_yaml
 from nascomp.spec.expr import is_expr
 from nascomp.spec.model import RESERVED_NODE_KEYS, BlockDef, NodeSpec, RepeatSpec, Spec
@@ -26,7 +26,7 @@ BLOCK_KEYS = ("doc", "params", "let", "nodes", "output")
 PARAM_DECL_KEYS = ("type", "default", "min", "max", "choices", "doc")
 REPEAT_KEYS = ("count", "id", "connect")
 # Names a submodule cannot take: attributes of modules and of the compiled GraphModule (and Scope's `kind`).
-_MODULE_ATTRIBUTES = frozenset(dir(nn.Module())) | frozenset(dir(fx.GraphModule)) | {"kind"}
+_MODULE_ATTRIBUTES = MODULE_ATTRIBUTES | {"kind"}
 
 
 def _line(obj: Any, key: str | None = None) -> int | None:
@@ -35,16 +35,22 @@ def _line(obj: Any, key: str | None = None) -> int | None:
     return getattr(obj, "line", None)
 
 
+def _error(
+    detail: str, file: str | None, at: Any = None, key: str | None = None, *, line: int | None = None,
+    node: str | None = None,
+) -> SpecError:
+    """The parser's located error: ``detail`` at ``file``, on the line of ``key`` in ``at`` (a YAML mapping), of
+    ``at`` itself, or ``line``; ``node`` is the qualified node id when there is one."""
+    return SpecError(detail, file=file, line=line if at is None else _line(at, key), node=node)
+
+
 def _check_keys(raw: YamlMap, allowed: tuple[str, ...], what: str, file: str | None, node: str | None = None) -> None:
     for key in raw:
         if key not in allowed:
-            close = closest_names(str(key), list(allowed))
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise SpecError(
+            hint = did_you_mean(str(key), list(allowed))
+            raise _error(
                 f"unknown key '{key}' in {what}{hint} (valid: {', '.join(allowed)})",
-                file=file,
-                line=_line(raw, key),
-                node=node,
+                file, raw, key, node=node,
             )
 
 
@@ -92,35 +98,32 @@ def read_yaml_file(path: Path) -> Any:
 
 def _parse_repeat(raw: Any, file: str | None, line: int | None, node_id: str) -> RepeatSpec:
     if isinstance(raw, bool):
-        raise SpecError(f"'repeat' must be a count or a mapping, found {raw}", file=file, line=line, node=node_id)
+        raise _error(f"'repeat' must be a count or a mapping, found {raw}", file, line=line, node=node_id)
     if isinstance(raw, int) or is_expr(raw):
         return RepeatSpec(count=raw)
     if isinstance(raw, YamlMap):
         _check_keys(raw, REPEAT_KEYS, "repeat", file, node_id)
         if "count" not in raw:
-            raise SpecError("'repeat' needs a 'count'", file=file, line=line, node=node_id)
+            raise _error("'repeat' needs a 'count'", file, line=line, node=node_id)
         count = raw["count"]
         if isinstance(count, bool) or not (isinstance(count, int) or is_expr(count)):
-            raise SpecError(f"'repeat.count' must be an integer, found {count!r}", file=file, line=line, node=node_id)
+            raise _error(f"'repeat.count' must be an integer, found {count!r}", file, line=line, node=node_id)
         id_format = raw.get("id")
         if id_format is not None and (not isinstance(id_format, str) or ("{i}" not in id_format and "{n}" not in id_format)):
-            raise SpecError(
+            raise _error(
                 f"'repeat.id' must be a pattern holding {{i}} (0-based) or {{n}} (1-based), found {id_format!r}",
-                file=file,
-                line=line,
-                node=node_id,
+                file, line=line, node=node_id,
             )
         connect = raw.get("connect", "chain")
         if connect not in ("chain", "dense"):
-            raise SpecError(
-                f"'repeat.connect' must be chain or dense, found {connect!r}", file=file, line=line, node=node_id
-            )
+            raise _error(f"'repeat.connect' must be chain or dense, found {connect!r}", file, line=line, node=node_id)
         if connect == "dense" and id_format is None:
-            raise SpecError(
-                "'repeat.connect: dense' needs an 'id' pattern such as 'denselayer{n}'", file=file, line=line, node=node_id
+            raise _error(
+                "'repeat.connect: dense' needs an 'id' pattern such as 'denselayer{n}'",
+                file, line=line, node=node_id,
             )
         return RepeatSpec(count=count, id_format=id_format, connect=connect)
-    raise SpecError(f"'repeat' must be a count or a mapping, found {raw!r}", file=file, line=line, node=node_id)
+    raise _error(f"'repeat' must be a count or a mapping, found {raw!r}", file, line=line, node=node_id)
 
 
 def parse_node(raw: Any, file: str | None, index: int, scope: str = "") -> NodeSpec:
@@ -130,39 +133,33 @@ def parse_node(raw: Any, file: str | None, index: int, scope: str = "") -> NodeS
         SpecError: not a mapping, missing ``id``/``type``, malformed ``inputs``/``repeat``/``nodes``.
     """
     if not isinstance(raw, YamlMap):
-        raise SpecError(
+        raise _error(
             f"node #{index + 1} must be a mapping with 'id' and 'type', found {type(raw).__name__} {raw!r}",
-            file=file,
-            line=_line(raw),
+            file, raw,
         )
     line = raw.line
     node_id = raw.get("id")
     if node_id is None:
-        raise SpecError(f"node #{index + 1} has no 'id' (every node needs a unique id)", file=file, line=line)
+        raise _error(f"node #{index + 1} has no 'id' (every node needs a unique id)", file, line=line)
     if isinstance(node_id, int) and not isinstance(node_id, bool):
         node_id = str(node_id)
     if not isinstance(node_id, str) or not node_id or "." in node_id or node_id == "input":
-        raise SpecError(
+        raise _error(
             f"invalid id {node_id!r}: expected a non-empty string without '.', other than 'input'",
-            file=file,
-            line=_line(raw, "id"),
+            file, raw, "id",
         )
     qualified = f"{scope}.{node_id}" if scope else node_id
     if keyword.iskeyword(node_id) or node_id in _MODULE_ATTRIBUTES:
         what = "a Python keyword" if keyword.iskeyword(node_id) else "an attribute of torch.nn.Module"
-        raise SpecError(
+        raise _error(
             f"id '{node_id}' is {what}, so it cannot name a module; rename it (e.g. '{node_id}_')",
-            file=file,
-            line=_line(raw, "id"),
-            node=qualified,
+            file, raw, "id", node=qualified,
         )
     node_type = raw.get("type")
     if not isinstance(node_type, str) or not node_type:
-        raise SpecError(
+        raise _error(
             f"missing or invalid 'type' (found {node_type!r}); expected an op or block name such as conv2d",
-            file=file,
-            line=_line(raw, "type"),
-            node=qualified,
+            file, raw, "type", node=qualified,
         )
     inputs = raw.get("inputs")
     if inputs is not None:
@@ -171,11 +168,9 @@ def parse_node(raw: Any, file: str | None, index: int, scope: str = "") -> NodeS
         elif isinstance(inputs, list) and inputs and all(isinstance(i, (str, int)) and not isinstance(i, bool) for i in inputs):
             inputs = tuple(str(i) for i in inputs)
         else:
-            raise SpecError(
+            raise _error(
                 f"'inputs' must be an id or a non-empty list of ids, found {inputs!r}",
-                file=file,
-                line=_line(raw, "inputs"),
-                node=qualified,
+                file, raw, "inputs", node=qualified,
             )
     repeat = raw.get("repeat")
     if repeat is not None:
@@ -185,19 +180,17 @@ def parse_node(raw: Any, file: str | None, index: int, scope: str = "") -> NodeS
     if node_type == "group":
         body = raw.get("nodes")
         if not isinstance(body, list) or not body:
-            raise SpecError("a group needs a non-empty 'nodes' list", file=file, line=line, node=qualified)
+            raise _error("a group needs a non-empty 'nodes' list", file, line=line, node=qualified)
         nodes = tuple(parse_node(child, file, i, qualified) for i, child in enumerate(body))
         if output is not None and not isinstance(output, (str, int)):
-            raise SpecError(f"'output' must be an id, found {output!r}", file=file, line=_line(raw, "output"), node=qualified)
+            raise _error(f"'output' must be an id, found {output!r}", file, raw, "output", node=qualified)
         output = str(output) if output is not None else None
     else:
         for key in ("nodes", "output"):
             if key in raw:
-                raise SpecError(
+                raise _error(
                     f"'{key}' is only allowed on nodes of type 'group' (this node is '{node_type}')",
-                    file=file,
-                    line=_line(raw, key),
-                    node=qualified,
+                    file, raw, key, node=qualified,
                 )
     params = {k: v for k, v in raw.items() if k not in RESERVED_NODE_KEYS}
     return NodeSpec(
@@ -217,7 +210,7 @@ def parse_node(raw: Any, file: str | None, index: int, scope: str = "") -> NodeS
 
 def _parse_nodes(raw: Any, file: str | None, line: int | None, what: str) -> tuple[NodeSpec, ...]:
     if not isinstance(raw, list) or not raw:
-        raise SpecError(f"{what} needs a non-empty 'nodes' list", file=file, line=line)
+        raise _error(f"{what} needs a non-empty 'nodes' list", file, line=line)
     return tuple(parse_node(item, file, i) for i, item in enumerate(raw))
 
 
@@ -227,9 +220,11 @@ def _check_output(
     """An ``output:`` must name a node of the same node list (or ``input``), checked where it is written."""
     ids = [n.id for n in nodes]
     if output is not None and output not in ids and output != "input":
-        close = closest_names(output, ids)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise SpecError(f"{key} '{output}' of {what} is not one of its node ids{hint} (ids: {', '.join(ids)})", file=file, line=line)
+        hint = did_you_mean(output, ids)
+        raise _error(
+            f"{key} '{output}' of {what} is not one of its node ids{hint} (ids: {', '.join(ids)})",
+            file, line=line,
+        )
 
 
 def _parse_param_decl(name: str, raw: Any, file: str | None, line: int | None, block: str) -> ParamDecl:
@@ -238,26 +233,25 @@ def _parse_param_decl(name: str, raw: Any, file: str | None, line: int | None, b
     _check_keys(raw, PARAM_DECL_KEYS, f"the declaration of param '{name}' of block '{block}'", file)
     ptype = raw.get("type", "any")
     if ptype not in PARAM_TYPES:
-        raise SpecError(
+        raise _error(
             f"param '{name}' of block '{block}': unknown type '{ptype}' (valid: {', '.join(PARAM_TYPES)})",
-            file=file,
-            line=_line(raw, "type"),
+            file, raw, "type",
         )
     for bound in ("min", "max"):  # compared with values later: a number, or absent
         value = raw.get(bound)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value):
-            raise SpecError(f"param '{name}' of block '{block}': '{bound}' must be a number, found {value!r}",
-                            file=file, line=_line(raw, bound))
+            raise _error(f"param '{name}' of block '{block}': '{bound}' must be a number, found {value!r}",
+                         file, raw, bound)
     choices = raw.get("choices")
     if choices is not None and not isinstance(choices, list):
-        raise SpecError(f"param '{name}' of block '{block}': 'choices' must be a list, found {choices!r}",
-                        file=file, line=_line(raw, "choices"))
+        raise _error(f"param '{name}' of block '{block}': 'choices' must be a list, found {choices!r}",
+                     file, raw, "choices")
     if choices is not None:
         try:
             hash(tuple(choices))
         except TypeError:
-            raise SpecError(f"param '{name}' of block '{block}': 'choices' must be a list of plain values "
-                            f"(numbers, strings, true/false)", file=file, line=_line(raw, "choices")) from None
+            raise _error(f"param '{name}' of block '{block}': 'choices' must be a list of plain values "
+                         f"(numbers, strings, true/false)", file, raw, "choices") from None
     decl = ParamDecl(
         name=name,
         type=ptype,
@@ -271,7 +265,7 @@ def _parse_param_decl(name: str, raw: Any, file: str | None, line: int | None, b
         try:
             decl.check(decl.default)
         except ParamError as exc:
-            raise SpecError(f"block '{block}': default of {exc}", file=file, line=_line(raw, "default")) from None
+            raise _error(f"block '{block}': default of {exc}", file, raw, "default") from None
     return decl
 
 
@@ -282,25 +276,28 @@ def parse_block_defs(raw: Any, file: str | None, line: int | None = None) -> dic
         SpecError: malformed definitions.
     """
     if not isinstance(raw, YamlMap):
-        raise SpecError(f"'blocks' must be a mapping of block name to definition, found {type(raw).__name__}", file=file, line=line)
+        raise _error(
+            f"'blocks' must be a mapping of block name to definition, found {type(raw).__name__}",
+            file, line=line,
+        )
     out: dict[str, BlockDef] = {}
     for name, body in raw.items():
         bline = raw.line_of(name)
         if not isinstance(name, str) or not name.isidentifier():
-            raise SpecError(f"invalid block name {name!r}: expected a snake_case identifier", file=file, line=bline)
+            raise _error(f"invalid block name {name!r}: expected a snake_case identifier", file, line=bline)
         if not isinstance(body, YamlMap):
-            raise SpecError(f"block '{name}' must be a mapping with 'params' and 'nodes'", file=file, line=bline)
+            raise _error(f"block '{name}' must be a mapping with 'params' and 'nodes'", file, line=bline)
         _check_keys(body, BLOCK_KEYS, f"block '{name}'", file)
         params_raw = body.get("params") or YamlMap()
         if not isinstance(params_raw, dict):
-            raise SpecError(f"block '{name}': 'params' must be a mapping", file=file, line=body.line_of("params"))
+            raise _error(f"block '{name}': 'params' must be a mapping", file, body, "params")
         params = {
             pname: _parse_param_decl(pname, praw, file, params_raw.line_of(pname) if isinstance(params_raw, YamlMap) else bline, name)
             for pname, praw in params_raw.items()
         }
         let_raw = body.get("let") or {}
         if not isinstance(let_raw, dict):
-            raise SpecError(f"block '{name}': 'let' must be a mapping of name to value", file=file, line=body.line_of("let"))
+            raise _error(f"block '{name}': 'let' must be a mapping of name to value", file, body, "let")
         nodes = _parse_nodes(body.get("nodes"), file, bline, f"block '{name}'")
         output = str(body["output"]) if body.get("output") is not None else None
         _check_output(output, nodes, file, body.line_of("output"), f"block '{name}'")
@@ -326,51 +323,42 @@ def parse_spec(raw: Any, file: str | None, base_dir: Path | None) -> tuple[Spec,
     if isinstance(raw, dict) and not isinstance(raw, YamlMap):
         raw = _as_yaml_map(raw)
     if not isinstance(raw, YamlMap):
-        raise SpecError(
+        raise _error(
             f"a spec must be a YAML mapping with 'name', 'input_shape' and 'nodes', found {_kind(raw)}",
-            file=file,
-            line=_line(raw) or 1,
+            file, line=_line(raw) or 1,
         )
     _check_keys(raw, SPEC_KEYS, "the spec", file)
     name = raw.get("name")
     if not isinstance(name, str) or not name:
-        raise SpecError("the spec needs a 'name' (a string)", file=file, line=raw.line_of("name"))
+        raise _error("the spec needs a 'name' (a string)", file, raw, "name")
     shape = raw.get("input_shape")
-    if (
-        not isinstance(shape, list)
-        or len(shape) != 3
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
-    ):
-        raise SpecError(
-            f"'input_shape' must be [C, H, W] of positive integers, found {shape!r}",
-            file=file,
-            line=raw.line_of("input_shape"),
-        )
+    if not isinstance(shape, list) or as_input_shape(shape) is None:
+        raise _error(f"'input_shape' must be [C, H, W] of positive integers, found {shape!r}", file, raw, "input_shape")
     params = raw.get("params") or {}
     if not isinstance(params, dict):
-        raise SpecError("'params' must be a mapping of name to default value", file=file, line=raw.line_of("params"))
+        raise _error("'params' must be a mapping of name to default value", file, raw, "params")
     for pname in params:
         if not isinstance(pname, str) or not pname.isidentifier():
-            raise SpecError(f"invalid param name {pname!r}: expected an identifier", file=file, line=raw.line_of("params"))
+            raise _error(f"invalid param name {pname!r}: expected an identifier", file, raw, "params")
     blocks = parse_block_defs(raw["blocks"], file, raw.line_of("blocks")) if raw.get("blocks") is not None else {}
     imports_raw = raw.get("imports") or []
     if not isinstance(imports_raw, list) or not all(isinstance(i, str) for i in imports_raw):
-        raise SpecError("'imports' must be a list of block file paths", file=file, line=raw.line_of("imports"))
+        raise _error("'imports' must be a list of block file paths", file, raw, "imports")
     imports = [((base_dir or Path.cwd()) / p, raw.line_of("imports")) for p in imports_raw]
     reference = raw.get("reference")
     if reference is not None and not isinstance(reference, dict):
-        raise SpecError("'reference' must be a mapping (source, params, macs...)", file=file, line=raw.line_of("reference"))
+        raise _error("'reference' must be a mapping (source, params, macs...)", file, raw, "reference")
     aux = raw.get("aux_outputs") or []
     if isinstance(aux, str):
         aux = [aux]
     if not isinstance(aux, list) or not all(isinstance(a, str) for a in aux):
-        raise SpecError("'aux_outputs' must be a list of top-level node ids", file=file, line=raw.line_of("aux_outputs"))
+        raise _error("'aux_outputs' must be a list of top-level node ids", file, raw, "aux_outputs")
     output = str(raw["output"]) if raw.get("output") is not None else None
     nodes = _parse_nodes(raw.get("nodes"), file, raw.line, "the spec")
     _check_output(output, nodes, file, raw.line_of("output"), "the spec")
     for aux_id in aux:
         if aux_id == "input":
-            raise SpecError("'aux_outputs' must name nodes, found 'input'", file=file, line=raw.line_of("aux_outputs"))
+            raise _error("'aux_outputs' must name nodes, found 'input'", file, raw, "aux_outputs")
         _check_output(aux_id, nodes, file, raw.line_of("aux_outputs"), "the spec", key="aux output")
     spec = Spec(
         name=name,

@@ -9,7 +9,6 @@ the CPU a resumed run ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from pathlib import Path

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from nascomp._atomic import write_atomic
+from nascomp._shape import format_shape
 from nascomp.cost.budget import format_macs
 from nascomp.cost.profile import Profile, profile
 from nascomp.errors import NascompError
-from nascomp.graph.expand import INPUT, Expansion, PrimNode, Sub
+from nascomp.graph.expansion import INPUT, Expansion, PrimNode, Sub, qualify
 from nascomp.spec.load import SpecSource
 
 __all__ = ["to_graph", "draw", "FORMATS", "INPUT_NODE", "OUTPUT_NODE", "dot_available", "INSTALL_HINT"]
@@ -73,7 +74,7 @@ def _graphviz():
 
 # -- labels -----------------------------------------------------------------------------------------------------
 def _fmt_shape(shape: tuple[int, ...]) -> str:
-    return "×".join(str(s) for s in shape)
+    return format_shape(shape, sep="×")
 
 
 def _fmt_params(n: int) -> str:
@@ -152,10 +153,9 @@ def _html(title: str, lines: list[str]) -> str:
     return "<" + "<BR/>".join(parts) + ">"
 
 
-def _kind_text(kind: str) -> str:
-    """``bottleneck x3`` -> ``bottleneck ×3`` (a repetition's kind names the block and the count)."""
-    head, sep, tail = kind.rpartition(" x")
-    return f"{head} ×{tail}" if sep and tail.isdigit() else kind
+def _kind_text(sub: Sub) -> str:
+    """``bottleneck``, or ``bottleneck ×3`` for a repetition (the block and the count)."""
+    return sub.kind if sub.repeat is None else f"{sub.kind} ×{sub.repeat}"
 
 
 # -- graph ------------------------------------------------------------------------------------------------------
@@ -168,11 +168,6 @@ class _Drawer:
         self.shape: dict[str, tuple[int, ...]] = {INPUT: tuple(prof.input_shape)}
         self.edges: list[tuple[str, str, str]] = []
 
-    def ref(self, ref: str, prefix: str, input_ref: str) -> str:
-        if ref == INPUT:
-            return input_ref
-        return f"{prefix}.{ref}" if prefix else ref
-
     def edge(self, src_ref: str, dst: str) -> None:
         # Edges go to the top-level graph at the end: an edge written inside a cluster would pull its source node
         # (the block's input, from outside) into that cluster.
@@ -183,15 +178,15 @@ class _Drawer:
             if isinstance(item, PrimNode):
                 self.prim(graph, item, prefix, input_ref)
                 continue
-            qualified = self.ref(item.prefix, prefix, input_ref)
-            sub_input = self.ref(item.input, prefix, input_ref)
+            qualified = qualify(item.prefix, prefix, input_ref)
+            sub_input = qualify(item.input, prefix, input_ref)
             if self.depth is None or level + 1 < self.depth:
                 self.cluster(graph, item, qualified, sub_input, level)
             else:
                 self.collapsed(graph, item, qualified, sub_input)
 
     def prim(self, graph, node: PrimNode, prefix: str, input_ref: str) -> None:
-        name = self.ref(node.name, prefix, input_ref)
+        name = qualify(node.name, prefix, input_ref)
         op = node.op.name
         attrs: dict[str, str] = {"tooltip": f"{name}: {op}"}
         if op in ("add", "mul"):
@@ -205,16 +200,16 @@ class _Drawer:
             attrs["ordering"] = "in"  # branches left to right in the order the spec lists the inputs
         graph.node(name, **attrs)
         for ref in node.inputs:
-            self.edge(self.ref(ref, prefix, input_ref), name)
+            self.edge(qualify(ref, prefix, input_ref), name)
         self.producer[name] = name
         self.shape[name] = tuple(node.out_shape)
 
     def collapsed(self, graph, sub: Sub, name: str, sub_input: str) -> None:
         e = sub.expansion
-        family = "group" if sub.kind == "group" else "block"
-        label = _html(sub.prefix, [_kind_text(sub.kind), _cost_line(e.macs, e.params)])
+        family = "group" if sub.kind == "group" and sub.repeat is None else "block"
+        label = _html(sub.prefix, [_kind_text(sub), _cost_line(e.macs, e.params)])
         graph.node(name, label=label, shape="box", style="rounded,filled", penwidth="1.6", fillcolor=_FILL[family],
-                   tooltip=f"{name}: {sub.kind}")
+                   tooltip=f"{name}: {sub.label}")
         self.edge(sub_input, name)
         out = e.qualified_output(name, sub_input)
         if out != sub_input:
@@ -223,7 +218,7 @@ class _Drawer:
 
     def cluster(self, graph, sub: Sub, name: str, sub_input: str, level: int) -> None:
         e = sub.expansion
-        title = f"{sub.prefix}: {_kind_text(sub.kind)}"
+        title = f"{sub.prefix}: {_kind_text(sub)}"
         cost = _cost_line(e.macs, e.params)
         with graph.subgraph(name=f"cluster_{name}") as cluster:
             cluster.attr(label=_html(title, [cost]), labeljust="l", style="rounded,dashed", color="#7f7f7f",
