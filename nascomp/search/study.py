@@ -219,10 +219,14 @@ def run_search(recipe: Recipe, *, reporter: Reporter | None = None) -> SearchRes
         SearchError, BudgetError, DataError, SpecError: bad inputs, all before anything is written.
 
     Example:
-        >>> recipe = load_recipe().with_overrides(budget="1GFLOPs", trials=3, epochs=1)
-        >>> result = run_search(recipe)
-        >>> result.best.user_attrs["macs"] <= 10**9
-        True
+        >>> from nascomp.search.recipe import load_recipe
+        >>> recipe = load_recipe().with_overrides(budget="600MFLOPs", trials=1, epochs=1, image_size=8,
+        ...                                       max_images=300, census=20, out="run")
+        >>> import io, rich.console
+        >>> quiet = Reporter(console=rich.console.Console(file=io.StringIO()), bars=False)
+        >>> result = run_search(recipe, reporter=quiet)
+        >>> result.trials, result.best.user_attrs["macs"] <= 600 * 10**6
+        (1, True)
     """
     t0 = time.perf_counter()
     reporter = reporter or Reporter()

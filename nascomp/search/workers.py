@@ -136,7 +136,7 @@ class Coordinator:
         >>> coordinator = Coordinator(study, "journal:study.log", ["width"], note=lambda s: None)
         >>> trial = coordinator.claim(target=20, should_stop=lambda: False)
         >>> with coordinator.heartbeat(trial):
-        ...     study.tell(trial, 0.5)  # suggest, train, tell
+        ...     _ = study.tell(trial, 0.5)  # suggest, train, tell
         >>> len(counted(study.get_trials()))
         1
     """
