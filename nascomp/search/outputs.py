@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nascomp._atomic import atomic_path, write_atomic
 from nascomp.cost.budget import format_macs
 from nascomp.search.slots import lost_reason
+from nascomp.search import trials as attrs
 
 __all__ = ["write_trials_csv", "write_best_yaml", "write_plots", "history_figure", "pareto_figure", "pareto_front",
            "trial_accuracy", "best_trial", "CSV_COLUMNS", "PLOT_STYLES"]
@@ -41,7 +42,7 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
     if not done:
         return None
-    return max(done, key=lambda t: (t.values[0], -t.user_attrs.get("macs", 0), -t.number))
+    return max(done, key=lambda t: (t.values[0], -t.user_attrs.get(attrs.MACS, 0), -t.number))
 
 
 def pareto_front(points: list[tuple[int, float]]) -> list[int]:
@@ -70,12 +71,12 @@ def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> 
             t.number,
             t.state.name,
             *(t.params.get(d, "") for d in dimensions),
-            t.user_attrs.get("macs", ""),
-            t.user_attrs.get("params", ""),
+            t.user_attrs.get(attrs.MACS, ""),
+            t.user_attrs.get(attrs.PARAMS, ""),
             "" if acc is None else f"{acc:.4f}",
             f"{seconds:.1f}" if seconds != "" else "",
-            t.user_attrs.get("duplicate_of", ""),
-            t.user_attrs.get("reason", "") or lost_reason(t, trials),
+            t.user_attrs.get(attrs.DUPLICATE_OF, ""),
+            t.user_attrs.get(attrs.REASON, "") or lost_reason(t, trials),
         ])
     return write_atomic(path, buf.getvalue())
 
@@ -167,8 +168,8 @@ def pareto_figure(study: optuna.Study, budget: int | None = None):
     fig = Figure(figsize=(7, 4.2), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    pts = [(t.user_attrs["macs"], a, t) for t, a in scored
-           if a is not None and "macs" in t.user_attrs and t.state in PLOT_STYLES]
+    pts = [(t.user_attrs[attrs.MACS], a, t) for t, a in scored
+           if a is not None and attrs.MACS in t.user_attrs and t.state in PLOT_STYLES]
     for state in PLOT_STYLES:
         sel = [(m, a) for m, a, t in pts if t.state == state]
         if sel:

@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nascomp._shape import as_input_shape
 from nascomp._resources import find_library_file, library_dir, library_names
 from nascomp.cost.budget import format_macs, parse_budget
 from nascomp.data import parse_data_source
 from nascomp.errors import SearchError, SpecError
-from nascomp.registry import closest_names
+from nascomp.registry import did_you_mean
 from nascomp.spec.parse import read_yaml_file
 from nascomp.train import TrainConfig
 
@@ -199,8 +200,8 @@ class Recipe:
             raise SearchError(f"census must be 0 or more points, got {s.census}")
         if self.data.image_size < 1 or not 0 < self.data.val_fraction < 1:
             raise SearchError("data.image_size must be positive and data.val_fraction in (0, 1)")
-        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
-            raise SearchError(f"input_shape must be (C, H, W), got {self.input_shape}")
+        if as_input_shape(self.input_shape) is None:
+            raise SearchError(f"input_shape must be (C, H, W) of positive integers, got {self.input_shape}")
         if self.study_name is not None:
             check_study_name(self.study_name)
 
@@ -222,15 +223,15 @@ def check_study_name(name: str) -> str:
 
 
 def _shape(value: Any) -> tuple[int, int, int]:
-    """``"3x224x224"``, ``[3, 224, 224]`` -> ``(3, 224, 224)``."""
-    parts = re.split(r"\s*[x×,]\s*", value.strip()) if isinstance(value, str) else list(value)
-    try:
-        shape = tuple(int(v) for v in parts)
-    except (TypeError, ValueError):
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
+    """``"3x224x224"``, ``[3, 224, 224]`` -> ``(3, 224, 224)`` (:func:`nascomp._shape.as_input_shape`).
+
+    Raises:
+        SearchError: not three positive integers.
+    """
+    shape = as_input_shape(value)
+    if shape is None:
         raise SearchError(f"input shape must be CxHxW of positive integers, e.g. 3x224x224; found {value!r}")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _objectives(value: Any) -> tuple[str, ...]:
@@ -306,8 +307,7 @@ def load_recipe(name_or_path: str | os.PathLike | None = None) -> Recipe:
 def _check_keys(mapping: dict, valid: tuple[str, ...], where: str, prefix: str) -> None:
     for key in mapping:
         if key not in valid:
-            close = closest_names(str(key), list(valid))
-            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+            hint = did_you_mean(f"{prefix}{key}", [f"{prefix}{v}" for v in valid])
             line = mapping.line_of(key) if hasattr(mapping, "line_of") else None
             loc = f"{where}:{line}" if line else where
             raise SearchError(f"{loc}: unknown recipe key '{prefix}{key}'{hint} (valid: {', '.join(valid)})")

@@ -16,6 +16,7 @@ import optuna
 
 from nascomp._atomic import missing_root, prepare_out_dir, remove_empty_dirs
 from nascomp.errors import SearchError
+from nascomp.search import trials as attrs
 from nascomp.search.outputs import write_plots, write_trials_csv
 from nascomp.search.recipe import DataConfig, Recipe, SearchConfig, check_study_name
 from nascomp.search.space import SearchSpace, load_space
@@ -45,7 +46,7 @@ def load_search_study(storage_url: str, study_name: str) -> tuple[optuna.Study, 
         names = sorted(optuna.get_all_study_names(storage))
         listed = ", ".join(repr(n) for n in names) if names else "none"
         raise SearchError(f"no study '{study_name}' in {where} (studies there: {listed})") from None
-    raw = study.user_attrs.get("nascomp_recipe")
+    raw = study.user_attrs.get(attrs.STUDY_RECIPE)
     if raw is None:
         raise SearchError(f"study '{study_name}' in {where} was not made by nascomp search (no recipe recorded)")
     identity = json.loads(raw)
@@ -60,7 +61,7 @@ def load_search_study(storage_url: str, study_name: str) -> tuple[optuna.Study, 
         study_name=study_name,
         storage=storage_url,
     )
-    space = _space(identity, study.user_attrs.get("space_file"), study_name)
+    space = _space(identity, study.user_attrs.get(attrs.STUDY_SPACE_FILE), study_name)
     return study, recipe, space, int(identity["num_classes"])
 
 

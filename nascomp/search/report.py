@@ -24,6 +24,7 @@ from rich.table import Table
 
 from nascomp.cost.budget import format_macs
 from nascomp.search.outputs import best_trial, trial_accuracy
+from nascomp.search import trials as attrs
 
 __all__ = ["Reporter", "summary_table", "trials_table"]
 
@@ -57,7 +58,7 @@ class _Bars:
 
     def best(self, trial: FrozenTrial | None) -> None:
         if trial is not None:
-            self.best_text = f"best {trial.values[0]:.4f} (#{trial.number}, {format_macs(trial.user_attrs.get('macs', 0))})"
+            self.best_text = f"best {trial.values[0]:.4f} (#{trial.number}, {format_macs(trial.user_attrs.get(attrs.MACS, 0))})"
         self.progress.update(self.trials_task, description=f"trials · {self.best_text}")
 
     def trial_done(self, done: int, best: FrozenTrial | None) -> None:
@@ -144,15 +145,15 @@ class Reporter:
     def trial_line(self, study: optuna.Study, number: int, outcome: str) -> None:
         t = study.get_trials(deepcopy=False)[number]
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else 0.0
-        macs = t.user_attrs.get("macs")
+        macs = t.user_attrs.get(attrs.MACS)
         colour = {"complete": "green", "pruned": "yellow", "failed": "red", "reused": "cyan"}.get(outcome, "white")
         parts = [f"trial {number:>3}", f"[{colour}]{outcome:<8}[/{colour}]", f"acc {_acc(trial_accuracy(t))}",
                  format_macs(macs) if macs is not None else "-", f"{seconds:5.1f} s"]
-        draws = t.user_attrs.get("draws")
+        draws = t.user_attrs.get(attrs.DRAWS)
         if draws and draws > 1:
             parts.append(f"{draws} draws screened")
-        if t.user_attrs.get("reason"):
-            parts.append(str(t.user_attrs["reason"]))
+        if t.user_attrs.get(attrs.REASON):
+            parts.append(str(t.user_attrs[attrs.REASON]))
         self.console.print("  ".join(parts), highlight=False)
 
     def summary(self, study: optuna.Study, space, recipe, result) -> None:
@@ -180,7 +181,7 @@ def trials_table(study: optuna.Study, limit: int = 10) -> Table:
     for t in ranked[:limit]:
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else 0.0
         table.add_row(str(t.number), t.state.name.lower(), _acc(trial_accuracy(t)),
-                      format_macs(t.user_attrs.get("macs", 0)), _params(t.user_attrs.get("params", 0)),
+                      format_macs(t.user_attrs.get(attrs.MACS, 0)), _params(t.user_attrs.get(attrs.PARAMS, 0)),
                       f"{seconds:.0f}", _point(t))
     return table
 
@@ -194,8 +195,8 @@ def summary_table(study: optuna.Study, budget: int, result) -> Table:
     best = best_trial(study)
     if best is not None:
         table.add_row("best", f"trial {best.number}: accuracy {best.values[0]:.4f}, "
-                              f"{format_macs(best.user_attrs['macs'])} (budget {format_macs(budget)}), "
-                              f"{_params(best.user_attrs['params'])} params")
+                              f"{format_macs(best.user_attrs[attrs.MACS])} (budget {format_macs(budget)}), "
+                              f"{_params(best.user_attrs[attrs.PARAMS])} params")
     else:
         table.add_row("best", "no trial completed yet")
     noun = "trial" if len(trials) == 1 else "trials"

@@ -24,6 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nascomp.errors import SpecError
 from nascomp.search.space import SearchSpace, point_key
 from nascomp.search.workers import lost_numbers
+from nascomp.search import trials as attrs
 
 __all__ = ["BudgetSampler", "DrawStats", "cheaper_neighbours", "minimize_cost", "evaluated_points"]
 
@@ -195,7 +196,7 @@ def evaluated_points(trials: Sequence[FrozenTrial]) -> dict[tuple, FrozenTrial]:
     out: dict[tuple, FrozenTrial] = {}
     for t in trials:
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-            t.state == TrialState.FAIL and not t.user_attrs.get("interrupted") and t.params and t.number not in lost
+            t.state == TrialState.FAIL and not t.user_attrs.get(attrs.INTERRUPTED) and t.params and t.number not in lost
         ):
             out.setdefault(point_key(t.params), t)
     return out

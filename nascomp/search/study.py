@@ -35,10 +35,11 @@ from nascomp.search.space import SearchSpace, load_space
 from nascomp.search.storage import default_storage_url, describe_storage, open_storage
 from nascomp.search.workers import Coordinator, counted
 from nascomp.train import fit
+from nascomp.search import trials as attrs
 
 __all__ = ["run_search", "SearchResult", "RECIPE_ATTR", "export_best"]
 
-RECIPE_ATTR = "nascomp_recipe"
+RECIPE_ATTR = attrs.STUDY_RECIPE
 
 
 @dataclass
@@ -169,7 +170,7 @@ def _open_study(recipe: Recipe, space: SearchSpace, sampler, pruner, out: Path, 
             existing = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
         else:
             study.set_user_attr(RECIPE_ATTR, json.dumps(identity))
-            study.set_user_attr("space_file", str(space.source) if space.source else space.name)
+            study.set_user_attr(attrs.STUDY_SPACE_FILE, str(space.source) if space.source else space.name)
             return study, url
     _check_identity(existing, identity, url)
     return existing, url
@@ -178,13 +179,13 @@ def _open_study(recipe: Recipe, space: SearchSpace, sampler, pruner, out: Path, 
 def export_best(study: optuna.Study, space: SearchSpace, recipe: Recipe, num_classes: int,
                 out: Path) -> Path | None:
     """Write ``best.yaml`` for the study's best trial, then check that it profiles to the recorded MACs."""
-    from nascomp.cost.profile import profile
+    from nascomp.cost.profile import MACS_CONVENTION, profile
 
     best = best_trial(study)
     if best is None:
         return None
     point = {k: best.params[k] for k in space.dimensions}
-    macs = best.user_attrs["macs"]
+    macs = best.user_attrs[attrs.MACS]
     shape = "x".join(map(str, recipe.input_shape))
     doc = (
         f"Found by `nascomp search` (study '{study.study_name}', trial {best.number}) in search space "
@@ -193,14 +194,14 @@ def export_best(study: optuna.Study, space: SearchSpace, recipe: Recipe, num_cla
         f"{recipe.data.image_size}x{recipe.data.image_size} after {recipe.train.epochs} epoch(s) (not a final "
         f"accuracy: train it properly before use).\n"
         f"Point: {', '.join(f'{k}={v}' for k, v in point.items())}\n"
-        f"Expected at input {shape}, batch 1 (MACs: conv and linear only, FlopCounterMode / 2):\n"
-        f"  params: {best.user_attrs['params']:,}\n  MACs: {macs:,}\n"
+        f"Expected at input {shape}, batch 1 ({MACS_CONVENTION}):\n"
+        f"  params: {best.user_attrs[attrs.PARAMS]:,}\n  MACs: {macs:,}\n"
     )
     spec = space.export(point, name=f"{space.name}_trial{best.number}", doc=doc,
                         input_shape=recipe.input_shape, num_classes=num_classes)
     path = write_best_yaml(spec, out / "best.yaml")
     check = profile(str(path))
-    if (check.macs, check.params) != (macs, best.user_attrs["params"]):  # pragma: no cover - internal invariant
+    if (check.macs, check.params) != (macs, best.user_attrs[attrs.PARAMS]):  # pragma: no cover - internal invariant
         raise SearchError(f"best.yaml profiles to {check.macs:,} MACs, the study recorded {macs:,}: please report")
     return path
 

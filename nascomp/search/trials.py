@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 __all__ = [
     "MACS", "PARAMS", "REASON", "INTERRUPTED", "DUPLICATE_OF", "DRAWS", "SCREENED_OUT", "REPAIRED", "WITHDRAWN",
     "WORKER", "HEARTBEAT", "TRAINING", "POINT", "POINT_CONFIRMED", "RETRY_HISTORY", "MAX_REASON_CHARS",
+    "STUDY_RECIPE", "STUDY_SPACE_FILE",
     "TrialRecord", "record_cost", "record_draws", "record_failure_reason", "record_interrupted", "record_duplicate",
     "retry_history",
 ]
@@ -57,6 +58,12 @@ POINT_CONFIRMED = "nascomp_point_confirmed"
 RETRY_HISTORY = "retry_history"
 
 MAX_REASON_CHARS = 1000
+
+# Study-level attributes (on the study, not on a trial).
+#: The recipe identity a study was created with (JSON); a resume must match it.
+STUDY_RECIPE = "nascomp_recipe"
+#: The space file (or built-in space name) the study searches.
+STUDY_SPACE_FILE = "space_file"
 
 
 def retry_history(trial: FrozenTrial) -> tuple[int, ...]:
