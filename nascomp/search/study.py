@@ -19,6 +19,7 @@ import torch
 from optuna.trial import FrozenTrial
 
 from nascomp._atomic import missing_root, prepare_out_dir, remove_empty_dirs
+from nascomp._device import resolve_device
 from nascomp._stop import StopFlag
 from nascomp.cost.budget import format_macs
 from nascomp.data import ImageData, load_data
@@ -75,18 +76,6 @@ class SearchResult:
     seconds: float = 0.0
     handover: Handover | None = None
     files: list[Path] = field(default_factory=list)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise SearchError(f"unknown device '{name}' (use auto, cpu, cuda or cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SearchError(f"device '{name}' requested but CUDA is not available here; use --device cpu")
-    return device
 
 
 def _make_sampler(recipe: Recipe, space: SearchSpace, cost, budget: int) -> BudgetSampler:
@@ -232,7 +221,7 @@ def run_search(recipe: Recipe, *, reporter: Reporter | None = None) -> SearchRes
     t0 = time.perf_counter()
     reporter = reporter or Reporter()
     recipe.validate()
-    device = _device(recipe.device)
+    device = resolve_device(recipe.device, error=SearchError)
     out = recipe.resolved_out()
     created = missing_root(out)  # removed again (when empty) if the run fails before writing anything
     prepare_out_dir(out)  # a folder that cannot be written fails now, not after the census

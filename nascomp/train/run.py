@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from nascomp._atomic import prepare_out_dir, write_atomic
+from nascomp._device import resolve_device
 from nascomp._stop import StopFlag
 from nascomp.cost.profile import profile
 from nascomp.data import load_data
@@ -41,19 +42,6 @@ __all__ = ["train_spec", "default_out", "resolve_device"]
 def default_out(spec_name: str) -> Path:
     """``runs/train-<name>/`` (relative to the current folder)."""
     return Path("runs") / f"train-{spec_name}"
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU. Raises NascompError for a device this machine lacks."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise NascompError(f"--device '{name}' is not a device (use auto, cpu, cuda or cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise NascompError(f"--device {name}: no CUDA GPU is available here; use --device cpu")
-    return device
 
 
 def _check_channels(spec_name: str, channels: int, data: str) -> None:
