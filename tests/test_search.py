@@ -218,12 +218,12 @@ def test_changed_domain_is_refused_on_resume(tmp_path):
 
 
 def test_device_choice(tmp_path):
-    from nascomp.search.study import _device
+    from nascomp._device import resolve_device
 
-    assert _device("cpu").type == "cpu"
-    assert _device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(SearchError, match="unknown device 'gpu0'"):
-        _device("gpu0")
+        resolve_device("gpu0", error=SearchError)
     if not torch.cuda.is_available():
         with pytest.raises(SearchError, match="CUDA is not available here; use --device cpu"):
             run_search(tiny_recipe(tmp_path, device="cuda"), reporter=_quiet())
