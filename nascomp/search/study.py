@@ -57,6 +57,8 @@ class SearchResult:
         exit_code: What the command should exit with: 0, or 128 + the signal number after a stop (130, 143).
         files: Files written in ``out``.
         handover: ``baseline.yaml`` and the ``nascomp train`` commands for the winner and the baseline.
+        retrained: With ``search.retrain_epochs``: the nets trained to the end after the search
+            (:class:`~nascomp.search.retrain.Retrained`, winner first; ``retrain.csv`` is in ``files``).
     """
 
     study_name: str
@@ -75,6 +77,7 @@ class SearchResult:
     seconds: float = 0.0
     handover: Handover | None = None
     files: list[Path] = field(default_factory=list)
+    retrained: list = field(default_factory=list)
 
 
 def _device(name: str) -> torch.device:
@@ -318,6 +321,14 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     result.trials = len(counted(study.get_trials(deepcopy=False)))
     result.seconds = time.perf_counter() - t0
     reporter.summary(study, space, recipe, result)
+    if recipe.search.retrain_epochs and not stop.set:  # the search's outputs are written: a stop here loses nothing
+        from nascomp.search.retrain import retrain_handover
+
+        result.retrained, path = retrain_handover(result.handover, recipe, out, stop=stop, console=reporter.console,
+                                                  bars=reporter.bars)
+        if path is not None:
+            result.files.append(path)
+        result.interrupted, result.stop_reason, result.exit_code = stop.set, stop.reason, stop.exit_code
     return result
 
 
