@@ -76,10 +76,12 @@ def worker_env(log: Path | None = None, train_s: float = 1.0, heartbeat_s: float
     return env
 
 
-def start_worker(recipe: Path, storage: str, study: str, out: Path, env: dict[str, str]) -> subprocess.Popen:
-    """``nascomp search RECIPE --storage STORAGE --study-name STUDY --out OUT`` with fake training, output piped."""
+def start_worker(recipe: Path, storage: str, study: str, out: Path, env: dict[str, str],
+                 extra: tuple[str, ...] = ()) -> subprocess.Popen:
+    """``nascomp search RECIPE --storage STORAGE --study-name STUDY --out OUT [EXTRA...]`` with fake training,
+    output piped."""
     cmd = [sys.executable, str(WORKER), "search", str(recipe), "--storage", storage, "--study-name", study,
-           "--out", str(out), "--no-progress"]
+           "--out", str(out), "--no-progress", *extra]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -29,7 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", help="time limit for this run: seconds or 90s, 8m, 1h; no trial starts that "
                                           "would likely end after it")
     parser.add_argument("--epochs", type=int, help="proxy training epochs per trial")
-    parser.add_argument("--seed", type=int, help="seed of the sampler, the data split and the initialisation")
+    parser.add_argument("--seed", type=int, help="this worker's seed: the sampler and each trial's initialisation and "
+                                                 "shuffling (workers of one study may each have their own)")
+    parser.add_argument("--split-seed", dest="split_seed", type=int,
+                        help="seed of the validation split; part of the study (default 0; the test split is fixed "
+                             "per data set)")
+    parser.add_argument("--retrain-epochs", dest="retrain_epochs", type=int, metavar="N",
+                        help="after the search, train best.yaml and the scaled baseline for N epochs (nascomp train) "
+                             "and print their test accuracies side by side (also in retrain.csv)")
     parser.add_argument("--storage", help="Optuna storage URL: sqlite:///FILE, postgresql+psycopg://USER:PASS@HOST/DB, "
                                           "journal:FILE (default: SQLite in the output folder). Workers started "
                                           "with the same --storage and --study-name share one study "
@@ -55,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         budget=args.budget, space=args.space, input_shape=args.input_shape, data=args.data, trials=args.trials, timeout=args.timeout,
         epochs=args.epochs, seed=args.seed, storage=args.storage, study_name=args.study_name, out=args.out,
         device=args.device, label_smoothing=args.label_smoothing, image_size=args.image_size, sampler=args.sampler,
-        pruner=args.pruner, objectives=args.objectives, census=args.census,
+        pruner=args.pruner, objectives=args.objectives, census=args.census, split_seed=args.split_seed,
+        retrain_epochs=args.retrain_epochs,
     )
     result = run_search(recipe, reporter=Reporter(bars=args.progress))
     if result.interrupted:

@@ -43,7 +43,8 @@ __all__ = ["Deadline", "Training", "LoopStats", "SearchLoop"]
 @dataclass(frozen=True)
 class Deadline:
     """The one time-limit rule of a search run: ``timeout`` seconds from ``started`` cover the whole run (data,
-    census and trials); no trial starts that would likely end after it, and waiting for other workers stops there.
+    census and trials); no trial starts that would likely end after it, a trial still training when it passes is
+    stopped after the current step (interrupted, not counted), and waiting for other workers stops there.
 
     Attributes:
         started: ``time.perf_counter()`` at the start of the run.
@@ -179,6 +180,11 @@ class SearchLoop:
                 done = self._counted()
                 bars.trial_done(done, best_trial(self.study))
                 self.after_trial()
+                if self.stats.stopped_by_timeout:  # a trial was stopped by the time limit
+                    self.reporter.note(f"time limit: the {self.deadline.timeout:.0f} s timeout passed during trial "
+                                       f"{trial.number}, stopped and not counted; stopping with {done} of "
+                                       f"{self.target} trials")
+                    break
         self.stats.interrupted = self.stop.set
         self.workers.fail_stale()  # before leaving: a dead worker's trial seen standing still long enough is retried
         return self.stats
@@ -233,8 +239,14 @@ class SearchLoop:
         started = time.perf_counter()
         self._bars.start_trial(trial.number, prof.macs)
         last_epoch = self.training.epochs - 1
+        at = {"epoch": 1, "step": 0}  # where training is (1-based epoch, steps done in it), for the time limit
+
+        def on_step(step: int, steps: int) -> None:
+            at["step"] = step
+            self._bars.step(step, steps)
 
         def on_epoch(epoch: int, accuracy: float) -> None:
+            at["epoch"], at["step"] = epoch + 2, 0
             self._bars.epoch_done(epoch, accuracy)
             if not self.multi_objective:
                 trial.report(accuracy, epoch)
@@ -244,15 +256,21 @@ class SearchLoop:
 
         try:
             model = self.training.build(point)
-            result = self.training.fit(model, on_epoch=on_epoch, on_step=self._bars.step,
-                                       should_stop=lambda: self.stop.set)
+            # The deadline is polled after every step, like the stop flag: a trial still training at the limit stops.
+            result = self.training.fit(model, on_epoch=on_epoch, on_step=on_step,
+                                       should_stop=lambda: self.stop.set or self.deadline.passed())
         except optuna.TrialPruned as exc:
             attrs.record_failure_reason(trial, str(exc))
             self.study.tell(trial, state=TrialState.PRUNED)
             self._finished(trial, "pruned", started)
             return
         except TrainingInterrupted as exc:
-            attrs.record_interrupted(trial, f"{self.stop.reason or 'interrupted'}, {exc}")
+            if self.stop.set:
+                attrs.record_interrupted(trial, f"{self.stop.reason or 'interrupted'}, {exc}")
+            else:  # the deadline: not counted, so a resume trains a trial in its place
+                self.stats.stopped_by_timeout = True
+                attrs.record_interrupted(trial, f"time limit: stopped at epoch {at['epoch']}, step {at['step']} "
+                                                f"after {time.perf_counter() - started:.1f} s")
             self._tell_failed(trial)
             return
         except (TrainingDiverged, torch.OutOfMemoryError) as exc:

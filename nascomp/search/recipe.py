@@ -6,9 +6,10 @@ wins over the file. ``studies/default.yaml`` is used when no recipe is named. La
     space: se_resnext            # a built-in space name or a space file
     budget: 4GFLOPs              # hard limit on MACs (FLOPs are counted as MACs)
     input_shape: [3, 224, 224]   # the input the budget is measured at (and best.yaml declares)
-    data: {source: digits, image_size: 32, val_fraction: 0.2, max_images: null}
+    data: {source: digits, image_size: 32, val_fraction: 0.2, max_images: null, split_seed: 0}
     train: {epochs: 3, batch_size: 64, lr: 0.003, weight_decay: 0.0005, label_smoothing: 0.1, optimizer: adamw}
-    search: {sampler: tpe, pruner: median, objectives: [accuracy], trials: 16, timeout: 8m, seed: 0, census: 300}
+    search: {sampler: tpe, pruner: median, objectives: [accuracy], trials: 16, timeout: 8m, seed: 0, census: 300,
+             retrain_epochs: null}
     study_name: null             # default <space>-<budget>-<data kind>
     storage: null                # default sqlite in the output folder
     out: null                    # default runs/<study_name>
@@ -33,8 +34,8 @@ from nascomp.registry import did_you_mean
 from nascomp.spec.parse import read_yaml_file
 from nascomp.train import TrainConfig
 
-__all__ = ["Recipe", "DataConfig", "SearchConfig", "load_recipe", "check_study_name", "recipe_names", "parse_duration", "SAMPLERS",
-           "PRUNERS", "OBJECTIVES"]
+__all__ = ["Recipe", "DataConfig", "SearchConfig", "load_recipe", "check_study_name", "recipe_names", "parse_duration",
+           "upgrade_identity", "legacy_seed", "SAMPLERS", "PRUNERS", "OBJECTIVES"]
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
@@ -68,12 +69,18 @@ def parse_duration(value: Any) -> float | None:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where trials get their images. ``image_size`` is the proxy training resolution (the budget is not)."""
+    """Where trials get their images. ``image_size`` is the proxy training resolution (the budget is not).
+
+    ``split_seed`` seeds the validation split (and the ``max_images`` subsample). It belongs to the study: it is
+    part of the recipe identity, so every worker of a study trains and ranks on the same split, whatever its own
+    ``search.seed``. The test split never depends on it (it is fixed per data set by :mod:`nascomp.data`).
+    """
 
     source: str = "digits"
     image_size: int = 32
     val_fraction: float = 0.2
     max_images: int | None = None
+    split_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,9 +93,15 @@ class SearchConfig:
             trials at that epoch), ``hyperband`` or ``none``. Ignored with two objectives (Optuna cannot prune those).
         objectives: ``[accuracy]``, or ``[accuracy, macs]`` for a Pareto front (maximize accuracy, minimize MACs).
         trials: Trials the study should hold in total (a rerun tops it up; it never adds this many more).
-        timeout: Seconds; no trial starts that would likely end after it. ``None`` for no limit.
-        seed: Seeds the sampler, the data split and every trial's initialisation.
+        timeout: Seconds; no trial starts that would likely end after it, and a trial still training when it
+            passes is stopped after the current step (recorded as interrupted, not counted). ``None`` for no limit.
+        seed: This worker's seed: the sampler and every trial's initialisation and shuffling. Not part of the
+            study's identity, so workers of one study may each run with their own (the data split is
+            ``data.split_seed``).
         census: Random points costed before training to show what the space holds under the budget.
+        retrain_epochs: After the search, train ``best.yaml`` and ``baseline.yaml`` for this many epochs with
+            :func:`nascomp.train.train_spec` and compare their test accuracies; ``None`` (default) for no retraining.
+            Not part of the study's identity.
     """
 
     sampler: str = "tpe"
@@ -98,6 +111,7 @@ class SearchConfig:
     timeout: float | None = None
     seed: int = 0
     census: int = 300
+    retrain_epochs: int | None = None
 
     @property
     def multi_objective(self) -> bool:
@@ -132,7 +146,12 @@ class Recipe:
         return Path(self.out).expanduser() if self.out else Path("runs") / self.resolved_study_name()
 
     def identity(self) -> dict[str, Any]:
-        """The fields that define a study: a resumed study must match them (stored in the study's user attrs)."""
+        """The fields that define a study: a resumed study must match them (stored in the study's user attrs).
+
+        ``search.seed`` is not one of them (each worker may have its own, issue 11); the data split's seed is,
+        as ``data.split_seed``. Studies created before that stored a top-level ``seed`` that seeded both; see
+        :func:`upgrade_identity`.
+        """
         return {
             "space": self.space,
             "budget": self.budget,
@@ -141,13 +160,24 @@ class Recipe:
             "train": dataclasses.asdict(self.train),
             "objectives": list(self.search.objectives),
             "sampler": self.search.sampler,
-            "seed": self.search.seed,
         }
+
+    def adopt_split_seed(self, stored: dict[str, Any]) -> "Recipe":
+        """This recipe resuming a study whose stored identity is ``stored``.
+
+        A study created before ``data.split_seed`` existed (:func:`legacy_seed` ``S``) had its split seeded by its
+        one seed; a worker resuming it with ``search.seed == S`` (the old command line) takes ``split_seed = S`` so
+        that it sees the study's split. Any other recipe is returned unchanged (and the identity check decides).
+        """
+        seed = legacy_seed(stored)
+        if seed is None or self.data.split_seed == seed or self.search.seed != seed:
+            return self
+        return dataclasses.replace(self, data=dataclasses.replace(self.data, split_seed=seed))
 
     def with_overrides(self, **flags: Any) -> "Recipe":
         """Apply command-line flags (``None`` means not given): budget, space, data, trials, timeout, epochs, seed,
-        storage, study_name, out, device, input_shape, label_smoothing, image_size, max_images, sampler, pruner,
-        objectives, census."""
+        storage, study_name, out, device, input_shape, label_smoothing, image_size, max_images, split_seed, sampler,
+        pruner, objectives, census, retrain_epochs."""
         top, data, train, search = {}, {}, {}, {}
         for key, value in flags.items():
             if value is None:
@@ -160,13 +190,13 @@ class Recipe:
                 top[key] = str(value)
             elif key == "data":
                 data["source"] = str(value)
-            elif key in ("image_size", "max_images"):
+            elif key in ("image_size", "max_images", "split_seed"):
                 data[key] = int(value)
             elif key in ("epochs", "label_smoothing", "lr", "batch_size"):
                 train[key] = value
             elif key == "timeout":
                 search["timeout"] = parse_duration(value)
-            elif key in ("trials", "seed", "census", "sampler", "pruner"):
+            elif key in ("trials", "seed", "census", "sampler", "pruner", "retrain_epochs"):
                 search[key] = value
             elif key == "objectives":
                 search["objectives"] = _objectives(value)
@@ -198,12 +228,50 @@ class Recipe:
             raise SearchError(f"trials must be at least 1, got {s.trials}")
         if s.census < 0:
             raise SearchError(f"census must be 0 or more points, got {s.census}")
+        if s.retrain_epochs is not None and (isinstance(s.retrain_epochs, bool) or not isinstance(s.retrain_epochs, int)
+                                             or s.retrain_epochs < 1):
+            raise SearchError(f"retrain_epochs must be a whole number of at least 1 (or none), got "
+                              f"{s.retrain_epochs!r}")
+        for name, seed in (("search.seed", s.seed), ("data.split_seed", self.data.split_seed)):
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise SearchError(f"{name} must be a whole number of at least 0, got {seed!r}")
         if self.data.image_size < 1 or not 0 < self.data.val_fraction < 1:
             raise SearchError("data.image_size must be positive and data.val_fraction in (0, 1)")
         if as_input_shape(self.input_shape) is None:
             raise SearchError(f"input_shape must be (C, H, W) of positive integers, got {self.input_shape}")
         if self.study_name is not None:
             check_study_name(self.study_name)
+
+
+def legacy_seed(stored: dict[str, Any]) -> int | None:
+    """The one ``seed`` of a study created before ``data.split_seed`` existed, or ``None`` for a newer study.
+
+    Such a study stored ``seed`` at the top level of its identity, and that seed fixed the data split as well as the
+    sampler and the initialisations.
+    """
+    if "seed" in stored and "split_seed" not in (stored.get("data") or {}):
+        return int(stored["seed"])
+    return None
+
+
+def upgrade_identity(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored recipe identity in today's form (see :meth:`Recipe.identity`), for comparison with a new one.
+
+    Compatibility rule for studies created before workers had their own seeds: their top-level ``seed`` seeded the
+    validation split too, so it becomes ``data.split_seed``, and it stops being compared as a worker seed. A resume
+    of such a study with its old ``--seed S`` therefore still matches (the run takes ``split_seed = S`` from the
+    study, :meth:`Recipe.adopt_split_seed`), and sees exactly the split it saw before.
+
+    Example:
+        >>> upgrade_identity({"data": {"source": "digits"}, "seed": 3})
+        {'data': {'source': 'digits', 'split_seed': 3}}
+    """
+    seed = legacy_seed(stored)
+    if seed is None:
+        return dict(stored)
+    upgraded = {k: v for k, v in stored.items() if k != "seed"}
+    upgraded["data"] = {**(stored.get("data") or {}), "split_seed": seed}
+    return upgraded
 
 
 def check_study_name(name: str) -> str:

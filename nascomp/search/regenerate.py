@@ -18,7 +18,7 @@ from nascomp._atomic import missing_root, prepare_out_dir, remove_empty_dirs
 from nascomp.errors import SearchError
 from nascomp.search import trials as attrs
 from nascomp.search.outputs import write_plots, write_trials_csv
-from nascomp.search.recipe import DataConfig, Recipe, SearchConfig, check_study_name
+from nascomp.search.recipe import DataConfig, Recipe, SearchConfig, check_study_name, upgrade_identity
 from nascomp.search.space import SearchSpace, load_space
 from nascomp.search.storage import describe_storage, open_storage
 from nascomp.train import TrainConfig
@@ -49,15 +49,14 @@ def load_search_study(storage_url: str, study_name: str) -> tuple[optuna.Study, 
     raw = study.user_attrs.get(attrs.STUDY_RECIPE)
     if raw is None:
         raise SearchError(f"study '{study_name}' in {where} was not made by nascomp search (no recipe recorded)")
-    identity = json.loads(raw)
+    identity = upgrade_identity(json.loads(raw))  # older studies: their one seed is the split seed
     recipe = Recipe(
         space=identity["space"],
         budget=int(identity["budget"]),
         input_shape=tuple(identity["input_shape"]),
         data=DataConfig(**identity["data"]),
         train=TrainConfig(**identity["train"]),
-        search=SearchConfig(objectives=tuple(identity["objectives"]), sampler=identity["sampler"],
-                            seed=identity["seed"]),
+        search=SearchConfig(objectives=tuple(identity["objectives"]), sampler=identity["sampler"]),
         study_name=study_name,
         storage=storage_url,
     )

@@ -28,7 +28,7 @@ from nascomp.graph.build import build
 from nascomp.search.census import Census, take_census
 from nascomp.search.handover import Handover, write_handover
 from nascomp.search.outputs import best_trial, write_best_yaml, write_plots, write_trials_csv
-from nascomp.search.recipe import Recipe
+from nascomp.search.recipe import Recipe, upgrade_identity
 from nascomp.search.report import Reporter
 from nascomp.search.loop import Deadline, SearchLoop, Training
 from nascomp.search.sampler import BudgetSampler
@@ -58,6 +58,8 @@ class SearchResult:
         exit_code: What the command should exit with: 0, or 128 + the signal number after a stop (130, 143).
         files: Files written in ``out``.
         handover: ``baseline.yaml`` and the ``nascomp train`` commands for the winner and the baseline.
+        retrained: With ``search.retrain_epochs``: the nets trained to the end after the search
+            (:class:`~nascomp.search.retrain.Retrained`, winner first; ``retrain.csv`` is in ``files``).
     """
 
     study_name: str
@@ -76,6 +78,7 @@ class SearchResult:
     seconds: float = 0.0
     handover: Handover | None = None
     files: list[Path] = field(default_factory=list)
+    retrained: list = field(default_factory=list)
 
 
 def _make_sampler(recipe: Recipe, space: SearchSpace, cost, budget: int) -> BudgetSampler:
@@ -104,9 +107,8 @@ def _identity(recipe: Recipe, space: SearchSpace, num_classes: int) -> dict[str,
     return {**recipe.identity(), "num_classes": num_classes, "dimensions": domains}
 
 
-def _check_identity(existing: optuna.Study, identity: dict[str, Any], url: str) -> None:
-    """A resumed study must have been made by the same recipe identity."""
-    name = existing.study_name
+def _stored_identity(existing: optuna.Study, url: str) -> dict[str, Any]:
+    """The recipe identity a study was created with (waiting briefly for a worker that created it a moment ago)."""
     stored = existing.user_attrs.get(RECIPE_ATTR)
     for _ in range(20):  # a worker that created the study a moment ago writes the recipe right after
         if stored is not None or existing.trials:
@@ -114,30 +116,61 @@ def _check_identity(existing: optuna.Study, identity: dict[str, Any], url: str) 
         time.sleep(0.25)
         stored = existing.user_attrs.get(RECIPE_ATTR)
     if stored is None:
-        raise SearchError(
-            f"study '{name}' in {describe_storage(url)} was not created by nascomp search; pick another --study-name"
-        )
-    stored = json.loads(stored)
+        raise SearchError(f"study '{existing.study_name}' in {describe_storage(url)} was not created by nascomp "
+                          f"search; pick another --study-name")
+    return json.loads(stored)
+
+
+def _check_identity(existing: optuna.Study, identity: dict[str, Any], url: str) -> None:
+    """A resumed study must have been made by the same recipe identity.
+
+    The stored identity is compared in today's form (:func:`~nascomp.search.recipe.upgrade_identity`): a study
+    created before workers had their own seeds stored one top-level ``seed``; it is compared as the study's
+    ``data.split_seed`` (the one thing it fixed for the whole study), and a worker's ``search.seed`` is never
+    compared.
+    """
+    name = existing.study_name
+    stored = upgrade_identity(_stored_identity(existing, url))
     diff = [k for k in identity if stored.get(k) != identity[k]]
     if diff:
         k = diff[0]
+        hint = ""
+        if k == "data" and (stored.get(k) or {}).get("split_seed") != identity[k].get("split_seed"):
+            hint = (f" (its validation split was made with split_seed {stored[k].get('split_seed')}: all workers of a "
+                    f"study use the study's split; set --split-seed to match)")
         raise SearchError(
             f"study '{name}' in {describe_storage(url)} was run with {k}={stored.get(k)!r}, this run asks "
-            f"{k}={identity[k]!r}; resume with the same settings, or start a new study with --study-name or --out"
+            f"{k}={identity[k]!r}{hint}; resume with the same settings, or start a new study with --study-name or "
+            f"--out"
         )
 
 
-def _check_resume(recipe: Recipe, space: SearchSpace, out: Path, num_classes: int) -> None:
-    """Refuse a resume whose recipe differs from the stored study's, before the census is taken and printed.
-    Creates nothing: the default SQLite file is only opened when it exists already."""
+def _existing_study(recipe: Recipe, out: Path) -> tuple[optuna.Study | None, str]:
+    """The study a run would resume (or ``None``) and its storage URL. Creates nothing: the default SQLite file is
+    only opened when it exists already."""
     url = recipe.storage or default_storage_url(out)
     if not recipe.storage and not (out / "study.db").is_file():
-        return
+        return None, url
     try:
-        existing = optuna.load_study(study_name=recipe.resolved_study_name(), storage=open_storage(url))
+        return optuna.load_study(study_name=recipe.resolved_study_name(), storage=open_storage(url)), url
     except KeyError:
-        return
-    _check_identity(existing, _identity(recipe, space, num_classes), url)
+        return None, url
+
+
+def _resume_recipe(recipe: Recipe, out: Path) -> Recipe:
+    """The recipe this run uses: a study created before ``data.split_seed`` existed keeps its split for a worker
+    started with its old seed (:meth:`Recipe.adopt_split_seed`). Read before the data is split."""
+    existing, url = _existing_study(recipe, out)
+    if existing is None:
+        return recipe
+    return recipe.adopt_split_seed(_stored_identity(existing, url))
+
+
+def _check_resume(recipe: Recipe, space: SearchSpace, out: Path, num_classes: int) -> None:
+    """Refuse a resume whose recipe differs from the stored study's, before the census is taken and printed."""
+    existing, url = _existing_study(recipe, out)
+    if existing is not None:
+        _check_identity(existing, _identity(recipe, space, num_classes), url)
 
 
 def _open_study(recipe: Recipe, space: SearchSpace, sampler, pruner, out: Path, num_classes: int):
@@ -234,13 +267,14 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     try:
         space = load_space(recipe.space)
         channels = recipe.input_shape[0]
+        if recipe.storage:  # a bad --storage fails before the data is read and the census is taken
+            open_storage(recipe.storage)
+        recipe = _resume_recipe(recipe, out)  # an older study keeps its split (see Recipe.adopt_split_seed)
         data = load_data(recipe.data.source, image_size=recipe.data.image_size, channels=channels,
-                         val_fraction=recipe.data.val_fraction, seed=recipe.search.seed,
+                         val_fraction=recipe.data.val_fraction, seed=recipe.data.split_seed,
                          max_images=recipe.data.max_images)
         num_classes = data.num_classes
         budget = recipe.budget
-        if recipe.storage:  # a bad --storage fails before the census
-            open_storage(recipe.storage)
         _check_resume(recipe, space, out, num_classes)  # a resume with other settings fails before the census
 
         def cost(point: dict[str, Any]):
@@ -276,6 +310,14 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     result.trials = len(counted(study.get_trials(deepcopy=False)))
     result.seconds = time.perf_counter() - t0
     reporter.summary(study, space, recipe, result)
+    if recipe.search.retrain_epochs and not stop.set:  # the search's outputs are written: a stop here loses nothing
+        from nascomp.search.retrain import retrain_handover
+
+        result.retrained, path = retrain_handover(result.handover, recipe, out, stop=stop, console=reporter.console,
+                                                  bars=reporter.bars)
+        if path is not None:
+            result.files.append(path)
+        result.interrupted, result.stop_reason, result.exit_code = stop.set, stop.reason, stop.exit_code
     return result
 
 
