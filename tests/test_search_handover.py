@@ -33,10 +33,11 @@ def test_search_writes_the_scaled_baseline_and_the_train_commands(tmp_path):
         macs = flop_counter_macs(model, torch.empty(1, 3, 16, 16))
     assert macs == tiny_macs(8, 1) <= TINY_BUDGET
     best_cmd, baseline_cmd = result.handover.commands
+    size = str(recipe.data.image_size)  # the proxy resolution the search ranked the nets at
     assert shlex.split(best_cmd) == ["nascomp", "train", str(out / "best.yaml"), "--data", "digits",
-                                     "--out", str(out / "train-best")]
+                                     "--image-size", size, "--out", str(out / "train-best")]
     assert shlex.split(baseline_cmd) == ["nascomp", "train", str(baseline), "--data", "digits",
-                                         "--out", str(out / "train-baseline")]
+                                         "--image-size", size, "--out", str(out / "train-baseline")]
     printed = buffer.getvalue()
     assert printed.rstrip().endswith(baseline_cmd)
     assert best_cmd in printed and "baseline.yaml" in printed

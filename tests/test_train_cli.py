@@ -88,6 +88,14 @@ def test_unwritable_out(tmp_path):
         assert_one_line_error(result, f"--out {out}")
 
 
+def test_num_classes_is_the_datas_and_cannot_be_set(tmp_path):
+    """It would be replaced by the data's class count without a word (a fresh-user report): refused instead."""
+    result = run_cli("train", "resnet18", *QUICK, "--epochs", "1", "--set", "num_classes=ten",
+                     "--out", str(tmp_path / "o"))
+    assert_one_line_error(result, "--set num_classes=ten", "takes the class count from the data")
+    assert not (tmp_path / "o").exists()
+
+
 def test_channels_the_data_cannot_give(tmp_path):
     result = run_cli("train", "resnet18", *QUICK, "--epochs", "1", "--input", "4x32x32", "--out", str(tmp_path / "o"))
     assert_one_line_error(result, "takes 4-channel input", "digits gives 1-channel (grayscale) images")

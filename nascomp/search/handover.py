@@ -38,9 +38,11 @@ class Handover:
     commands: tuple[str, ...] = field(default=())
 
 
-def train_command(spec: Path, data: str, out: Path) -> str:
-    """``nascomp train SPEC --data SRC --out DIR``, each argument shell-quoted (paths with spaces work)."""
-    return shlex.join(["nascomp", "train", str(spec), "--data", data, "--out", str(out)])
+def train_command(spec: Path, data: str, out: Path, image_size: int) -> str:
+    """``nascomp train SPEC --data SRC --image-size N --out DIR`` at the search's proxy resolution, each argument
+    shell-quoted (paths with spaces work)."""
+    return shlex.join(["nascomp", "train", str(spec), "--data", data, "--image-size", str(image_size),
+                       "--out", str(out)])
 
 
 def write_handover(space, recipe, num_classes: int, out: Path, *, has_best: bool) -> Handover:
@@ -71,7 +73,7 @@ def write_handover(space, recipe, num_classes: int, out: Path, *, has_best: bool
                 f"depth x{result.depth_multiplier:.3f}")
     commands = []
     if has_best:
-        commands.append(train_command(out / "best.yaml", recipe.data.source, out / "train-best"))
+        commands.append(train_command(out / "best.yaml", recipe.data.source, out / "train-best", recipe.data.image_size))
     if baseline is not None:
-        commands.append(train_command(baseline, recipe.data.source, out / "train-baseline"))
+        commands.append(train_command(baseline, recipe.data.source, out / "train-baseline", recipe.data.image_size))
     return Handover(baseline, note, tuple(commands))

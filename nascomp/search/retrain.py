@@ -69,7 +69,7 @@ def retrain_handover(handover, recipe, out: Path, *, stop: StopFlag, console, ba
         NascompError: a training failed (e.g. its loss became NaN); the search's outputs are already written.
     """
     epochs = recipe.search.retrain_epochs
-    config = RunConfig(data=recipe.data.source, epochs=epochs, device=recipe.device)
+    config = RunConfig(data=recipe.data.source, epochs=epochs, device=recipe.device, image_size=recipe.data.image_size)
     specs = [("best", out / "best.yaml")] if (out / "best.yaml").is_file() else []
     if handover.baseline is not None:
         specs.append(("baseline", handover.baseline))

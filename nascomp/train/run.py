@@ -105,6 +105,9 @@ def train_spec(
     console = console or make_console()
     stop = stop or StopFlag()
     overrides = dict(overrides or {})
+    if "num_classes" in overrides:  # it would be replaced by the data's class count without a word
+        raise SpecError(f"--set num_classes={overrides['num_classes']}: nascomp train takes the class count from the "
+                        f"data (--data {config.data}); drop this --set")
     base = load_spec(spec, **overrides)
     channels = base.input_shape[0]
     _check_channels(base.name, channels, config.data)
