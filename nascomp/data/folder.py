@@ -14,6 +14,8 @@ the center crop (torchvision's reference ``Resize(256)`` + ``CenterCrop(224)``).
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,8 +134,15 @@ class FolderImages(Dataset):
         try:
             image = decode_image(read_file(path), mode=mode)
         except (RuntimeError, OSError, ValueError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DataError(f"cannot decode image '{path}': {reason}; remove it or pass --skip-bad-images") from None
+            reason = _decoder_reason(exc)
+            raise DataError(f"cannot decode image '{path}': {reason} (its header read fine, so the start-up scan "
+                            f"and --skip-bad-images cannot catch it); remove or replace the file") from None
         if image.ndim == 4:  # an animated GIF: its first frame
             image = image[0]
         return self.transform(image), int(self.labels[index])
+
+
+def _decoder_reason(exc: Exception) -> str:
+    """The decoder's message without the C++ source location torchvision prefixes (``operator(), /path/x.cpp:79, ``)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return re.sub(r"^(?:[\w:<>~]+\(\), )?\S+\.(?:cpp|cc|h):\d+, ", "", text)
