@@ -211,7 +211,7 @@ def summary_table(study: optuna.Study, budget: int, result) -> Table:
     shown = sorted({str(p) for p in result.files})
     table.add_row("files", "\n".join(shown) if shown else "-")
     if result.interrupted:
-        table.add_row("stopped", "by Ctrl-C; rerun the same command to resume")
+        table.add_row("stopped", f"{result.stop_reason or 'interrupted'}; rerun the same command to resume")
     elif result.stopped_by_timeout:
         table.add_row("stopped", "by the time limit; rerun (or raise --timeout) to add the remaining trials")
     return table
