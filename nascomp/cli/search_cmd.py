@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Inception-v3 label smoothing a in [0, 1): y = (1 - a) one_hot + a / C")
     parser.add_argument("--image-size", dest="image_size", type=int, help="proxy training resolution (default 32)")
     parser.add_argument("--sampler", help="tpe (default) or random")
-    parser.add_argument("--pruner", help="median (default), hyperband or none")
+    parser.add_argument("--pruner", help="median (default), sha (successive halving over train.data_fractions), hyperband or none")
     parser.add_argument("--objectives", help="accuracy (default) or accuracy,macs for a Pareto front")
     parser.add_argument("--census", type=int, help="random points costed before training (default 300)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no live progress bars")
