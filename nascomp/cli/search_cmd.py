@@ -48,10 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Inception-v3 label smoothing a in [0, 1): y = (1 - a) one_hot + a / C")
     parser.add_argument("--image-size", dest="image_size", type=int, help="proxy training resolution (default 32)")
     parser.add_argument("--sampler", help="tpe (default) or random")
-    parser.add_argument("--pruner", help="median (default), hyperband or none")
+    parser.add_argument("--pruner", help="median (default), sha (successive halving over train.data_fractions), hyperband or none")
     parser.add_argument("--objectives", help="accuracy (default) or accuracy,macs for a Pareto front")
     parser.add_argument("--census", type=int, help="random points costed before training (default 300)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no live progress bars")
+    parser.add_argument("--check-fidelity", dest="check_fidelity", type=int, metavar="K",
+                        help="after the search (or on a finished study), retrain the top K and K random complete "
+                             "trials for 5 epochs with nascomp train and print Spearman's rho between proxy and "
+                             "test accuracy; writes fidelity.csv")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,8 +69,23 @@ def run(args: argparse.Namespace) -> int:
         pruner=args.pruner, objectives=args.objectives, census=args.census, split_seed=args.split_seed,
         retrain_epochs=args.retrain_epochs,
     )
+    if args.check_fidelity is not None and args.check_fidelity < 1:
+        from nascomp.errors import SearchError
+
+        raise SearchError(f"--check-fidelity needs K >= 1 trials, got {args.check_fidelity}")
     result = run_search(recipe, reporter=Reporter(bars=args.progress))
     if result.interrupted:
         print(f"nascomp search: {result.stop_reason}: stopped with {result.trials} trial(s) recorded, outputs "
               f"written to {result.out}; rerun the same command to resume", file=sys.stderr)
+        return result.exit_code
+    if args.check_fidelity:
+        import optuna
+
+        from nascomp.search.fidelity import check_fidelity, describe
+        from nascomp.search.space import load_space
+        from nascomp.search.storage import open_storage
+
+        study = optuna.load_study(study_name=result.study_name, storage=open_storage(result.storage))
+        fidelity = check_fidelity(study, load_space(recipe.space), recipe, result.out, args.check_fidelity)
+        print(describe(fidelity))
     return result.exit_code

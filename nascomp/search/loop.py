@@ -84,6 +84,9 @@ class Training:
         epochs: Epochs of the schedule (the pruner is consulted before the last one only).
         steps_per_epoch: For the progress bars.
         device: Where it trains (CUDA memory is freed after a failure).
+        step_of: The step an epoch's accuracy is reported to the pruner at (0-based epoch -> step); ``None``: the
+            epoch itself. Multi-fidelity schedules report the epoch's training resource (1, 3, 9 for data shares
+            1/9, 1/3, 1), the rungs Optuna's SuccessiveHalvingPruner promotes at.
     """
 
     build: Callable[[dict[str, Any]], torch.nn.Module]
@@ -91,6 +94,7 @@ class Training:
     epochs: int
     steps_per_epoch: int
     device: torch.device = torch.device("cpu")
+    step_of: Callable[[int], int] | None = None
 
 
 @dataclass
@@ -249,7 +253,7 @@ class SearchLoop:
             at["epoch"], at["step"] = epoch + 2, 0
             self._bars.epoch_done(epoch, accuracy)
             if not self.multi_objective:
-                trial.report(accuracy, epoch)
+                trial.report(accuracy, epoch if self.training.step_of is None else self.training.step_of(epoch))
                 # Never at the last epoch: a fully trained candidate is complete, whatever the median says.
                 if epoch < last_epoch and trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} at accuracy {accuracy:.4f}")

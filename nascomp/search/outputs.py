@@ -25,7 +25,7 @@ __all__ = ["write_trials_csv", "write_best_yaml", "write_plots", "history_figure
            "trial_accuracy", "best_trial", "CSV_COLUMNS", "PLOT_STYLES"]
 
 #: Columns of ``trials.csv`` before and after the space's parameters.
-CSV_COLUMNS = (("number", "state"), ("macs", "params", "accuracy", "seconds", "duplicate_of", "reason"))
+CSV_COLUMNS = (("number", "state"), ("macs", "params", "accuracy", "accuracy_se", "seconds", "duplicate_of", "reason"))
 
 
 def trial_accuracy(trial: FrozenTrial) -> float | None:
@@ -58,14 +58,17 @@ def pareto_front(points: list[tuple[int, float]]) -> list[int]:
 
 
 def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> Path:
-    """One row per trial: number, state, the space's parameters, MACs, params, accuracy, seconds, reason."""
+    """One row per trial: number, state, the space's parameters, MACs, params, accuracy, its standard error
+    (:func:`nascomp.search.trials.accuracy_se` over the study's validation size), seconds, reason."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     head, tail = CSV_COLUMNS
     writer.writerow([*head, *dimensions, *tail])
     trials = study.get_trials(deepcopy=False)
+    n_val = attrs.val_images(study)
     for t in trials:
         acc = trial_accuracy(t)
+        se = None if acc is None else attrs.accuracy_se(acc, n_val)
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else ""
         writer.writerow([
             t.number,
@@ -74,6 +77,7 @@ def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> 
             t.user_attrs.get(attrs.MACS, ""),
             t.user_attrs.get(attrs.PARAMS, ""),
             "" if acc is None else f"{acc:.4f}",
+            "" if se is None else f"{se:.4f}",
             f"{seconds:.1f}" if seconds != "" else "",
             t.user_attrs.get(attrs.DUPLICATE_OF, ""),
             t.user_attrs.get(attrs.REASON, "") or lost_reason(t, trials),
@@ -144,6 +148,12 @@ def history_figure(study: optuna.Study):
             best_y.append(best)
     if best_x:
         ax.step(best_x, best_y, where="post", color="tab:green", label="best so far")
+        n_val = attrs.val_images(study)
+        if n_val:  # +- one standard error of the best's accuracy, where the best changes
+            changes = [i for i in range(len(best_y)) if i == 0 or best_y[i] != best_y[i - 1]]
+            ax.errorbar([best_x[i] for i in changes], [best_y[i] for i in changes],
+                        yerr=[attrs.accuracy_se(best_y[i], n_val) for i in changes], fmt="none",
+                        ecolor="tab:green", capsize=3, label=f"+-1 SE (n = {n_val} val images)", zorder=4)
     last = max((t.number for t in trials), default=0)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=min(last + 1, 10), integer=True, min_n_ticks=1))
     ax.set_xlim(-0.5, last + 0.5)

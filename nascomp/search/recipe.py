@@ -38,7 +38,7 @@ __all__ = ["Recipe", "DataConfig", "SearchConfig", "load_recipe", "check_study_n
            "upgrade_identity", "legacy_seed", "SAMPLERS", "PRUNERS", "OBJECTIVES"]
 
 SAMPLERS = ("tpe", "random")
-PRUNERS = ("median", "hyperband", "none")
+PRUNERS = ("median", "sha", "hyperband", "none")
 OBJECTIVES = ("accuracy", "macs")
 
 _TOP_KEYS = ("doc", "space", "budget", "input_shape", "data", "train", "search", "study_name", "storage", "out",
@@ -90,7 +90,8 @@ class SearchConfig:
     Attributes:
         sampler: ``tpe`` (seeded; multivariate) or ``random``.
         pruner: ``median`` (Optuna's MedianPruner: stop a trial whose epoch accuracy is below the median of earlier
-            trials at that epoch), ``hyperband`` or ``none``. Ignored with two objectives (Optuna cannot prune those).
+            trials at that epoch), ``sha`` (successive halving over the rungs of ``train.data_fractions``, see
+            :func:`nascomp.search.study.fidelity_steps`), ``hyperband`` or ``none``. Ignored with two objectives (Optuna cannot prune those).
         objectives: ``[accuracy]``, or ``[accuracy, macs]`` for a Pareto front (maximize accuracy, minimize MACs).
         trials: Trials the study should hold in total (a rerun tops it up; it never adds this many more).
         timeout: Seconds; no trial starts that would likely end after it, and a trial still training when it

@@ -39,6 +39,12 @@ def _acc(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _se(value: float | None, n_val: int | None) -> str:
+    """``+-0.0055``: the accuracy's standard error over ``n_val`` validation images, ``-`` when unknown."""
+    se = None if value is None else attrs.accuracy_se(value, n_val)
+    return "-" if se is None else f"+-{se:.4f}"
+
+
 def _params(n: int) -> str:
     """``25557032`` -> ``25.56 M``; small counts in full (``1,234``)."""
     return f"{n / 1e6:.2f} M" if n >= 100_000 else f"{n:,}"
@@ -175,12 +181,13 @@ def trials_table(study: optuna.Study, limit: int = 10) -> Table:
     ranked = sorted((t for t in trials if trial_accuracy(t) is not None),
                     key=lambda t: (t.state != TrialState.COMPLETE, -(trial_accuracy(t) or 0.0), t.number))
     table = Table(title=f"Top trials of study '{study.study_name}'", title_justify="left")
-    for col, just in (("#", "right"), ("state", "left"), ("accuracy", "right"), ("MACs", "right"),
+    n_val = attrs.val_images(study)
+    for col, just in (("#", "right"), ("state", "left"), ("accuracy", "right"), ("SE", "right"), ("MACs", "right"),
                       ("params", "right"), ("s", "right"), ("point", "left")):
         table.add_column(col, justify=just)
     for t in ranked[:limit]:
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else 0.0
-        table.add_row(str(t.number), t.state.name.lower(), _acc(trial_accuracy(t)),
+        table.add_row(str(t.number), t.state.name.lower(), _acc(trial_accuracy(t)), _se(trial_accuracy(t), n_val),
                       format_macs(t.user_attrs.get(attrs.MACS, 0)), _params(t.user_attrs.get(attrs.PARAMS, 0)),
                       f"{seconds:.0f}", _point(t))
     return table
@@ -194,7 +201,9 @@ def summary_table(study: optuna.Study, budget: int, result) -> Table:
     table.add_column()
     best = best_trial(study)
     if best is not None:
-        table.add_row("best", f"trial {best.number}: accuracy {best.values[0]:.4f}, "
+        n_val = attrs.val_images(study)
+        se = "" if n_val is None else f" {_se(best.values[0], n_val)} (SE over {n_val} val images)"
+        table.add_row("best", f"trial {best.number}: accuracy {best.values[0]:.4f}{se}, "
                               f"{format_macs(best.user_attrs[attrs.MACS])} (budget {format_macs(budget)}), "
                               f"{_params(best.user_attrs[attrs.PARAMS])} params")
     else:

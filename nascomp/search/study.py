@@ -38,7 +38,7 @@ from nascomp.search.workers import Coordinator, counted
 from nascomp.train import fit
 from nascomp.search import trials as attrs
 
-__all__ = ["run_search", "SearchResult", "RECIPE_ATTR", "export_best"]
+__all__ = ["run_search", "SearchResult", "RECIPE_ATTR", "export_best", "fidelity_steps", "reduction_factor"]
 
 RECIPE_ATTR = attrs.STUDY_RECIPE
 
@@ -94,9 +94,40 @@ def _make_sampler(recipe: Recipe, space: SearchSpace, cost, budget: int) -> Budg
     return BudgetSampler(base, space, cost, budget, seed=s.seed)
 
 
+def fidelity_steps(fractions: tuple[float, ...] | None, epochs: int) -> list[int]:
+    """The pruner step of each epoch: the epoch's training resource in units of the first epoch's share.
+
+    Data shares ``(1/9, 1/3, 1)`` give steps ``[1, 3, 9]``: the rungs of successive halving with eta = 3
+    (Jamieson & Talwalkar, arXiv:1502.07943; Li et al., "Hyperband", arXiv:1603.06560), which Optuna's
+    ``SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)`` decides at steps 1 and 3 (the last epoch is
+    never consulted). Steps strictly increase (equal shares take the next step). Without shares: ``0..epochs-1``.
+
+    Example:
+        >>> fidelity_steps((1 / 9, 1 / 3, 1.0), 3), fidelity_steps(None, 3)
+        ([1, 3, 9], [0, 1, 2])
+    """
+    if not fractions:
+        return list(range(epochs))
+    steps: list[int] = []
+    for f in fractions:
+        steps.append(max(steps[-1] + 1 if steps else 1, round(f / fractions[0])))
+    return steps
+
+
+def reduction_factor(fractions: tuple[float, ...] | None) -> int:
+    """Successive halving's eta: the growth of the data share from the first rung to the second (3 without
+    shares or with a single epoch)."""
+    if not fractions or len(fractions) < 2:
+        return 3
+    return max(2, round(fractions[1] / fractions[0]))
+
+
 def _make_pruner(recipe: Recipe) -> optuna.pruners.BasePruner:
     if recipe.search.pruner == "median" and not recipe.search.multi_objective:
         return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    if recipe.search.pruner == "sha" and not recipe.search.multi_objective:
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=1, reduction_factor=reduction_factor(recipe.train.data_fractions), min_early_stopping_rate=0)
     if recipe.search.pruner == "hyperband" and not recipe.search.multi_objective:
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=recipe.train.epochs)
     return optuna.pruners.NopPruner()
@@ -104,7 +135,8 @@ def _make_pruner(recipe: Recipe) -> optuna.pruners.BasePruner:
 
 def _identity(recipe: Recipe, space: SearchSpace, num_classes: int) -> dict[str, Any]:
     domains = {name: dim.describe() for name, dim in space.dimensions.items()}  # fixed per name in a study
-    return {**recipe.identity(), "num_classes": num_classes, "dimensions": domains}
+    # through JSON, as stored: tuples (train.data_fractions) compare equal to the lists read back on a resume
+    return json.loads(json.dumps({**recipe.identity(), "num_classes": num_classes, "dimensions": domains}))
 
 
 def _stored_identity(existing: optuna.Study, url: str) -> dict[str, Any]:
@@ -289,6 +321,7 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     except BaseException:
         remove_empty_dirs(out, created)
         raise
+    attrs.record_val_images(study, len(data.y_val))  # the n of every accuracy's standard error
     result = SearchResult(study_name=study.study_name, storage=url, out=out, best=None, trials=0, census=census)
     outputs = _Outputs(study, space, recipe, num_classes, out)
     loop = SearchLoop(
@@ -333,8 +366,10 @@ def _training(recipe: Recipe, space: SearchSpace, data: ImageData, device: torch
     def fit_model(model: torch.nn.Module, **callbacks: Any):
         return fit(model, data, recipe.train, device=device, seed=recipe.search.seed, **callbacks)
 
+    steps = fidelity_steps(recipe.train.data_fractions, recipe.train.epochs)
     return Training(build=build_point, fit=fit_model, epochs=recipe.train.epochs,
-                    steps_per_epoch=max(1, -(-len(data.y_train) // recipe.train.batch_size)), device=device)
+                    steps_per_epoch=max(1, -(-len(data.y_train) // recipe.train.batch_size)), device=device,
+                    step_of=steps.__getitem__)
 
 
 class _Outputs:

@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 __all__ = [
     "MACS", "PARAMS", "REASON", "INTERRUPTED", "DUPLICATE_OF", "DRAWS", "SCREENED_OUT", "REPAIRED", "WITHDRAWN",
     "WORKER", "HEARTBEAT", "TRAINING", "POINT", "POINT_CONFIRMED", "RETRY_HISTORY", "MAX_REASON_CHARS",
-    "STUDY_RECIPE", "STUDY_SPACE_FILE",
+    "STUDY_RECIPE", "STUDY_SPACE_FILE", "STUDY_VAL_IMAGES", "record_val_images", "val_images", "accuracy_se",
     "TrialRecord", "record_cost", "record_draws", "record_failure_reason", "record_interrupted", "record_duplicate",
     "retry_history",
 ]
@@ -64,6 +64,33 @@ MAX_REASON_CHARS = 1000
 STUDY_RECIPE = "nascomp_recipe"
 #: The space file (or built-in space name) the study searches.
 STUDY_SPACE_FILE = "space_file"
+#: Images in the study's validation split (int): the ``n`` of every accuracy's standard error.
+STUDY_VAL_IMAGES = "val_images"
+
+
+def record_val_images(study: optuna.Study, n: int) -> None:
+    """Store the validation split's size on the study (fixed with the split when the study is created)."""
+    if study.user_attrs.get(STUDY_VAL_IMAGES) != int(n):
+        study.set_user_attr(STUDY_VAL_IMAGES, int(n))
+
+
+def val_images(study: optuna.Study) -> int | None:
+    """The validation split's size, or ``None`` for a study made before it was recorded."""
+    return _int_or_none(study.user_attrs.get(STUDY_VAL_IMAGES))
+
+
+def accuracy_se(accuracy: float, n: int | None) -> float | None:
+    """Standard error of an accuracy measured on ``n`` images: ``sqrt(p (1 - p) / n)`` (binomial), or ``None``
+    when ``n`` is unknown.
+
+    Example:
+        >>> round(accuracy_se(0.9, 3000), 5)
+        0.00548
+    """
+    if not n:
+        return None
+    p = min(1.0, max(0.0, float(accuracy)))
+    return (p * (1.0 - p) / n) ** 0.5
 
 
 def retry_history(trial: FrozenTrial) -> tuple[int, ...]:

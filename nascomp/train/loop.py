@@ -43,6 +43,10 @@ class TrainConfig:
         label_smoothing: Inception-v3 label smoothing ``a`` in [0, 1).
         optimizer: ``adamw`` or ``sgd`` (momentum 0.9, Nesterov).
         warmup_fraction: Share of the steps spent raising the learning rate (one-cycle ``pct_start``).
+        data_fractions: Multi-fidelity proxy: the share of the train split each epoch trains on (one value per
+            epoch, each in (0, 1], non-decreasing), e.g. ``(1/9, 1/3, 1)``. Epoch ``e`` takes the first
+            ``ceil(f_e * n / batch_size)`` batches of its seeded shuffle, a seeded random subset that grows with
+            the epoch (the rung); the validation split is never subsampled. ``None``: every epoch sees all of it.
     """
 
     epochs: int = 3
@@ -52,9 +56,18 @@ class TrainConfig:
     label_smoothing: float = 0.1
     optimizer: str = "adamw"
     warmup_fraction: float = 0.25
+    data_fractions: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         from nascomp.errors import SearchError
+
+        if self.data_fractions is not None:
+            fractions = tuple(float(f) for f in self.data_fractions)
+            object.__setattr__(self, "data_fractions", fractions)
+            if len(fractions) != self.epochs:
+                raise SearchError(f"data_fractions needs one share per epoch ({self.epochs}), got {len(fractions)}")
+            if any(not 0.0 < f <= 1.0 for f in fractions) or list(fractions) != sorted(fractions):
+                raise SearchError(f"data_fractions must be non-decreasing shares in (0, 1], got {list(fractions)}")
 
         if self.epochs < 1 or self.batch_size < 1:
             raise SearchError(f"epochs and batch_size must be at least 1, got {self.epochs} and {self.batch_size}")
@@ -157,7 +170,10 @@ def fit(
         optimizer = torch.optim.SGD(
             model.parameters(), lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay
         )
-    total_steps = config.epochs * steps_per_epoch
+    epoch_steps = [steps_per_epoch if config.data_fractions is None else
+                   min(steps_per_epoch, max(1, math.ceil(f * len(data.y_train) / config.batch_size)))
+                   for f in (config.data_fractions or [1.0] * config.epochs)]
+    total_steps = sum(epoch_steps)
     if config.warmup_fraction * total_steps >= 2:
         schedule = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=config.warmup_fraction
@@ -181,9 +197,11 @@ def fit(
             if schedule.last_epoch < total_steps:
                 schedule.step()
             if on_step is not None:
-                on_step(step, steps_per_epoch)
+                on_step(step, epoch_steps[epoch])
             if should_stop is not None and should_stop():
                 raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {step}")
+            if step >= epoch_steps[epoch]:  # the epoch's share of the train split (multi-fidelity rungs)
+                break
         accuracy, _ = evaluate(model, data, "val", device=device)
         history.append(accuracy)
         if on_epoch is not None:
