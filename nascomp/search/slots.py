@@ -85,8 +85,7 @@ class StudySnapshot:
                 or (not TrialRecord.of(t).has_reason and len(retry_history(t)) < MAX_RETRY)
             )
         )
-        counted_trials = tuple(t for t in trials if t.state.is_finished() and t.number not in lost
-                               and not (r := TrialRecord.of(t)).interrupted and not r.withdrawn)
+        counted_trials = tuple(t for t in trials if _counts(t, lost))
         return cls(trials, lost, frozenset(queued), frozenset(finished), counted_trials)
 
     @property
@@ -135,8 +134,13 @@ def counted(trials: Sequence[FrozenTrial], lost: set[int] | None = None) -> list
     """
     if lost is None:
         return list(StudySnapshot.of(trials).counted)
-    return [t for t in trials if t.state.is_finished() and t.number not in lost
-            and not (r := TrialRecord.of(t)).interrupted and not r.withdrawn]
+    return [t for t in trials if _counts(t, lost)]
+
+
+def _counts(trial: FrozenTrial, lost: Collection[int]) -> bool:
+    """The counting rule: finished, and not lost, not stopped from outside, not withdrawn as surplus."""
+    record = TrialRecord.of(trial)
+    return trial.state.is_finished() and trial.number not in lost and not record.interrupted and not record.withdrawn
 
 
 def lost_reason(trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> str:
