@@ -14,7 +14,22 @@ from pathlib import Path
 
 from nascomp.errors import NascompError
 
-__all__ = ["atomic_path", "write_atomic", "prepare_out_dir", "missing_root", "remove_empty_dirs"]
+__all__ = ["atomic_path", "write_atomic", "prepare_out_dir", "missing_root", "remove_empty_dirs", "why_not_a_folder"]
+
+
+def why_not_a_folder(folder: str | os.PathLike) -> str:
+    """Why ``folder`` (which is not a folder) cannot hold files: the part of its path that is a file, or that it is
+    missing.
+
+    Example:
+        >>> why_not_a_folder("/nonexistent/x")
+        "folder '/nonexistent/x' does not exist"
+    """
+    folder = Path(folder)
+    for above in (folder, *folder.parents):
+        if above.exists() and not above.is_dir():
+            return f"'{above}' is a file, not a folder"
+    return f"folder '{folder}' does not exist"
 
 
 @contextlib.contextmanager
@@ -35,7 +50,7 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
         raise NascompError(f"cannot write {dest}: it is a folder; give a file name (e.g. {dest / 'net'}...)")
     folder = dest.parent if str(dest.parent) else Path(".")
     if not folder.is_dir():
-        raise NascompError(f"cannot write {dest}: folder '{folder}' does not exist")
+        raise NascompError(f"cannot write {dest}: {why_not_a_folder(folder)}")
     try:
         fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -50,12 +51,15 @@ def write_tiny_space(folder: Path) -> Path:
 
 
 def tiny_recipe(folder: Path, **overrides):
-    """The default recipe on the tiny space: 8x8 digits, 1 epoch, no census, output in ``folder/run``."""
+    """The default recipe on the tiny space: 8x8 digits, 1 full epoch (no data shares), the median pruner, no
+    census, output in ``folder/run``."""
     space = write_tiny_space(folder)
-    flags = dict(space=str(space), budget=TINY_BUDGET, input_shape="3x16x16", trials=3, epochs=1, image_size=8, census=20,
+    base = load_recipe()
+    base = dataclasses.replace(base, train=dataclasses.replace(base.train, data_fractions=None))
+    flags = dict(data="digits", pruner="median", space=str(space), budget=TINY_BUDGET, input_shape="3x16x16", trials=3, epochs=1, image_size=8, census=20,
                  out=str(folder / "run"), study_name="tiny", device="cpu", timeout="none")
     flags.update(overrides)
-    recipe = load_recipe().with_overrides(**flags)
+    recipe = base.with_overrides(**flags)
     return recipe
 
 

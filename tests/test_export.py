@@ -134,6 +134,24 @@ def test_missing_folder(tmp_path):
         export_onnx(_model(SMALL), tmp_path / "nope" / "a.onnx", (3, 24, 24))
 
 
+def test_a_file_where_a_folder_should_be_is_named(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(NascompError, match=r"'.*notes\.txt' is a file, not a folder"):
+        export_onnx(_model(SMALL), tmp_path / "notes.txt" / "deeper" / "a.onnx", (3, 24, 24))
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_storage_under_a_file_is_named(tmp_path):
+    from nascomp.errors import SearchError
+    from nascomp.search.storage import open_storage
+
+    (tmp_path / "notes.txt").write_text("mine")
+    for url in (f"sqlite:///{tmp_path}/notes.txt/study.db", f"journal:{tmp_path}/notes.txt/j.log"):
+        with pytest.raises(SearchError, match=r"notes\.txt' is a file, not a folder"):
+            open_storage(url)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 @pytest.mark.slow  # a subprocess exporting twice (about 8 s); the in-process tests above cover the round trip
 def test_cli_export(tmp_path):
     folder = tmp_path / "exported nets"

@@ -43,7 +43,7 @@ def test_short_search_then_top_up(tmp_path):
     space = write_tiny_space(tmp_path / "my spaces")
     out = tmp_path / "search out"
     common = ["--space", str(space), "--budget", "300KMACs", "--input-shape", "3x16x16", "--epochs", "1",
-              "--image-size", "8", "--census", "20", "--out", str(out), "--no-progress"]
+              "--image-size", "8", "--census", "20", "--out", str(out), "--no-progress", "--data", "digits"]
     first = _search(tmp_path, *common, "--trials", "3")
     assert first.returncode == 0, first.stderr
     assert "of 20 uniformly sampled points" in first.stdout and "Summary" in first.stdout
@@ -77,7 +77,8 @@ def test_ctrl_c_saves_and_exits_130(tmp_path):
     out = tmp_path / "interrupted run"
     proc = subprocess.Popen(
         [*_command(), "search", "--space", str(space), "--budget", "2MMACs", "--input-shape", "3x16x16",
-         "--epochs", "30", "--image-size", "8", "--census", "5", "--trials", "6", "--out", str(out), "--no-progress"],
+         "--epochs", "30", "--image-size", "8", "--census", "5", "--trials", "6", "--out", str(out), "--no-progress",
+         "--data", "digits", "--pruner", "median"],
         cwd=tmp_path, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -33,7 +33,8 @@ def _quiet():
 def _tiny_args(tmp_path: Path, out: Path, *extra: str) -> list[str]:
     space = write_tiny_space(tmp_path / "spaces")
     return ["search", "--space", str(space), "--budget", "300KMACs", "--input-shape", "3x16x16", "--epochs", "1",
-            "--image-size", "8", "--census", "5", "--out", str(out), "--no-progress", "--device", "cpu", *extra]
+            "--image-size", "8", "--census", "5", "--out", str(out), "--no-progress", "--device", "cpu",
+            "--data", "digits", "--pruner", "median", *extra]
 
 
 def _files(folder: Path) -> set[Path]:
@@ -57,7 +58,7 @@ def test_search_default_runs_folder_in_an_unwritable_working_directory(tmp_path)
     space = write_tiny_space(tmp_path / "spaces")
     result = run_cli("search", "--space", str(space), "--budget", "300KMACs", "--input-shape", "3x16x16",
                      "--census", "5", cwd=Path("/proc"), env=ENV)
-    assert_one_line_error(result, "runs/tiny space-300KMACs-digits", "cannot write there")
+    assert_one_line_error(result, "runs/tiny space-300KMACs-fashion-mnist", "cannot write there")
 
 
 def test_report_refuses_an_unwritable_out_before_reading_the_storage(tmp_path):

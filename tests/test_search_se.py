@@ -20,9 +20,11 @@ def test_accuracy_se_everywhere(tmp_path):
     from nascomp.search.outputs import history_figure
 
     buf = io.StringIO()
-    result = run_search(tiny_recipe(tmp_path, trials=2, pruner="none"),
+    recipe = tiny_recipe(tmp_path, trials=2, pruner="none")
+    result = run_search(recipe,
                         reporter=Reporter(console=rich.console.Console(file=buf, width=200), bars=False))
-    n_val = len(load_data("digits", image_size=8, seed=0).y_val)  # the split the recipe's search used
+    # the split the recipe's search used
+    n_val = len(load_data("digits", image_size=8, seed=0, val_fraction=recipe.data.val_fraction).y_val)
     rows = list(csv.DictReader(open(result.out / "trials.csv", encoding="utf-8")))
     scored = [r for r in rows if r["accuracy"]]
     assert scored

@@ -96,7 +96,7 @@ def load_fashion_mnist(folder: Path | None, *, size: tuple[int, int], channels: 
         raise DataError(
             f"Fashion-MNIST folder '{folder}' {where}: install Debian's 'dataset-fashion-mnist' package "
             f"(apt-get install dataset-fashion-mnist) or give the folder holding the four IDX files as "
-            f"--data fashion-mnist:DIR"
+            f"--data fashion-mnist:DIR (or use scikit-learn's bundled --data digits)"
         )
     arrays = {key: read_idx(path) for key, path in found.items()}
     for split in ("train", "test"):

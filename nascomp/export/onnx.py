@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from nascomp._atomic import why_not_a_folder
 from nascomp.errors import NascompError
 from nascomp.export._check import CHECK_BATCH, EXPORT_BATCH, compare, example_input, quiet
 
@@ -65,7 +66,7 @@ def export_onnx(
     if path.is_dir():
         raise NascompError(f"cannot write {path}: it is a folder; give a file name (e.g. {path / 'net.onnx'})")
     if not folder.is_dir():
-        raise NascompError(f"cannot write {path}: folder '{folder}' does not exist")
+        raise NascompError(f"cannot write {path}: {why_not_a_folder(folder)}")
     model.eval()
     example = (example_input(tuple(input_shape), EXPORT_BATCH),)
     try:

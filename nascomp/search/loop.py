@@ -286,6 +286,8 @@ class SearchLoop:
             self._fail(trial, f"{type(exc).__name__}: {detail}")
             self._free()
             return
+        if result.losses:
+            trial.set_user_attr(attrs.VAL_LOSS, float(result.losses[-1]))
         self.study.tell(trial, [result.accuracy, float(prof.macs)] if self.multi_objective else result.accuracy)
         self._finished(trial, "complete", started)
 

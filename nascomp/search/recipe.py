@@ -176,7 +176,8 @@ class Recipe:
         return dataclasses.replace(self, data=dataclasses.replace(self.data, split_seed=seed))
 
     def with_overrides(self, **flags: Any) -> "Recipe":
-        """Apply command-line flags (``None`` means not given): budget, space, data, trials, timeout, epochs, seed,
+        """Apply command-line flags (``None`` means not given): budget, space, data, trials, timeout, epochs (a number
+        of epochs other than the recipe's ``train.data_fractions`` has drops the shares: N full epochs), seed,
         storage, study_name, out, device, input_shape, label_smoothing, image_size, max_images, split_seed, sampler,
         pruner, objectives, census, retrain_epochs."""
         top, data, train, search = {}, {}, {}, {}
@@ -203,6 +204,11 @@ class Recipe:
                 search["objectives"] = _objectives(value)
             else:
                 raise SearchError(f"unknown recipe override '{key}'")
+        fractions = self.train.data_fractions
+        if "epochs" in train and fractions is not None and len(fractions) != int(train["epochs"]):
+            # --epochs N replaces the recipe's schedule: N full epochs (shares are one per epoch; Optuna's pruner
+            # then works on whole epochs)
+            train["data_fractions"] = None
         recipe = dataclasses.replace(
             self,
             data=dataclasses.replace(self.data, **data),
@@ -258,6 +264,7 @@ def legacy_seed(stored: dict[str, Any]) -> int | None:
 def upgrade_identity(stored: dict[str, Any]) -> dict[str, Any]:
     """A stored recipe identity in today's form (see :meth:`Recipe.identity`), for comparison with a new one.
 
+    Studies created before BN recalibration (``train.bn_recalibration_batches``) get 0, what they ran with.
     Compatibility rule for studies created before workers had their own seeds: their top-level ``seed`` seeded the
     validation split too, so it becomes ``data.split_seed``, and it stops being compared as a worker seed. A resume
     of such a study with its old ``--seed S`` therefore still matches (the run takes ``split_seed = S`` from the
@@ -267,10 +274,14 @@ def upgrade_identity(stored: dict[str, Any]) -> dict[str, Any]:
         >>> upgrade_identity({"data": {"source": "digits"}, "seed": 3})
         {'data': {'source': 'digits', 'split_seed': 3}}
     """
+    upgraded = dict(stored)
+    if isinstance(upgraded.get("train"), dict) and "bn_recalibration_batches" not in upgraded["train"]:
+        # studies made before BN recalibration validated with the running statistics as trained
+        upgraded["train"] = {**upgraded["train"], "bn_recalibration_batches": 0}
     seed = legacy_seed(stored)
     if seed is None:
-        return dict(stored)
-    upgraded = {k: v for k, v in stored.items() if k != "seed"}
+        return upgraded
+    upgraded.pop("seed")
     upgraded["data"] = {**(stored.get("data") or {}), "split_seed": seed}
     return upgraded
 

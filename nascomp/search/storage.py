@@ -7,6 +7,7 @@ from pathlib import Path
 
 import optuna
 
+from nascomp._atomic import why_not_a_folder
 from nascomp.errors import SearchError
 
 __all__ = ["open_storage", "default_storage_url", "describe_storage", "hide_password"]
@@ -33,7 +34,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         if url.startswith("journal:"):
             path = Path(url[len("journal:"):]).expanduser()
             if not path.parent.is_dir():
-                raise SearchError(f"cannot open storage '{where}': folder '{path.parent}' does not exist")
+                raise SearchError(f"cannot open storage '{where}': {why_not_a_folder(path.parent)}")
             from optuna.storages.journal import JournalFileBackend
 
             with warnings.catch_warnings():
@@ -49,7 +50,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         if url.startswith("sqlite:///"):
             folder = Path(url[len("sqlite:///"):]).parent
             if not folder.is_dir():
-                raise SearchError(f"cannot open storage '{where}': folder '{folder}' does not exist")
+                raise SearchError(f"cannot open storage '{where}': {why_not_a_folder(folder)}")
         return _open_rdb(url)
     except SearchError:
         raise

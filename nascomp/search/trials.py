@@ -18,7 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 __all__ = [
-    "MACS", "PARAMS", "REASON", "INTERRUPTED", "DUPLICATE_OF", "DRAWS", "SCREENED_OUT", "REPAIRED", "WITHDRAWN",
+    "MACS", "PARAMS", "VAL_LOSS", "REASON", "INTERRUPTED", "DUPLICATE_OF", "DRAWS", "SCREENED_OUT", "REPAIRED", "WITHDRAWN",
     "WORKER", "HEARTBEAT", "TRAINING", "POINT", "POINT_CONFIRMED", "RETRY_HISTORY", "MAX_REASON_CHARS",
     "STUDY_RECIPE", "STUDY_SPACE_FILE", "STUDY_VAL_IMAGES", "record_val_images", "val_images", "accuracy_se",
     "TrialRecord", "record_cost", "record_draws", "record_failure_reason", "record_interrupted", "record_duplicate",
@@ -29,6 +29,8 @@ __all__ = [
 MACS = "macs"
 #: Parameter count of the point (int).
 PARAMS = "params"
+#: Validation cross-entropy of a complete trial after its last epoch (float; the objective stays the accuracy).
+VAL_LOSS = "val_loss"
 #: Why a trial failed or was pruned (one line, at most :data:`MAX_REASON_CHARS`).
 REASON = "reason"
 #: The trial was stopped by a signal (Ctrl-C, SIGTERM, the time limit); it does not count and is run again.

@@ -18,7 +18,8 @@ from torch import nn
 
 from nascomp.data.pipeline import batches
 
-__all__ = ["TrainConfig", "FitResult", "TrainingDiverged", "TrainingInterrupted", "fit", "evaluate"]
+__all__ = ["TrainConfig", "FitResult", "TrainingDiverged", "TrainingInterrupted", "fit", "evaluate",
+           "recalibrate_batch_norm"]
 
 OPTIMIZERS = ("adamw", "sgd")
 
@@ -47,6 +48,12 @@ class TrainConfig:
             epoch, each in (0, 1], non-decreasing), e.g. ``(1/9, 1/3, 1)``. Epoch ``e`` takes the first
             ``ceil(f_e * n / batch_size)`` batches of its seeded shuffle, a seeded random subset that grows with
             the epoch (the rung); the validation split is never subsampled. ``None``: every epoch sees all of it.
+        bn_recalibration_batches: Before each validation, batch-norm running statistics are recomputed from this
+            many train batches of the epoch (cumulative average, the weights unchanged): "BN recalibration" of
+            Guo et al., "Single Path One-Shot NAS", arXiv:1904.00420, and Cai et al., "Once-for-All",
+            arXiv:1908.09791. A proxy stopped after a dozen steps at peak learning rate otherwise validates with
+            running statistics that lag the weights: measured on Fashion-MNIST, 4 in-band SE-ResNeXt nets after
+            13 steps scored 0.10-0.14 (chance) with their running statistics and 0.38-0.56 recalibrated. 0: off.
     """
 
     epochs: int = 3
@@ -57,6 +64,7 @@ class TrainConfig:
     optimizer: str = "adamw"
     warmup_fraction: float = 0.25
     data_fractions: tuple[float, ...] | None = None
+    bn_recalibration_batches: int = 4
 
     def __post_init__(self) -> None:
         from nascomp.errors import SearchError
@@ -69,6 +77,8 @@ class TrainConfig:
             if any(not 0.0 < f <= 1.0 for f in fractions) or list(fractions) != sorted(fractions):
                 raise SearchError(f"data_fractions must be non-decreasing shares in (0, 1], got {list(fractions)}")
 
+        if self.bn_recalibration_batches < 0:
+            raise SearchError(f"bn_recalibration_batches must be 0 (off) or more, got {self.bn_recalibration_batches}")
         if self.epochs < 1 or self.batch_size < 1:
             raise SearchError(f"epochs and batch_size must be at least 1, got {self.epochs} and {self.batch_size}")
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -87,11 +97,49 @@ class FitResult:
         accuracy: Validation accuracy (0-1) after the last epoch run.
         history: Validation accuracy after each epoch.
         seconds: Wall time of training and evaluation.
+        losses: Validation cross-entropy (mean over images, no label smoothing) after each epoch.
     """
 
     accuracy: float
     history: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    losses: list[float] = field(default_factory=list)
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(model: nn.Module, train_batches, num_batches: int) -> int:
+    """Reset every batch norm's running mean and variance and recompute them as the plain average over the first
+    ``num_batches`` of ``train_batches`` (forward passes in train mode, ``momentum=None``; weights untouched).
+
+    Source: the BN recalibration of Guo et al., "Single Path One-Shot NAS", arXiv:1904.00420 (section 3.3), as
+    used by Cai et al., "Once-for-All", arXiv:1908.09791. Returns the number of batches used (0 without batch norms);
+    the model is left in train mode with every momentum restored.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2))
+        >>> data = [(torch.ones(4, 1, 2, 2) * k, None) for k in (1.0, 3.0)]
+        >>> recalibrate_batch_norm(net, iter(data), 2), net[1].momentum
+        (2, 0.1)
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return 0
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: the mean of the batch statistics
+    model.train()
+    used = 0
+    try:
+        for xb, _ in train_batches:
+            model(xb)
+            used += 1
+            if used >= num_batches:
+                break
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+    return used
 
 
 @torch.no_grad()
@@ -182,6 +230,7 @@ def fit(
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     history: list[float] = []
+    losses: list[float] = []
     for epoch in range(config.epochs):
         model.train()
         step = 0
@@ -202,8 +251,12 @@ def fit(
                 raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {step}")
             if step >= epoch_steps[epoch]:  # the epoch's share of the train split (multi-fidelity rungs)
                 break
-        accuracy, _ = evaluate(model, data, "val", device=device)
+        if config.bn_recalibration_batches:
+            recalibrate_batch_norm(model, batches(data, "train", batch_size=config.batch_size, epoch=epoch, seed=seed,
+                                                  train=True, device=device), config.bn_recalibration_batches)
+        accuracy, loss = evaluate(model, data, "val", device=device)
         history.append(accuracy)
+        losses.append(loss)
         if on_epoch is not None:
             on_epoch(epoch, accuracy)
-    return FitResult(accuracy=history[-1], history=history, seconds=time.perf_counter() - start_time)
+    return FitResult(accuracy=history[-1], history=history, seconds=time.perf_counter() - start_time, losses=losses)

@@ -1,0 +1,340 @@
+"""Search quality: does the default search find better nets than random sampling or the scaled canonical net?
+
+Measured the way NAS papers measure it (several seeds, a random baseline at equal cost, a held-out test split;
+RegNet, arXiv:2003.13678; Li & Talwalkar, arXiv:1902.07638; Radosavovic et al., arXiv:1905.13214). For each seed,
+at one budget and the same wall time per search:
+
+- **(a) default**: the default recipe's sampler and pruner (TPE + successive halving over data shares);
+- **(b) random**: uniform random points of the space under the budget (the same feasible set, nascomp's
+  ``BudgetSampler`` around Optuna's ``RandomSampler``), each trained on the full proxy schedule (no pruner),
+  RegNet-style;
+- **(c) scaled**: the space's canonical point (ResNet-50 for ``se_resnext``) scaled to the budget by
+  :func:`nascomp.scale` (the search's ``baseline.yaml``), no search at all.
+
+Every winner (and (c)) is retrained with one schedule by :func:`nascomp.train.train_spec` (what ``nascomp train``
+runs) with the seed's initialisation and measured once on the data set's official test split (Fashion-MNIST's t10k,
+which no search saw). Proxy fidelity: a few more complete trials of the (b) studies (random, not winners) are
+retrained too, and Spearman's rho between proxy validation accuracy and retrained test accuracy is computed over
+every retrained searched architecture ((a) and (b) winners plus those).
+
+Writes to ``--out`` (default ``runs/bench-search-quality``): ``results.json`` (every number; a rerun reuses the
+finished searches and retrainings recorded there), ``table.md`` (the table docs/search.md shows), ``best_so_far.png``
+(median over seeds of the best complete proxy accuracy against search time, with the IQR band), ``edf.png`` (the
+error distribution function of every fully trained candidate of each method, proxy validation error).
+
+Usage:
+    python benchmarks/bench_search_quality.py [--budget 600MFLOPs] [--seeds 5] [--search-seconds 150]
+        [--retrain-epochs 3] [--retrain-images 10000] [--fidelity-extra 1] [--out DIR] [--device cpu]
+
+At the defaults it takes about an hour on 2 idle CPU cores (10 searches of 150 s, 20 retrainings of about 90 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import nascomp  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads)
+import optuna  # noqa: E402
+import rich.console  # noqa: E402
+import torch  # noqa: E402
+from optuna.trial import TrialState  # noqa: E402
+
+from nascomp.search import load_space, run_search  # noqa: E402
+from nascomp.search.outputs import write_best_yaml  # noqa: E402
+from nascomp.search.recipe import load_recipe  # noqa: E402
+from nascomp.search.report import Reporter  # noqa: E402
+from nascomp.train import train_spec  # noqa: E402
+from nascomp.train.config import RunConfig  # noqa: E402
+
+METHODS = ("default", "random", "scaled")
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    """(25th percentile, median, 75th percentile), linear interpolation (numpy's default)."""
+    import numpy as np
+
+    q = np.percentile(values, [25, 50, 75])
+    return float(q[0]), float(q[1]), float(q[2])
+
+
+class Ledger:
+    """``results.json``: every finished job by name, rewritten atomically after each one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data = json.loads(path.read_text()) if path.exists() else {"jobs": {}}
+
+    def get(self, name: str):
+        return self.data["jobs"].get(name)
+
+    def put(self, name: str, value) -> None:
+        self.data["jobs"][name] = value
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1))
+        os.replace(tmp, self.path)
+
+
+def search_job(ledger: Ledger, base, method: str, seed: int, out: Path, log) -> dict:
+    name = f"search-{method}-seed{seed}"
+    if (done := ledger.get(name)) is not None:
+        return done
+    folder = out / name
+    overrides = {"seed": seed, "out": str(folder), "study_name": name, "storage": f"sqlite:///{folder / 'study.db'}"}
+    if method == "random":
+        overrides.update(sampler="random", pruner="none")
+    recipe = base.with_overrides(**overrides)
+    t0 = time.perf_counter()
+    quiet = Reporter(console=rich.console.Console(file=io.StringIO(), width=200), bars=False)
+    result = run_search(recipe, reporter=quiet)
+    seconds = time.perf_counter() - t0
+    study = optuna.load_study(study_name=result.study_name, storage=result.storage)
+    trials = study.get_trials(deepcopy=False)
+    start = min(t.datetime_start for t in trials if t.datetime_start is not None)
+    rows = []
+    for t in trials:
+        if t.state not in (TrialState.COMPLETE, TrialState.PRUNED) or t.datetime_complete is None:
+            continue
+        value = t.values[0] if t.values else (t.intermediate_values[max(t.intermediate_values)]
+                                              if t.intermediate_values else None)
+        rows.append({"number": t.number, "state": t.state.name.lower(), "accuracy": value,
+                     "elapsed_s": (t.datetime_complete - start).total_seconds(),
+                     "val_loss": t.user_attrs.get("val_loss"), "macs": t.user_attrs.get("macs"),
+                     "params": {k: t.params[k] for k in sorted(t.params)}})
+    best = result.best
+    if best is None:
+        raise SystemExit(f"{name} finished no trial in {seconds:.0f} s: raise --search-seconds")
+    record = {"method": method, "seed": seed, "seconds": seconds, "folder": str(folder),
+              "evaluated": len(rows), "complete": sum(r["state"] == "complete" for r in rows),
+              "best_trial": best.number, "best_accuracy": best.values[0], "best_macs": best.user_attrs.get("macs"),
+              "trials": rows}
+    log(f"{name}: {record['evaluated']} architectures evaluated ({record['complete']} complete) in {seconds:.0f} s; "
+        f"best proxy accuracy {record['best_accuracy']:.4f} at {record['best_macs'] / 1e6:.0f} MMACs")
+    ledger.put(name, record)
+    return record
+
+
+def retrain_job(ledger: Ledger, name: str, spec_path: Path, config: RunConfig, out: Path, log) -> dict:
+    if (done := ledger.get(name)) is not None:
+        return done
+    t0 = time.perf_counter()
+    summary = train_spec(str(spec_path), config, out=out / "retrain" / name, progress=False,
+                         console=rich.console.Console(file=io.StringIO()))
+    if summary.test_accuracy is None:
+        raise SystemExit(f"retraining {name} was interrupted; rerun to go on")
+    record = {"spec": str(spec_path), "test_accuracy": summary.test_accuracy, "test_se": summary.test_stderr,
+              "macs": summary.macs, "params": summary.params, "seconds": time.perf_counter() - t0}
+    log(f"{name}: test accuracy {summary.test_accuracy:.4f} +- {summary.test_stderr:.4f} "
+        f"({summary.macs / 1e6:.0f} MMACs at the trained size, {record['seconds']:.0f} s)")
+    ledger.put(name, record)
+    return record
+
+
+def best_so_far(trials: list[dict], grid: list[float]) -> list[float]:
+    """Best complete proxy accuracy finished by each time of ``grid`` (nan before the first)."""
+    done = sorted((r["elapsed_s"], r["accuracy"]) for r in trials if r["state"] == "complete")
+    out, best, i = [], math.nan, 0
+    for t in grid:
+        while i < len(done) and done[i][0] <= t:
+            best = done[i][1] if math.isnan(best) else max(best, done[i][1])
+            i += 1
+        out.append(best)
+    return out
+
+
+def plots(searches: dict, seeds: list[int], seconds: float, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    grid = list(np.linspace(0, seconds, 121))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for method, color in (("default", "tab:blue"), ("random", "tab:orange")):
+        curves = np.array([best_so_far(searches[(method, s)]["trials"], grid) for s in seeds])
+        with np.errstate(all="ignore"):
+            ok = (~np.isnan(curves)).sum(axis=0) > len(seeds) // 2  # drawn where most seeds have a result
+            q25, med, q75 = (np.nanpercentile(np.where(np.isnan(curves), -np.inf, curves), q, axis=0)
+                             for q in (25, 50, 75))
+        g = np.array(grid)
+        ax.plot(g[ok], med[ok], color=color, label=f"({'a' if method == 'default' else 'b'}) {method}: median")
+        ax.fill_between(g[ok], np.maximum(q25[ok], np.nanmin(curves)), q75[ok], color=color, alpha=0.2,
+                        label=f"IQR over {len(seeds)} seeds")
+    paths = [_save(fig, ax, out / "best_so_far.png", "search time (s)", "best complete proxy val. accuracy",
+                   "Best so far (median over seeds)")]
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for method, color in (("default", "tab:blue"), ("random", "tab:orange")):
+        errors = sorted(1 - r["accuracy"] for s in seeds for r in searches[(method, s)]["trials"]
+                        if r["state"] == "complete")
+        if errors:  # F(e) = share of candidates with error <= e, from 0 before the first
+            ax.step([errors[0], *errors], np.arange(len(errors) + 1) / len(errors), where="post", color=color,
+                    label=f"({'a' if method == 'default' else 'b'}) {method}: {len(errors)} complete trials")
+    paths.append(_save(fig, ax, out / "edf.png", "proxy validation error (1 - accuracy)",
+                       "fraction of candidates with error <= e",
+                       "Error EDF of every fully trained candidate (arXiv:1905.13214)"))
+    return paths
+
+
+def _save(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} x {cpu}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--budget", default="600MFLOPs", help="budget in MACs (the field's FLOPs), default 600MFLOPs")
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    p.add_argument("--search-seconds", type=float, default=150.0, help="wall time of every search (default 150)")
+    p.add_argument("--retrain-epochs", type=int, default=3, help="epochs of the one retraining schedule (default 3)")
+    p.add_argument("--retrain-images", type=int, default=10000,
+                   help="train + validation images of the retraining (stratified subset; default 10000)")
+    p.add_argument("--fidelity-extra", type=int, default=1,
+                   help="random non-winning complete trials per (b) study retrained for Spearman's rho (default 1)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default="runs/bench-search-quality")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(out / "results.json")
+    started = time.perf_counter()
+    load_at_start = ledger.data.setdefault("load_average_at_start", os.getloadavg()[0])
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.0f} s] {message}", flush=True)
+
+    base = load_recipe().with_overrides(budget=args.budget, timeout=f"{args.search_seconds:g}s", trials=10_000,
+                                        device=args.device)
+    settings = {"budget": args.budget, "seeds": args.seeds, "search_seconds": args.search_seconds,
+                "retrain_epochs": args.retrain_epochs, "retrain_images": args.retrain_images,
+                "data": base.data.source, "image_size": base.data.image_size, "proxy": {
+                    "max_images": base.data.max_images, "val_fraction": base.data.val_fraction,
+                    "epochs": base.train.epochs, "data_fractions": base.train.data_fractions,
+                    "pruner": base.search.pruner, "sampler": base.search.sampler}}
+    if ledger.data.get("settings", settings) != settings:
+        raise SystemExit(f"{ledger.path} holds results of other settings; pass another --out")
+    ledger.data["settings"] = settings
+    seeds = list(range(args.seeds))
+    space = load_space(base.space)
+
+    searches = {}
+    for s in seeds:  # interleaved, the order alternating per seed, so that a change of load hits both methods
+        for method in (("default", "random") if s % 2 == 0 else ("random", "default")):
+            searches[(method, s)] = search_job(ledger, base, method, s, out, log)
+
+    def config(seed: int) -> RunConfig:
+        return RunConfig(data=base.data.source, image_size=base.data.image_size, epochs=args.retrain_epochs,
+                         optimizer="adamw", lr=3e-3, batch_size=64, warmup_epochs=1.0, val_fraction=0.1,
+                         max_images=args.retrain_images, seed=seed, device=args.device, workers=0)
+
+    retrained: dict[tuple[str, int], dict] = {}
+    fidelity: list[dict] = []
+    for s in seeds:
+        for method in ("default", "random"):
+            rec = searches[(method, s)]
+            job = retrain_job(ledger, f"{method}-seed{s}", Path(rec["folder"]) / "best.yaml", config(s), out, log)
+            retrained[(method, s)] = job
+            best = next(r for r in rec["trials"] if r["number"] == rec["best_trial"])
+            fidelity.append({"arch": f"{method}-seed{s}", "proxy": rec["best_accuracy"], "proxy_loss": best["val_loss"],
+                             "test": job["test_accuracy"]})
+        baseline = Path(searches[("default", s)]["folder"]) / "baseline.yaml"
+        retrained[("scaled", s)] = retrain_job(ledger, f"scaled-seed{s}", baseline, config(s), out, log)
+        rec = searches[("random", s)]
+        others = [r for r in rec["trials"] if r["state"] == "complete" and r["number"] != rec["best_trial"]]
+        for r in random.Random(s).sample(others, min(args.fidelity_extra, len(others))):
+            path = out / "fidelity" / f"random-seed{s}-trial{r['number']}.yaml"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                spec = space.export(r["params"], name=f"{space.name}_trial{r['number']}", input_shape=base.input_shape,
+                                    num_classes=10, doc=f"Trial {r['number']} of search-random-seed{s}.")
+                write_best_yaml(spec, path)
+            job = retrain_job(ledger, f"random-seed{s}-trial{r['number']}", path, config(s), out, log)
+            fidelity.append({"arch": path.stem, "proxy": r["accuracy"], "proxy_loss": r["val_loss"],
+                             "test": job["test_accuracy"]})
+
+    from scipy.stats import spearmanr
+
+    stat = spearmanr([f["proxy"] for f in fidelity], [f["test"] for f in fidelity])
+    rho, p_value = float(stat.statistic), float(stat.pvalue)
+    # the other candidate objective: lower validation loss should mean higher test accuracy
+    stat = spearmanr([-f["proxy_loss"] for f in fidelity], [f["test"] for f in fidelity])
+    rho_loss, p_loss = float(stat.statistic), float(stat.pvalue)
+
+    lines = [f"Measured {date.today().isoformat()} on {machine()}, load average at the start "
+             f"{load_at_start:.1f} and at the end {os.getloadavg()[0]:.1f}; `python benchmarks/bench_search_quality.py "
+             f"--budget {args.budget} --seeds {args.seeds} --search-seconds {args.search_seconds:g} "
+             f"--retrain-epochs {args.retrain_epochs} --retrain-images {args.retrain_images}`, "
+             f"{(time.perf_counter() - started) / 60:.0f} min this run.", "",
+             "| method | test accuracy: median [IQR] | per seed | architectures evaluated per search (complete) |",
+             "| --- | --- | --- | --- |"]
+    for method, label in zip(METHODS, ("(a) default: TPE + SHA", "(b) random in budget, no pruner",
+                                       "(c) ResNet-50 scaled to budget")):
+        accs = [retrained[(method, s)]["test_accuracy"] for s in seeds]
+        q25, med, q75 = _quartiles(accs)
+        if method == "scaled":
+            evaluated = "0 (no search)"
+        else:
+            ev = [searches[(method, s)]["evaluated"] for s in seeds]
+            co = [searches[(method, s)]["complete"] for s in seeds]
+            evaluated = f"median {statistics.median(ev):g} ({statistics.median(co):g}); per seed {ev}"
+        lines.append(f"| {label} | {med:.4f} [{q25:.4f}, {q75:.4f}] | "
+                     f"{', '.join(f'{a:.4f}' for a in accs)} | {evaluated} |")
+    lines += ["", "| paired difference (per seed) | median [IQR] | per seed | wins / seeds |", "| --- | --- | --- | --- |"]
+    for other, label in (("random", "(a) - (b)"), ("scaled", "(a) - (c)")):
+        diffs = [retrained[("default", s)]["test_accuracy"] - retrained[(other, s)]["test_accuracy"] for s in seeds]
+        q25, med, q75 = _quartiles(diffs)
+        lines.append(f"| {label} | {med:+.4f} [{q25:+.4f}, {q75:+.4f}] | {', '.join(f'{d:+.4f}' for d in diffs)} | "
+                     f"{sum(d > 0 for d in diffs)} / {len(diffs)} |")
+    se = statistics.median(retrained[(m, s)]["test_se"] for m in METHODS for s in seeds)
+    lines += ["", f"Test split: {base.data.source} official test images; median standard error of one test accuracy "
+              f"{se:.4f}. Proxy fidelity: Spearman rho = {rho:.3f} (p = {p_value:.3g}) between proxy validation "
+              f"accuracy and retrained test accuracy over {len(fidelity)} architectures "
+              f"({2 * len(seeds)} winners of (a) and (b), {len(fidelity) - 2 * len(seeds)} random complete trials of (b)); "
+              f"with the proxy validation loss (negated) instead: rho = {rho_loss:.3f} (p = {p_loss:.3g})."]
+    table = "\n".join(lines) + "\n"
+    (out / "table.md").write_text(table)
+    ledger.data["summary"] = {"spearman_rho": rho, "spearman_p": p_value, "spearman_rho_loss": rho_loss,
+                              "spearman_p_loss": p_loss, "fidelity": fidelity}
+    ledger.put("_done", True)
+    paths = plots(searches, seeds, args.search_seconds, out)
+    print(table)
+    print("files:", out / "results.json", out / "table.md", *paths)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
