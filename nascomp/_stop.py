@@ -2,8 +2,9 @@
 
 The first signal sets a flag that long-running loops (search, train) poll after every step: they finish or abandon
 the step, record why they stopped and write their outputs. A second signal of either kind aborts at once with
-:class:`KeyboardInterrupt`. The exit code a command returns after a graceful stop is ``128 + signal number`` (130
-for SIGINT, 143 for SIGTERM), the shell's convention.
+:class:`Aborted` (a :class:`KeyboardInterrupt`). The exit code a command returns after a graceful stop, or after an
+abort, is ``128 + signal number`` of the signal that stopped it (130 for SIGINT, 143 for SIGTERM), the shell's
+convention.
 """
 
 from __future__ import annotations
@@ -13,10 +14,18 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-__all__ = ["StopFlag", "SIGNAL_NAMES"]
+__all__ = ["StopFlag", "SIGNAL_NAMES", "Aborted"]
 
 #: The signals handled, with the words used in messages and trial records.
 SIGNAL_NAMES: dict[int, str] = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
+
+
+class Aborted(KeyboardInterrupt):
+    """A second signal: stop at once. ``signum`` is that signal; the command exits ``128 + signum``."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"aborted by a second {SIGNAL_NAMES.get(signum, f'signal {signum}')}")
+        self.signum = signum
 
 
 class StopFlag:
@@ -65,7 +74,7 @@ class StopFlag:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None:
-            raise KeyboardInterrupt
+            raise Aborted(signum)
         self.signum = signum
         if self._on_first is not None:
             self._on_first(f"{SIGNAL_NAMES.get(signum, f'signal {signum}')}: stopping after the current step and "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -121,9 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = _URL_PASSWORD.sub(r"\1***\2", str(exc))
         print(f"nascomp {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("nascomp: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # a second signal (StopFlag's Aborted) or Ctrl-C outside any stop flag
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"nascomp: {str(exc) or 'interrupted'}", file=sys.stderr)
+        return 128 + int(signum)
 
 
 if __name__ == "__main__":  # pragma: no cover
