@@ -23,7 +23,7 @@ finished searches and retrainings recorded there), ``table.md`` (the table docs/
 error distribution function of every fully trained candidate of each method, proxy validation error).
 
 Usage:
-    python benchmarks/bench_search_quality.py [--budget 600MFLOPs] [--seeds 5] [--search-seconds 150]
+    python benchmarks/bench_search_quality.py [--budget 600MFLOPs] [--seeds 5] [--search-seconds 150 | --trials N]
         [--retrain-epochs 3] [--retrain-images 10000] [--fidelity-extra 1] [--out DIR] [--device cpu]
 
 At the defaults it takes about an hour on 2 idle CPU cores (10 searches of 150 s, 20 retrainings of about 90 s).
@@ -220,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", default="600MFLOPs", help="budget in MACs (the field's FLOPs), default 600MFLOPs")
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     p.add_argument("--search-seconds", type=float, default=150.0, help="wall time of every search (default 150)")
+    p.add_argument("--trials", type=int, default=None,
+                   help="the same number of trials per search instead of the same wall time (no time limit; a rerun on "
+                        "the same machine gives the same table, but (b) then spends more compute than (a))")
     p.add_argument("--retrain-epochs", type=int, default=3, help="epochs of the one retraining schedule (default 3)")
     p.add_argument("--retrain-images", type=int, default=10000,
                    help="train + validation images of the retraining (stratified subset; default 10000)")
@@ -237,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(f"[{time.perf_counter() - started:6.0f} s] {message}", flush=True)
 
-    base = load_recipe().with_overrides(budget=args.budget, timeout=f"{args.search_seconds:g}s", trials=10_000,
+    timeout = "none" if args.trials else f"{args.search_seconds:g}s"
+    base = load_recipe().with_overrides(budget=args.budget, timeout=timeout, trials=args.trials or 10_000,
                                         device=args.device)
     settings = {"budget": args.budget, "seeds": args.seeds, "search_seconds": args.search_seconds,
                 "retrain_epochs": args.retrain_epochs, "retrain_images": args.retrain_images,
@@ -245,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                     "max_images": base.data.max_images, "val_fraction": base.data.val_fraction,
                     "epochs": base.train.epochs, "data_fractions": base.train.data_fractions,
                     "pruner": base.search.pruner, "sampler": base.search.sampler}}
+    if args.trials:
+        settings["trials"] = args.trials
     if ledger.data.get("settings", settings) != settings:
         raise SystemExit(f"{ledger.path} holds results of other settings; pass another --out")
     ledger.data["settings"] = settings
@@ -296,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = [f"Measured {date.today().isoformat()} on {machine()}, load average at the start "
              f"{load_at_start:.1f} and at the end {os.getloadavg()[0]:.1f}; `python benchmarks/bench_search_quality.py "
-             f"--budget {args.budget} --seeds {args.seeds} --search-seconds {args.search_seconds:g} "
+             f"--budget {args.budget} --seeds {args.seeds} "
+             f"{f'--trials {args.trials}' if args.trials else f'--search-seconds {args.search_seconds:g}'} "
              f"--retrain-epochs {args.retrain_epochs} --retrain-images {args.retrain_images}`, "
              f"{(time.perf_counter() - started) / 60:.0f} min this run.", "",
              "| method | test accuracy: median [IQR] | per seed | architectures evaluated per search (complete) |",
@@ -330,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     ledger.data["summary"] = {"spearman_rho": rho, "spearman_p": p_value, "spearman_rho_loss": rho_loss,
                               "spearman_p_loss": p_loss, "fidelity": fidelity}
     ledger.put("_done", True)
-    paths = plots(searches, seeds, args.search_seconds, out)
+    horizon = max(r["elapsed_s"] for rec in searches.values() for r in rec["trials"]) if args.trials else \
+        args.search_seconds
+    paths = plots(searches, seeds, horizon, out)
     print(table)
     print("files:", out / "results.json", out / "table.md", *paths)
     return 0

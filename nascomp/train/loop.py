@@ -53,7 +53,7 @@ class TrainConfig:
             Guo et al., "Single Path One-Shot NAS", arXiv:1904.00420, and Cai et al., "Once-for-All",
             arXiv:1908.09791. A proxy stopped after a dozen steps at peak learning rate otherwise validates with
             running statistics that lag the weights: measured on Fashion-MNIST, 4 in-band SE-ResNeXt nets after
-            13 steps scored 0.10-0.14 (chance) with their running statistics and 0.38-0.56 recalibrated. 0: off.
+            14 steps scored 0.10-0.14 (chance) with their running statistics and 0.38-0.56 recalibrated. 0: off.
     """
 
     epochs: int = 3
