@@ -251,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                     "pruner": base.search.pruner, "sampler": base.search.sampler}}
     if args.trials:
         settings["trials"] = args.trials
+    settings = json.loads(json.dumps(settings))  # as stored (tuples become lists), so that a rerun compares equal
     if ledger.data.get("settings", settings) != settings:
         raise SystemExit(f"{ledger.path} holds results of other settings; pass another --out")
     ledger.data["settings"] = settings
@@ -305,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
              f"--budget {args.budget} --seeds {args.seeds} "
              f"{f'--trials {args.trials}' if args.trials else f'--search-seconds {args.search_seconds:g}'} "
              f"--retrain-epochs {args.retrain_epochs} --retrain-images {args.retrain_images}`, "
-             f"{(time.perf_counter() - started) / 60:.0f} min this run.", "",
+             f"{sum(job['seconds'] for job in ledger.data['jobs'].values() if isinstance(job, dict)) / 60:.0f} min "
+             f"of searching and retraining in all.", "",
              "| method | test accuracy: median [IQR] | per seed | architectures evaluated per search (complete) |",
              "| --- | --- | --- | --- |"]
     for method, label in zip(METHODS, ("(a) default: TPE + SHA", "(b) random in budget, no pruner",
