@@ -29,6 +29,7 @@ def _search(tmp_path, *args):
         (["no_such_recipe"], ["unknown recipe 'no_such_recipe'", "default"]),
         (["--timeout", "soon"], ["cannot read duration 'soon'"]),
         (["--storage", "mysql-ish"], ["cannot read storage 'mysql-ish'"]),
+        (["--epochs", "0"], ["epochs and batch_size must be at least 1, got 0 and 64 (from --epochs 0)"]),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line_and_write_nothing(tmp_path, args, fragments):

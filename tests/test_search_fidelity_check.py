@@ -69,7 +69,8 @@ def test_cli_prints_a_rank_correlation(tmp_path):
     space = write_tiny_space(tmp_path)
     common = ["search", "--space", str(space), "--budget", "300000", "--input-shape", "3x16x16", "--trials", "4",
               "--epochs", "1", "--image-size", "8", "--census", "5", "--pruner", "none", "--timeout", "none",
-              "--device", "cpu", "--out", str(tmp_path / "run"), "--study-name", "tiny", "--no-progress"]
+              "--device", "cpu", "--out", str(tmp_path / "run"), "--study-name", "tiny", "--no-progress",
+              "--data", "digits"]
     done = run_cli(*common, timeout=600)
     assert done.returncode == 0, done.stderr
     again = run_cli(*common, "--check-fidelity", "2", timeout=900)  # a finished study: only the retraining runs

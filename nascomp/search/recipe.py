@@ -209,10 +209,15 @@ class Recipe:
             # --epochs N replaces the recipe's schedule: N full epochs (shares are one per epoch; Optuna's pruner
             # then works on whole epochs)
             train["data_fractions"] = None
+        try:
+            new_train = dataclasses.replace(self.train, **train)
+        except SearchError as exc:  # name the flags that made the schedule invalid
+            flags = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in train.items() if k != "data_fractions")
+            raise SearchError(f"{exc} (from {flags})" if flags else str(exc)) from None
         recipe = dataclasses.replace(
             self,
             data=dataclasses.replace(self.data, **data),
-            train=dataclasses.replace(self.train, **train),
+            train=new_train,
             search=dataclasses.replace(self.search, **search),
             **top,
         )
