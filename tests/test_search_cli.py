@@ -29,6 +29,7 @@ def _search(tmp_path, *args):
         (["no_such_recipe"], ["unknown recipe 'no_such_recipe'", "default"]),
         (["--timeout", "soon"], ["cannot read duration 'soon'"]),
         (["--storage", "mysql-ish"], ["cannot read storage 'mysql-ish'"]),
+        (["--budget", "4"], ["fits the budget of 4 MACs: the cheapest found costs"]),  # no "4 MACs (4 MACs)"
         (["--epochs", "0"], ["epochs and batch_size must be at least 1, got 0 and 64 (from --epochs 0)"]),
     ],
 )

@@ -100,8 +100,9 @@ def take_census(space: SearchSpace, cost: Callable[[dict], Any], budget: int, *,
         cheapest = (point, macs)
         if macs > budget:
             shown = ", ".join(f"{k}={v}" for k, v in point.items())
+            exact = "" if format_macs(budget) == f"{budget:,} MACs" else f" ({budget:,} MACs)"
             raise BudgetError(
-                f"no architecture of space '{space.name}' fits the budget of {format_macs(budget)} ({budget:,} MACs): "
+                f"no architecture of space '{space.name}' fits the budget of {format_macs(budget)}{exact}: "
                 f"the cheapest found costs {format_macs(macs)} ({shown}); raise the budget or use a smaller space"
             )
     return Census(
