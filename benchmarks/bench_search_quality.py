@@ -23,10 +23,12 @@ finished searches and retrainings recorded there), ``table.md`` (the table docs/
 error distribution function of every fully trained candidate of each method, proxy validation error).
 
 Usage:
-    .venv/bin/python benchmarks/bench_search_quality.py [--budget 600MFLOPs] [--seeds 5] [--search-seconds 150 | --trials N]
+    .venv/bin/python benchmarks/bench_search_quality.py [--budget 600MFLOPs] [--seeds 5]
+        [--search-seconds 150 | --trials N]
         [--retrain-epochs 3] [--retrain-images 10000] [--fidelity-extra 1] [--out DIR] [--device cpu]
 
-(``.venv`` is the one ``make setup`` creates.) At the defaults it takes about an hour on 2 idle CPU cores (10 searches of 150 s, 20 retrainings of about 90 s).
+(``.venv`` is the one ``make setup`` creates.) At the defaults it takes about an hour on 2 idle CPU cores (10
+searches of 150 s, 20 retrainings of about 90 s).
 """
 
 from __future__ import annotations
@@ -318,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     rho_loss, p_loss = float(stat.statistic), float(stat.pvalue)
 
     lines = [f"Measured {date.today().isoformat()} on {machine()}, load average at the start "
-             f"{load_at_start:.1f} and at the end {os.getloadavg()[0]:.1f}; `.venv/bin/python benchmarks/bench_search_quality.py "
+             f"{load_at_start:.1f} and at the end {os.getloadavg()[0]:.1f}; "
+             f"`.venv/bin/python benchmarks/bench_search_quality.py "
              f"--budget {args.budget} --seeds {args.seeds} "
              f"{f'--trials {args.trials}' if args.trials else f'--search-seconds {args.search_seconds:g}'} "
              f"--retrain-epochs {args.retrain_epochs} --retrain-images {args.retrain_images}`, "
@@ -338,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
             evaluated = f"median {statistics.median(ev):g} ({statistics.median(co):g}); per seed {ev}"
         lines.append(f"| {label} | {med:.4f} [{q25:.4f}, {q75:.4f}] | "
                      f"{', '.join(f'{a:.4f}' for a in accs)} | {evaluated} |")
-    lines += ["", "| paired difference (per seed) | median [IQR] | per seed | wins / seeds |", "| --- | --- | --- | --- |"]
+    lines += ["", "| paired difference (per seed) | median [IQR] | per seed | wins / seeds |",
+              "| --- | --- | --- | --- |"]
     for other, label in (("random", "(a) - (b)"), ("scaled", "(a) - (c)")):
         diffs = [retrained[("default", s)]["test_accuracy"] - retrained[(other, s)]["test_accuracy"] for s in seeds]
         q25, med, q75 = _quartiles(diffs)

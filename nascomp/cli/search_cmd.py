@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", type=int, help="trials the study should hold in total (default 24)")
     parser.add_argument("--timeout", help="time limit for this run: seconds or 90s, 8m, 1h; no trial starts that "
                                           "would likely end after it")
-    parser.add_argument("--epochs", type=int, help="proxy training epochs per trial (default 2, successive halving over "
-                                                   "data shares; another count trains N full epochs)")
+    parser.add_argument("--epochs", type=int, help="proxy training epochs per trial (default 2, successive halving "
+                                                   "over data shares; another count trains N full epochs)")
     parser.add_argument("--seed", type=int, help="this worker's seed: the sampler and each trial's initialisation and "
                                                  "shuffling (workers of one study may each have their own)")
     parser.add_argument("--split-seed", dest="split_seed", type=int,
@@ -49,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Inception-v3 label smoothing a in [0, 1): y = (1 - a) one_hot + a / C")
     parser.add_argument("--image-size", dest="image_size", type=int, help="proxy training resolution (default 28)")
     parser.add_argument("--sampler", help="tpe (default) or random")
-    parser.add_argument("--pruner", help="sha (default: successive halving over train.data_fractions), median, hyperband or none")
+    parser.add_argument("--pruner", help="sha (default: successive halving over train.data_fractions), median, "
+                                         "hyperband or none")
     parser.add_argument("--objectives", help="accuracy (default) or accuracy,macs for a Pareto front")
     parser.add_argument("--census", type=int, help="random points costed before training (default 300)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no live progress bars")

@@ -293,7 +293,8 @@ def load_data(
     if folder is not None and not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         hint = ("; install Debian's 'dataset-fashion-mnist' package or give the folder of the four IDX files as "
-                "--data fashion-mnist:DIR (or use scikit-learn's bundled --data digits)" if kind == "fashion-mnist" else "")
+                "--data fashion-mnist:DIR (or use scikit-learn's bundled --data digits)"
+                if kind == "fashion-mnist" else "")
         raise DataError(f"data folder '{folder}' {what} (from --data {source}){hint}")
     if kind == "imagefolder":
         listing = list_image_folder(folder, skip_bad_images=skip_bad_images)
