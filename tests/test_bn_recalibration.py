@@ -74,16 +74,17 @@ def test_negative_is_an_error():
 
 def test_epochs_flag_replaces_the_default_data_shares():
     default = load_recipe()
-    assert default.train.data_fractions == (0.3333, 1.0)
-    assert default.with_overrides(epochs=2).train.data_fractions == (0.3333, 1.0)  # same count: kept
-    three = default.with_overrides(epochs=3)
-    assert three.train.epochs == 3 and three.train.data_fractions is None
+    assert default.train.data_fractions == (0.1111, 0.3333, 1.0)
+    assert default.with_overrides(epochs=3).train.data_fractions == (0.1111, 0.3333, 1.0)  # same count: kept
+    two = default.with_overrides(epochs=2)
+    assert two.train.epochs == 2 and two.train.data_fractions is None
 
 
 def test_old_studies_resume_without_recalibration():
     from nascomp.search.recipe import upgrade_identity
 
     stored = {"data": {"source": "digits", "split_seed": 0}, "train": {"epochs": 3}}
-    assert upgrade_identity(stored)["train"] == {"epochs": 3, "bn_recalibration_batches": 0}
+    # and before validation shares: every epoch validated on the whole split
+    assert upgrade_identity(stored)["train"] == {"epochs": 3, "bn_recalibration_batches": 0, "val_fractions": None}
     assert upgrade_identity({**stored, "train": {"epochs": 3, "bn_recalibration_batches": 4}})["train"][
         "bn_recalibration_batches"] == 4

@@ -178,7 +178,7 @@ def test_builtin_recipes_load_and_fit_their_space():
     default = load_recipe()
     assert default.budget == 4_000_000_000 and default.input_shape == (3, 224, 224)
     assert default.data.source == "fashion-mnist" and default.train.label_smoothing == 0.1
-    assert default.search.pruner == "sha" and default.train.data_fractions == (0.3333, 1.0)
+    assert default.search.pruner == "sha" and default.train.data_fractions == (0.1111, 0.3333, 1.0)
 
 
 def test_recipe_errors(tmp_path):

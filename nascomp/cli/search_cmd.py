@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="fashion-mnist[:DIR] (default), digits, cifar10:DIR or imagefolder:DIR")
     parser.add_argument("--trials", type=int, help="trials the study should hold in total (default 24)")
     parser.add_argument("--timeout", help="time limit for this run: seconds or 90s, 8m, 1h; no trial starts that "
-                                          "would likely end after it")
-    parser.add_argument("--epochs", type=int, help="proxy training epochs per trial (default 2, successive halving "
+                                          "would likely end after it, and none goes on to its next epoch that would")
+    parser.add_argument("--epochs", type=int, help="proxy training epochs per trial (default 3, successive halving "
                                                    "over data shares; another count trains N full epochs)")
     parser.add_argument("--seed", type=int, help="this worker's seed: the sampler and each trial's initialisation and "
                                                  "shuffling (workers of one study may each have their own)")

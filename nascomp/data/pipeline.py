@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Sampler, Subset
 
 from nascomp.errors import DataError
 
@@ -99,6 +99,7 @@ def batches(
     workers: int = 0,
     device: torch.device | str = "cpu",
     channels_last: bool = False,
+    stride: int = 1,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(x, y)`` model batches of one split: ``x`` float32 ``(B, C, H, W)`` in [-1, 1] on ``device``,
     ``y`` int64 ``(B,)``.
@@ -113,11 +114,14 @@ def batches(
         workers: DataLoader worker processes decoding an image folder (in-memory data always uses 0).
         device: Where batches go.
         channels_last: Return ``x`` in channels-last memory format (CUDA convolutions prefer it).
+        stride: Only every ``stride``-th image of the split (indices 0, stride, 2 stride, ...; 1: all).
 
     Raises:
         DataError: an image that cannot be decoded (one line naming it).
     """
     dataset = data.dataset(split, train=train, augment=augment)
+    if stride > 1:
+        dataset = Subset(dataset, range(0, len(dataset), stride))
     device = torch.device(device)
     sampler = EpochBatchSampler(len(dataset), batch_size,
                                 generator=epoch_generator(seed, epoch, 0) if train else None)

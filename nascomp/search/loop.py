@@ -87,6 +87,20 @@ class Training:
         step_of: The step an epoch's accuracy is reported to the pruner at (0-based epoch -> step); ``None``: the
             epoch itself. Multi-fidelity schedules report the epoch's training resource (1, 3, 9 for data shares
             1/9, 1/3, 1), the rungs Optuna's SuccessiveHalvingPruner promotes at.
+        epoch_steps: Optimizer steps of each epoch (:meth:`nascomp.train.TrainConfig.epoch_steps`); with them a
+            trial the pruner lets go on to the next epoch is pruned there when the rest of its schedule would
+            likely end after the deadline. ``None``: only the step-by-step deadline check.
+        val_images: Validation images of each epoch (:meth:`nascomp.train.TrainConfig.val_images`), recorded on
+            the trial with each accuracy (``None``: the study's split size throughout).
+        rung_time_shares: Successive halving's budget rule under a time limit, for promotions made without
+            evidence: each epoch (rung) after the first gets an equal share of the limit (``timeout / epochs``
+            seconds of this run's training), as synchronous successive halving spends an equal budget per rung
+            (Jamieson & Talwalkar, arXiv:1502.07943; Li et al., "Hyperband", arXiv:1603.06560). Optuna's
+            asynchronous pruner cannot pause a trial, so while a rung holds fewer than ``reduction_factor``
+            results it promotes every best-so-far trial (ASHA, arXiv:1810.05934, would promote none yet); such a
+            promotion is pruned instead when its own pace says it would overrun the next rung's share. Promotions
+            from a rung with enough results are the pruner's alone.
+        reduction_factor: Successive halving's eta (results a rung needs before its promotions are evidence).
     """
 
     build: Callable[[dict[str, Any]], torch.nn.Module]
@@ -95,6 +109,10 @@ class Training:
     steps_per_epoch: int
     device: torch.device = torch.device("cpu")
     step_of: Callable[[int], int] | None = None
+    epoch_steps: tuple[int, ...] | None = None
+    val_images: tuple[int, ...] | None = None
+    rung_time_shares: bool = False
+    reduction_factor: int = 3
 
 
 @dataclass
@@ -104,7 +122,8 @@ class LoopStats:
     Attributes:
         trained: Trials it trained (complete or pruned).
         screened: Points it costed for its trials (draws), and ``screened_fit`` of them fit the budget.
-        durations: Seconds each trained trial took.
+        epoch_seconds: Seconds this run's trials spent training and validating each epoch (0-based), summed.
+        durations: Seconds each trained trial took: the start rule's estimate of the next trial.
         stopped_by_timeout: The deadline ended the run.
         interrupted: A signal ended the run.
     """
@@ -113,6 +132,7 @@ class LoopStats:
     screened: int = 0
     screened_fit: int = 0
     durations: list[float] = field(default_factory=list)
+    epoch_seconds: dict[int, float] = field(default_factory=dict)
     stopped_by_timeout: bool = False
     interrupted: bool = False
 
@@ -243,20 +263,34 @@ class SearchLoop:
         started = time.perf_counter()
         self._bars.start_trial(trial.number, prof.macs)
         last_epoch = self.training.epochs - 1
-        at = {"epoch": 1, "step": 0}  # where training is (1-based epoch, steps done in it), for the time limit
+        # where training is (1-based epoch, steps done in it) for the time limit, and since when in this epoch
+        at: dict[str, Any] = {"epoch": 1, "step": 0, "since": started, "last_step": started}
+        pace = _Pace(started)
 
         def on_step(step: int, steps: int) -> None:
-            at["step"] = step
+            now = time.perf_counter()
+            if step > 1:  # steady-state step time: the first step of an epoch carries its set-up
+                pace.step_seconds += now - at["last_step"]
+                pace.timed_steps += 1
+            at["step"], at["last_step"] = step, now
             self._bars.step(step, steps)
 
         def on_epoch(epoch: int, accuracy: float) -> None:
+            now = time.perf_counter()
+            self.stats.epoch_seconds[epoch] = self.stats.epoch_seconds.get(epoch, 0.0) + now - at["since"]
+            at["since"] = now
             at["epoch"], at["step"] = epoch + 2, 0
             self._bars.epoch_done(epoch, accuracy)
+            if self.training.val_images is not None:
+                trial.set_user_attr(attrs.VAL_IMAGES, int(self.training.val_images[epoch]))
             if not self.multi_objective:
                 trial.report(accuracy, epoch if self.training.step_of is None else self.training.step_of(epoch))
                 # Never at the last epoch: a fully trained candidate is complete, whatever the median says.
                 if epoch < last_epoch and trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} at accuracy {accuracy:.4f}")
+            if epoch < last_epoch:
+                self._check_rung_share(epoch, pace)
+                self._check_room(epoch, pace)
 
         try:
             model = self.training.build(point)
@@ -291,6 +325,50 @@ class SearchLoop:
         self.study.tell(trial, [result.accuracy, float(prof.macs)] if self.multi_objective else result.accuracy)
         self._finished(trial, "complete", started)
 
+    def _expected_seconds(self, epoch: int, pace: "_Pace", epochs_ahead: int) -> tuple[int, float]:
+        """Steps and likely seconds of the ``epochs_ahead`` epochs after ``epoch`` (0-based), at the running
+        trial's own pace: its steady-state seconds per step, plus its per-epoch overhead so far (building, each
+        epoch's first step, batch-norm recalibration, validation)."""
+        steps = self.training.epoch_steps or ()
+        done, ahead = sum(steps[:epoch + 1]), sum(steps[epoch + 1:epoch + 1 + epochs_ahead])
+        elapsed = time.perf_counter() - pace.started
+        per_step = pace.step_seconds / pace.timed_steps if pace.timed_steps else elapsed / max(1, done)
+        overhead = max(0.0, elapsed - per_step * done) / (epoch + 1)
+        return ahead, per_step * ahead + overhead * epochs_ahead
+
+    def _check_rung_share(self, epoch: int, pace: "_Pace") -> None:
+        """Prune the trial before epoch ``epoch + 1`` (0-based) when it was promoted from a rung holding fewer
+        than eta results and that rung's share of the time limit would be overrun (see
+        :attr:`Training.rung_time_shares`)."""
+        if not self.training.rung_time_shares or self.training.epoch_steps is None or self.deadline.timeout is None:
+            return
+        step = epoch if self.training.step_of is None else self.training.step_of(epoch)
+        results = sum(step in t.intermediate_values for t in self.study.get_trials(deepcopy=False))
+        if results >= self.training.reduction_factor:  # the pruner ranked it among enough others: its call
+            return
+        share = self.deadline.timeout / self.training.epochs
+        spent = self.stats.epoch_seconds.get(epoch + 1, 0.0)
+        _, expected = self._expected_seconds(epoch, pace, 1)
+        if spent + expected > share:
+            raise optuna.TrialPruned(
+                f"pruned after epoch {epoch + 1}: epoch {epoch + 2} would likely take {expected:.0f} s, and this run "
+                f"has spent {spent:.0f} s of its {share:.0f} s share of the time limit on that rung, and epoch "
+                f"{epoch + 1} holds {results} result(s), fewer than {self.training.reduction_factor} to rank it among")
+
+    def _check_room(self, epoch: int, pace: "_Pace") -> None:
+        """Prune the trial after epoch ``epoch`` (0-based), its result kept, when the epochs after it would likely
+        end after the deadline: stopping now rather than at the limit leaves the time the rest would have lost
+        to cheaper first-rung trials, which the start rule admits while they fit. Not in two-objective studies
+        (nothing is reported before a trial's end there, so a pruned trial would hold no result): their trials are
+        stopped by the step-by-step deadline check, not counted."""
+        if self.training.epoch_steps is None or self.deadline.timeout is None or self.multi_objective:
+            return
+        rest, expected = self._expected_seconds(epoch, pace, self.training.epochs - epoch - 1)
+        if not self.deadline.leaves_room(expected):
+            left = max(0.0, self.deadline.timeout - self.deadline.elapsed())
+            raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: the {rest} steps still to train would likely "
+                                     f"take {expected:.0f} s with {left:.0f} s left before the time limit")
+
     def _free(self) -> None:
         if self.training.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -323,3 +401,12 @@ class SearchLoop:
         self.stats.durations.append(time.perf_counter() - started)
         self.stats.trained += 1
         self.reporter.trial_line(self.study, trial.number, outcome)
+
+
+@dataclass
+class _Pace:
+    """The running trial's timing: when it started, and its steady-state steps (each epoch's first step left out)."""
+
+    started: float
+    step_seconds: float = 0.0
+    timed_steps: int = 0

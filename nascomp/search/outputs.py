@@ -59,7 +59,7 @@ def pareto_front(points: list[tuple[int, float]]) -> list[int]:
 
 def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> Path:
     """One row per trial: number, state, the space's parameters, MACs, params, accuracy, its standard error
-    (:func:`nascomp.search.trials.accuracy_se` over the study's validation size), seconds, reason."""
+    (:func:`nascomp.search.trials.accuracy_se` over the images the accuracy was measured on), seconds, reason."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     head, tail = CSV_COLUMNS
@@ -68,7 +68,7 @@ def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> 
     n_val = attrs.val_images(study)
     for t in trials:
         acc = trial_accuracy(t)
-        se = None if acc is None else attrs.accuracy_se(acc, n_val)
+        se = None if acc is None else attrs.accuracy_se(acc, attrs.trial_val_images(t, n_val))
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else ""
         writer.writerow([
             t.number,

@@ -209,10 +209,14 @@ class Recipe:
             # --epochs N replaces the recipe's schedule: N full epochs (shares are one per epoch; Optuna's pruner
             # then works on whole epochs)
             train["data_fractions"] = None
+        if "epochs" in train and self.train.val_fractions is not None and \
+                len(self.train.val_fractions) != int(train["epochs"]):
+            train["val_fractions"] = None  # the validation shares go with them
         try:
             new_train = dataclasses.replace(self.train, **train)
         except SearchError as exc:  # name the flags that made the schedule invalid
-            flags = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in train.items() if k != "data_fractions")
+            flags = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in train.items()
+                              if k not in ("data_fractions", "val_fractions"))
             raise SearchError(f"{exc} (from {flags})" if flags else str(exc)) from None
         recipe = dataclasses.replace(
             self,
@@ -269,7 +273,8 @@ def legacy_seed(stored: dict[str, Any]) -> int | None:
 def upgrade_identity(stored: dict[str, Any]) -> dict[str, Any]:
     """A stored recipe identity in today's form (see :meth:`Recipe.identity`), for comparison with a new one.
 
-    Studies created before BN recalibration (``train.bn_recalibration_batches``) get 0, what they ran with.
+    Studies created before BN recalibration (``train.bn_recalibration_batches``) get 0, and those created before
+    validation shares (``train.val_fractions``) ``None``: what they ran with.
     Compatibility rule for studies created before workers had their own seeds: their top-level ``seed`` seeded the
     validation split too, so it becomes ``data.split_seed``, and it stops being compared as a worker seed. A resume
     of such a study with its old ``--seed S`` therefore still matches (the run takes ``split_seed = S`` from the
@@ -283,6 +288,9 @@ def upgrade_identity(stored: dict[str, Any]) -> dict[str, Any]:
     if isinstance(upgraded.get("train"), dict) and "bn_recalibration_batches" not in upgraded["train"]:
         # studies made before BN recalibration validated with the running statistics as trained
         upgraded["train"] = {**upgraded["train"], "bn_recalibration_batches": 0}
+    if isinstance(upgraded.get("train"), dict) and "val_fractions" not in upgraded["train"]:
+        # studies made before validation shares validated on the whole split every epoch
+        upgraded["train"] = {**upgraded["train"], "val_fractions": None}
     seed = legacy_seed(stored)
     if seed is None:
         return upgraded

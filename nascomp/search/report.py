@@ -187,7 +187,8 @@ def trials_table(study: optuna.Study, limit: int = 10) -> Table:
         table.add_column(col, justify=just)
     for t in ranked[:limit]:
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else 0.0
-        table.add_row(str(t.number), t.state.name.lower(), _acc(trial_accuracy(t)), _se(trial_accuracy(t), n_val),
+        table.add_row(str(t.number), t.state.name.lower(), _acc(trial_accuracy(t)),
+                      _se(trial_accuracy(t), attrs.trial_val_images(t, n_val)),
                       format_macs(t.user_attrs.get(attrs.MACS, 0)), _params(t.user_attrs.get(attrs.PARAMS, 0)),
                       f"{seconds:.0f}", _point(t))
     return table

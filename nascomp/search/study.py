@@ -369,7 +369,11 @@ def _training(recipe: Recipe, space: SearchSpace, data: ImageData, device: torch
     steps = fidelity_steps(recipe.train.data_fractions, recipe.train.epochs)
     return Training(build=build_point, fit=fit_model, epochs=recipe.train.epochs,
                     steps_per_epoch=max(1, -(-len(data.y_train) // recipe.train.batch_size)), device=device,
-                    step_of=steps.__getitem__)
+                    step_of=steps.__getitem__, epoch_steps=tuple(recipe.train.epoch_steps(len(data.y_train))),
+                    val_images=tuple(recipe.train.val_images(len(data.y_val))),
+                    rung_time_shares=(recipe.search.pruner == "sha" and recipe.train.data_fractions is not None
+                                      and not recipe.search.multi_objective),
+                    reduction_factor=reduction_factor(recipe.train.data_fractions))
 
 
 class _Outputs:

@@ -18,9 +18,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 __all__ = [
-    "MACS", "PARAMS", "VAL_LOSS", "REASON", "INTERRUPTED", "DUPLICATE_OF", "DRAWS", "SCREENED_OUT", "REPAIRED", "WITHDRAWN",
-    "WORKER", "HEARTBEAT", "TRAINING", "POINT", "POINT_CONFIRMED", "RETRY_HISTORY", "MAX_REASON_CHARS",
-    "STUDY_RECIPE", "STUDY_SPACE_FILE", "STUDY_VAL_IMAGES", "record_val_images", "val_images", "accuracy_se",
+    "MACS", "PARAMS", "VAL_LOSS", "VAL_IMAGES", "REASON", "INTERRUPTED", "DUPLICATE_OF", "DRAWS", "SCREENED_OUT",
+    "REPAIRED", "WITHDRAWN", "WORKER", "HEARTBEAT", "TRAINING", "POINT", "POINT_CONFIRMED", "RETRY_HISTORY",
+    "MAX_REASON_CHARS", "STUDY_RECIPE", "STUDY_SPACE_FILE", "STUDY_VAL_IMAGES", "record_val_images", "val_images",
+    "trial_val_images", "accuracy_se",
     "TrialRecord", "record_cost", "record_draws", "record_failure_reason", "record_interrupted", "record_duplicate",
     "retry_history",
 ]
@@ -31,6 +32,9 @@ MACS = "macs"
 PARAMS = "params"
 #: Validation cross-entropy of a complete trial after its last epoch (float; the objective stays the accuracy).
 VAL_LOSS = "val_loss"
+#: Validation images behind the trial's latest accuracy (int): fewer than the split's where the schedule validates
+#: its early epochs on a share of it (``train.val_fractions``); the ``n`` of that accuracy's standard error.
+VAL_IMAGES = "val_images"
 #: Why a trial failed or was pruned (one line, at most :data:`MAX_REASON_CHARS`).
 REASON = "reason"
 #: The trial was stopped by a signal (Ctrl-C, SIGTERM, the time limit); it does not count and is run again.
@@ -79,6 +83,11 @@ def record_val_images(study: optuna.Study, n: int) -> None:
 def val_images(study: optuna.Study) -> int | None:
     """The validation split's size, or ``None`` for a study made before it was recorded."""
     return _int_or_none(study.user_attrs.get(STUDY_VAL_IMAGES))
+
+
+def trial_val_images(trial: FrozenTrial, study_val_images: int | None) -> int | None:
+    """The ``n`` of a trial's accuracy: the images its latest validation used, else the study's split size."""
+    return _int_or_none(trial.user_attrs.get(VAL_IMAGES)) or study_val_images
 
 
 def accuracy_se(accuracy: float, n: int | None) -> float | None:

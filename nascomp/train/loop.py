@@ -48,6 +48,10 @@ class TrainConfig:
             epoch, each in (0, 1], non-decreasing), e.g. ``(1/9, 1/3, 1)``. Epoch ``e`` takes the first
             ``ceil(f_e * n / batch_size)`` batches of its seeded shuffle, a seeded random subset that grows with
             the epoch (the rung); the validation split is never subsampled. ``None``: every epoch sees all of it.
+        val_fractions: The share of the validation split each epoch validates on (one value per epoch, each in
+            (0, 1], the last 1): every ``round(1 / f)``-th image of the split, a fixed strided subset (stratified
+            also where the split is ordered by class). Validating 1,500 images costs as much as about 8 training
+            steps; the first rungs of successive halving only need a coarse rank. ``None``: all of it every epoch.
         bn_recalibration_batches: Before each validation, batch-norm running statistics are recomputed from this
             many train batches of the epoch (cumulative average, the weights unchanged): "BN recalibration" of
             Guo et al., "Single Path One-Shot NAS", arXiv:1904.00420, and Cai et al., "Once-for-All",
@@ -64,7 +68,40 @@ class TrainConfig:
     optimizer: str = "adamw"
     warmup_fraction: float = 0.25
     data_fractions: tuple[float, ...] | None = None
+    val_fractions: tuple[float, ...] | None = None
     bn_recalibration_batches: int = 4
+
+    def epoch_steps(self, train_images: int) -> list[int]:
+        """Optimizer steps of each epoch on a train split of ``train_images`` images: all its batches, or the
+        first ``ceil(f_e * n / batch_size)`` of them under ``data_fractions`` (at least 1).
+
+        Example:
+            >>> TrainConfig(epochs=3, data_fractions=(1 / 9, 1 / 3, 1.0)).epoch_steps(7500)
+            [14, 40, 118]
+        """
+        steps_per_epoch = math.ceil(train_images / self.batch_size)
+        if self.data_fractions is None:
+            return [steps_per_epoch] * self.epochs
+        return [min(steps_per_epoch, max(1, math.ceil(f * train_images / self.batch_size)))
+                for f in self.data_fractions]
+
+    def val_strides(self) -> list[int]:
+        """Every how many validation images each epoch validates on (1: all of them).
+
+        Example:
+            >>> TrainConfig(epochs=3, val_fractions=(1 / 3, 1.0, 1.0)).val_strides()
+            [3, 1, 1]
+        """
+        return [max(1, round(1.0 / f)) for f in (self.val_fractions or [1.0] * self.epochs)]
+
+    def val_images(self, val_images: int) -> list[int]:
+        """Images each epoch validates on, of a validation split of ``val_images``.
+
+        Example:
+            >>> TrainConfig(epochs=3, val_fractions=(1 / 3, 1.0, 1.0)).val_images(1500)
+            [500, 1500, 1500]
+        """
+        return [len(range(0, val_images, k)) for k in self.val_strides()]
 
     def __post_init__(self) -> None:
         from nascomp.errors import SearchError
@@ -77,6 +114,14 @@ class TrainConfig:
             if any(not 0.0 < f <= 1.0 for f in fractions) or list(fractions) != sorted(fractions):
                 raise SearchError(f"data_fractions must be non-decreasing shares in (0, 1], got {list(fractions)}")
 
+        if self.val_fractions is not None:
+            shares = tuple(float(f) for f in self.val_fractions)
+            object.__setattr__(self, "val_fractions", shares)
+            if len(shares) != self.epochs:
+                raise SearchError(f"val_fractions needs one share per epoch ({self.epochs}), got {len(shares)}")
+            if any(not 0.0 < f <= 1.0 for f in shares) or shares[-1] != 1.0:
+                raise SearchError(f"val_fractions must be shares in (0, 1] ending with 1.0 (the last epoch validates "
+                                  f"on the whole split), got {list(shares)}")
         if self.bn_recalibration_batches < 0:
             raise SearchError(f"bn_recalibration_batches must be 0 (off) or more, got {self.bn_recalibration_batches}")
         if self.epochs < 1 or self.batch_size < 1:
@@ -145,13 +190,14 @@ def recalibrate_batch_norm(model: nn.Module, train_batches, num_batches: int) ->
 @torch.no_grad()
 def evaluate(model: nn.Module, data, split: str = "val", *, device: torch.device | str = "cpu",
              batch_size: int = 500, workers: int = 0, channels_last: bool = False,
-             autocast=None) -> tuple[float, float]:
+             autocast=None, stride: int = 1) -> tuple[float, float]:
     """Top-1 accuracy (0-1) and mean cross-entropy of ``model`` on one split of ``data``.
 
     Args:
         data: :class:`~nascomp.data.ImageData` or :class:`~nascomp.data.FolderData`.
         split: ``val`` or ``test`` (``train`` in evaluation mode also works).
         autocast: A context-manager factory for mixed precision (CUDA), or ``None``.
+        stride: Evaluate every ``stride``-th image of the split only (1: all).
 
     Returns:
         ``(accuracy, loss)``.
@@ -161,7 +207,7 @@ def evaluate(model: nn.Module, data, split: str = "val", *, device: torch.device
     model.eval()
     correct, loss_sum, n = 0, 0.0, 0
     for xb, yb in batches(data, split, batch_size=batch_size, device=device, workers=workers,
-                          channels_last=channels_last):
+                          channels_last=channels_last, stride=stride):
         with autocast() if autocast is not None else contextlib.nullcontext():
             logits = model(xb)
         logits = logits.float()
@@ -211,16 +257,14 @@ def fit(
     """
     start_time = time.perf_counter()
     model.to(device)
-    steps_per_epoch = math.ceil(len(data.y_train) / config.batch_size)
     if config.optimizer == "adamw":
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     else:
         optimizer = torch.optim.SGD(
             model.parameters(), lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay
         )
-    epoch_steps = [steps_per_epoch if config.data_fractions is None else
-                   min(steps_per_epoch, max(1, math.ceil(f * len(data.y_train) / config.batch_size)))
-                   for f in (config.data_fractions or [1.0] * config.epochs)]
+    epoch_steps = config.epoch_steps(len(data.y_train))
+    val_strides = config.val_strides()
     total_steps = sum(epoch_steps)
     if config.warmup_fraction * total_steps >= 2:
         schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -254,7 +298,7 @@ def fit(
         if config.bn_recalibration_batches:
             recalibrate_batch_norm(model, batches(data, "train", batch_size=config.batch_size, epoch=epoch, seed=seed,
                                                   train=True, device=device), config.bn_recalibration_batches)
-        accuracy, loss = evaluate(model, data, "val", device=device)
+        accuracy, loss = evaluate(model, data, "val", device=device, stride=val_strides[epoch])
         history.append(accuracy)
         losses.append(loss)
         if on_epoch is not None:
