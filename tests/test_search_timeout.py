@@ -114,68 +114,92 @@ def test_a_trial_whose_next_epochs_cannot_end_in_time_is_pruned_at_the_epoch_bou
     assert result.trials == 1 and took < epoch1_s + 20
 
 
-def test_a_promotion_without_evidence_gets_its_rungs_share_of_the_time_limit(tmp_path, monkeypatch):
-    """Successive halving under a time limit: while a rung holds fewer than eta results, Optuna promotes every
-    best-so-far trial; such a promotion may use at most timeout / epochs seconds of this run on the next rung. The
-    first trial fits that share and completes; the second, promoted from a rung of 2 < 3 results, would overrun it
-    and is pruned at rung 0 (counted, with the reason)."""
-    epoch1_s, timeout_s = 1.0, 8.0  # epoch 2 has about 3x the steps: ~3 s; the rung's share is 4 s
+def _paced_fit(step_s: float, first_accuracies: list[float]):
+    """A fit whose every step sleeps ``step_s``; trial i (in call order) reports ``first_accuracies[i]`` after its
+    first epoch and 0.1 more after each later one (so the pruner promotes whichever trial is best so far)."""
+    calls = []
 
-    def paced_fit(model, data, config, *, should_stop, on_step, on_epoch, **kw):
+    def fit(model, data, config, *, should_stop, on_step, on_epoch, **kw):
         steps = config.epoch_steps(len(data.y_train))
+        base = first_accuracies[len(calls)]
+        calls.append(steps)
         for epoch, n in enumerate(steps):
             for step in range(1, n + 1):
-                time.sleep(epoch1_s / steps[0])
+                time.sleep(step_s)
                 on_step(step, n)
                 if should_stop():
                     raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {step}")
-            on_epoch(epoch, 0.5 + 0.1 * epoch)  # every trial equal: the pruner promotes each best-so-far tie
-        return FitResult(accuracy=0.6, history=[0.5, 0.6])
+            on_epoch(epoch, base + 0.1 * epoch)
+        return FitResult(accuracy=base + 0.1 * (len(steps) - 1), history=[base + 0.1 * e for e in range(len(steps))])
 
-    monkeypatch.setattr(study_module, "fit", paced_fit)
-    # the deadline itself is held open (on a loaded machine it would refuse the second trial): only the share acts
+    return fit, calls
+
+
+def _share_search(tmp_path, monkeypatch, fit, *, trials: int, timeout_s: float, shares: tuple[float, ...]):
+    """A successive-halving search over data ``shares`` whose deadline is held open (on a loaded machine it would
+    refuse later trials): only the rung rules can stop a trial."""
+    monkeypatch.setattr(study_module, "fit", fit)
     monkeypatch.setattr(Deadline, "leaves_room", lambda self, expected_seconds: True)
     monkeypatch.setattr(Deadline, "passed", lambda self: False)
-    recipe = tiny_recipe(tmp_path, trials=2, epochs=2, pruner="sha", timeout=f"{timeout_s}s")
-    recipe = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, data_fractions=(1 / 3, 1.0)))
+    recipe = tiny_recipe(tmp_path, trials=trials, epochs=len(shares), pruner="sha", timeout=f"{timeout_s}s")
+    recipe = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, data_fractions=shares))
     result = run_search(recipe, reporter=Reporter(console=Console(file=io.StringIO(), width=200), bars=False))
-    study = optuna.load_study(study_name=result.study_name, storage=result.storage)
-    first, second = study.trials[:2]
-    assert first.state == TrialState.COMPLETE and sorted(first.intermediate_values) == [1, 3]
+    return optuna.load_study(study_name=result.study_name, storage=result.storage).trials
+
+
+def test_a_promotion_without_evidence_gets_its_rungs_share_and_never_the_final_rung(tmp_path, monkeypatch):
+    """Three rungs (data shares 1/9, 1/3, 1; eta 3). Optuna promotes every best-so-far trial while a rung holds
+    fewer than 3 results. Trial 0 fits rung 1's share (timeout / 3 seconds of this run) and trains epoch 2, but
+    is stopped before the final epoch: epoch 2 holds 1 result, and the final rung admits only a trial ranked among
+    3 (ASHA's condition). Trial 1, promoted from a rung of 2 results, would overrun rung 1's share: pruned at
+    epoch 1. Both count, with their reasons."""
+    step_s, timeout_s = 0.25, 6.0  # epoch 2: 6 steps, ~1.5 s; rung 1's share: 2 s
+    fit, calls = _paced_fit(step_s, [0.5, 0.5])
+    first, second = _share_search(tmp_path, monkeypatch, fit, trials=2, timeout_s=timeout_s, shares=(1 / 9, 1 / 3, 1.0))
+    steps = calls[0]
+    assert step_s * steps[1] * 2 > timeout_s / 3 >= step_s * steps[1] + 0.2, f"the timing premise: steps {steps}"
+    assert first.state == TrialState.PRUNED and sorted(first.intermediate_values) == [1, 3]
+    assert first.user_attrs[attrs.REASON] == ("pruned after epoch 2: the final epoch admits only a trial ranked "
+                                              "among at least 3 results of epoch 2, which holds 1")
     assert second.state == TrialState.PRUNED and sorted(second.intermediate_values) == [1]
     match = re.fullmatch(r"pruned after epoch 1: epoch 2 would likely take (\d+) s, and this run has spent (\d+) s "
                          r"of its (\d+) s share of the time limit on that rung, and epoch 1 holds 2 result\(s\), "
                          r"fewer than 3 to rank it among", second.user_attrs[attrs.REASON])
     assert match, second.user_attrs[attrs.REASON]
     expected, spent, share = map(int, match.groups())
-    assert share == int(timeout_s / 2) and spent >= 2 and expected >= 2 and spent + expected >= share - 1  # rounded
+    assert share == int(timeout_s / 3) and spent >= 1 and expected >= 1
 
 
-def test_a_promotion_with_evidence_is_the_pruners_call(tmp_path, monkeypatch):
-    """Once the rung holds eta results the time share no longer applies: with eta = 2 (shares 1/2, 1) the second
-    trial, promoted from a rung of 2 results, trains to the end although it overruns the share (the deadline itself
-    is held open here, so that only the share rule could stop it)."""
-    epoch1_s = 0.3
+def test_a_promotion_with_evidence_below_the_final_rung_is_the_pruners_call(tmp_path, monkeypatch):
+    """Once rung 0 holds eta = 3 results its promotions ignore the time share: trials 0 and 1 (promoted without
+    evidence) would overrun rung 1's share and stop at epoch 1; trial 2, the best of 3 results, trains epoch 2
+    although it overruns the share too, and stops before the final epoch (epoch 2 holds 1 result)."""
+    step_s, timeout_s = 0.05, 0.3  # rung 1's share: 0.1 s; epoch 2 alone takes about 6 x 0.05 s
+    fit, calls = _paced_fit(step_s, [0.5, 0.6, 0.7])
+    trials = _share_search(tmp_path, monkeypatch, fit, trials=3, timeout_s=timeout_s, shares=(1 / 9, 1 / 3, 1.0))
+    assert step_s * calls[0][1] > timeout_s / 3, f"the timing premise: steps {calls[0]}"
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 3
+    assert [sorted(t.intermediate_values) for t in trials] == [[1], [1], [1, 3]]
+    assert all("share of the time limit" in t.user_attrs[attrs.REASON] for t in trials[:2])
+    assert "final epoch admits only" in trials[2].user_attrs[attrs.REASON]
 
-    def paced_fit(model, data, config, *, should_stop, on_step, on_epoch, **kw):
-        steps = config.epoch_steps(len(data.y_train))
-        for epoch, n in enumerate(steps):
-            for step in range(1, n + 1):
-                time.sleep(epoch1_s / steps[0])  # epoch 2 (about twice the steps) takes about 0.6 s
-                on_step(step, n)
-            on_epoch(epoch, 0.5 + 0.1 * epoch)
-        return FitResult(accuracy=0.6, history=[0.5, 0.6])
 
-    monkeypatch.setattr(study_module, "fit", paced_fit)
-    monkeypatch.setattr(Deadline, "leaves_room", lambda self, expected_seconds: True)
-    monkeypatch.setattr(Deadline, "passed", lambda self: False)
-    # share = 2.0 s / 2 epochs = 1 s: the first trial's epoch 2 (~0.6 s) fits; the second's would not (0.6 + 0.6)
-    recipe = tiny_recipe(tmp_path, trials=2, epochs=2, pruner="sha", timeout="2s")
-    recipe = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, data_fractions=(0.5, 1.0)))
-    result = run_search(recipe, reporter=Reporter(console=Console(file=io.StringIO(), width=200), bars=False))
-    study = optuna.load_study(study_name=result.study_name, storage=result.storage)
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.COMPLETE]
-    assert all(sorted(t.intermediate_values) == [1, 2] for t in study.trials)
+def test_the_final_rung_needs_evidence_and_gets_its_share(tmp_path, monkeypatch):
+    """Two rungs (data shares 1/2, 1; eta 2), every trial better than the last. Trial 0 holds the only result of
+    epoch 1: not admitted to the final epoch. Trial 1, the best of 2, is admitted and fits the final rung's share
+    (timeout / 2): complete. Trial 2, the best of 3, would overrun that share: pruned, though ranked."""
+    step_s, timeout_s = 0.05, 3.2  # epoch 2: 18 steps, ~0.9 s; the final rung's share: 1.6 s
+    fit, calls = _paced_fit(step_s, [0.5, 0.6, 0.7])
+    trials = _share_search(tmp_path, monkeypatch, fit, trials=3, timeout_s=timeout_s, shares=(0.5, 1.0))
+    steps = calls[0]
+    assert step_s * steps[1] * 2 > timeout_s / 2 >= step_s * steps[1] + 0.3, f"the timing premise: steps {steps}"
+    assert [t.state for t in trials] == [TrialState.PRUNED, TrialState.COMPLETE, TrialState.PRUNED]
+    assert trials[0].user_attrs[attrs.REASON] == ("pruned after epoch 1: the final epoch admits only a trial ranked "
+                                                  "among at least 2 results of epoch 1, which holds 1")
+    assert re.fullmatch(r"pruned after epoch 1: epoch 2 would likely take \d+ s, and this run has spent \d+ s of its "
+                        r"\d+ s share of the time limit on that rung, the final one",
+                        trials[2].user_attrs[attrs.REASON])
+    assert sorted(trials[1].intermediate_values) == [1, 2] and trials[1].value == 0.7
 
 
 def test_no_time_shares_without_successive_halving(tmp_path):

@@ -14,7 +14,8 @@ HELP = "train a spec (zoo net, YAML file or a study's best.yaml) on a data set; 
 DESCRIPTION = (
     "Train SPEC to the end: its classifier width and input size follow the data; SGD with Nesterov momentum and "
     "cosine decay after a linear warm-up (or AdamW), label smoothing, no weight decay on norm and bias parameters; "
-    "AMP and channels_last on CUDA. A checkpoint is written after every epoch: rerunning the same command resumes. "
+    "AMP on CUDA, channels_last on CUDA and CPU. A checkpoint is written after every epoch: rerunning the same "
+    "command resumes. "
     "The test split (official where the data set has one) is evaluated once, at the end. See docs/train.md."
 )
 

@@ -92,14 +92,16 @@ class Training:
             likely end after the deadline. ``None``: only the step-by-step deadline check.
         val_images: Validation images of each epoch (:meth:`nascomp.train.TrainConfig.val_images`), recorded on
             the trial with each accuracy (``None``: the study's split size throughout).
-        rung_time_shares: Successive halving's budget rule under a time limit, for promotions made without
-            evidence: each epoch (rung) after the first gets an equal share of the limit (``timeout / epochs``
-            seconds of this run's training), as synchronous successive halving spends an equal budget per rung
-            (Jamieson & Talwalkar, arXiv:1502.07943; Li et al., "Hyperband", arXiv:1603.06560). Optuna's
-            asynchronous pruner cannot pause a trial, so while a rung holds fewer than ``reduction_factor``
-            results it promotes every best-so-far trial (ASHA, arXiv:1810.05934, would promote none yet); such a
-            promotion is pruned instead when its own pace says it would overrun the next rung's share. Promotions
-            from a rung with enough results are the pruner's alone.
+        rung_time_shares: Successive halving's rules under a time limit. Each epoch (rung) after the first gets an
+            equal share of the limit (``timeout / epochs`` seconds of this run's training), as synchronous
+            successive halving spends an equal budget per rung (Jamieson & Talwalkar, arXiv:1502.07943; Li et al.,
+            "Hyperband", arXiv:1603.06560). Optuna's asynchronous pruner cannot pause a trial, so while a rung
+            holds fewer than ``reduction_factor`` results it promotes every best-so-far trial, where ASHA
+            (arXiv:1810.05934) would promote none yet. With the rules, a trial the pruner lets go on is pruned
+            instead (its result kept) when (1) the next epoch is the final one and the rung it leaves holds fewer
+            than ``reduction_factor`` results (ASHA's condition, for the rung that costs most), or (2) it was
+            promoted without such evidence, or goes to the final epoch, and its own pace says it would overrun
+            that epoch's share. Other promotions are the pruner's alone.
         reduction_factor: Successive halving's eta (results a rung needs before its promotions are evidence).
     """
 
@@ -337,23 +339,31 @@ class SearchLoop:
         return ahead, per_step * ahead + overhead * epochs_ahead
 
     def _check_rung_share(self, epoch: int, pace: "_Pace") -> None:
-        """Prune the trial before epoch ``epoch + 1`` (0-based) when it was promoted from a rung holding fewer
-        than eta results and that rung's share of the time limit would be overrun (see
-        :attr:`Training.rung_time_shares`)."""
+        """Prune the trial before epoch ``epoch + 1`` (0-based), its result kept, when successive halving's time
+        rules say no (see :attr:`Training.rung_time_shares`): the next epoch is the final rung and epoch ``epoch``
+        holds fewer than eta results to rank it among; or the promotion was made without such evidence, or goes
+        to the final rung, and would overrun the next rung's share of the time limit."""
         if not self.training.rung_time_shares or self.training.epoch_steps is None or self.deadline.timeout is None:
             return
         step = epoch if self.training.step_of is None else self.training.step_of(epoch)
         results = sum(step in t.intermediate_values for t in self.study.get_trials(deepcopy=False))
-        if results >= self.training.reduction_factor:  # the pruner ranked it among enough others: its call
+        eta = self.training.reduction_factor
+        final = epoch + 1 == self.training.epochs - 1
+        if final and results < eta:
+            raise optuna.TrialPruned(
+                f"pruned after epoch {epoch + 1}: the final epoch admits only a trial ranked among at least {eta} "
+                f"results of epoch {epoch + 1}, which holds {results}")
+        if results >= eta and not final:  # the pruner ranked it among enough others: its call
             return
         share = self.deadline.timeout / self.training.epochs
         spent = self.stats.epoch_seconds.get(epoch + 1, 0.0)
         _, expected = self._expected_seconds(epoch, pace, 1)
         if spent + expected > share:
+            why = "the final one" if final else (f"and epoch {epoch + 1} holds {results} result(s), fewer than {eta} "
+                                                 f"to rank it among")
             raise optuna.TrialPruned(
                 f"pruned after epoch {epoch + 1}: epoch {epoch + 2} would likely take {expected:.0f} s, and this run "
-                f"has spent {spent:.0f} s of its {share:.0f} s share of the time limit on that rung, and epoch "
-                f"{epoch + 1} holds {results} result(s), fewer than {self.training.reduction_factor} to rank it among")
+                f"has spent {spent:.0f} s of its {share:.0f} s share of the time limit on that rung, {why}")
 
     def _check_room(self, epoch: int, pace: "_Pace") -> None:
         """Prune the trial after epoch ``epoch`` (0-based), its result kept, when the epochs after it would likely

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from nascomp.data.pipeline import batches
+from nascomp.train.optim import fused_adamw
 
 __all__ = ["TrainConfig", "FitResult", "TrainingDiverged", "TrainingInterrupted", "fit", "evaluate",
            "recalibrate_batch_norm"]
@@ -256,9 +257,14 @@ def fit(
         True
     """
     start_time = time.perf_counter()
-    model.to(device)
+    device = torch.device(device)
+    # channels-last weights and batches: measured 6-35 % faster training steps and up to 2x faster validation of
+    # in-band SE-ResNeXt nets on 2 CPU cores (oneDNN), as on CUDA; the fused AdamW step took 0.015 s instead of
+    # 0.09 s for a 16.5 M-parameter net (2026-12-02)
+    model.to(device, memory_format=torch.channels_last)
     if config.optimizer == "adamw":
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                      fused=fused_adamw(device))
     else:
         optimizer = torch.optim.SGD(
             model.parameters(), lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay
@@ -279,7 +285,7 @@ def fit(
         model.train()
         step = 0
         for xb, yb in batches(data, "train", batch_size=config.batch_size, epoch=epoch, seed=seed, train=True,
-                              device=device):
+                              device=device, channels_last=True):
             step += 1
             loss = criterion(model(xb), yb)
             if not torch.isfinite(loss):
@@ -297,8 +303,9 @@ def fit(
                 break
         if config.bn_recalibration_batches:
             recalibrate_batch_norm(model, batches(data, "train", batch_size=config.batch_size, epoch=epoch, seed=seed,
-                                                  train=True, device=device), config.bn_recalibration_batches)
-        accuracy, loss = evaluate(model, data, "val", device=device, stride=val_strides[epoch])
+                                                  train=True, device=device, channels_last=True),
+                                   config.bn_recalibration_batches)
+        accuracy, loss = evaluate(model, data, "val", device=device, stride=val_strides[epoch], channels_last=True)
         history.append(accuracy)
         losses.append(loss)
         if on_epoch is not None:

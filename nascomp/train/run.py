@@ -131,8 +131,10 @@ def train_spec(
     model = build(trained)
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     model.to(device)
-    cuda = device.type == "cuda"
-    if cuda:
+    # channels-last on CPU too: measured 6-35 % faster training steps, up to 2x faster evaluation of in-band
+    # SE-ResNeXt nets on 2 CPU cores (2026-12-02)
+    channels_last = device.type in ("cpu", "cuda")
+    if channels_last:
         model.to(memory_format=torch.channels_last)
     autocast, scaler, precision = amp_settings(device)
     optimizer = make_optimizer(model, config)
@@ -152,7 +154,7 @@ def train_spec(
     step = TrainStep(runner, optimizer, schedule, criterion=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
                      autocast=autocast, scaler=scaler)
     loader = dict(batch_size=config.batch_size, seed=config.seed, workers=config.workers, device=device,
-                  channels_last=cuda)
+                  channels_last=channels_last)
     summary = TrainSummary(
         spec_name=trained.name, out=str(out), data=config.data, device=f"{device} ({precision})",
         epochs=config.epochs, epochs_done=start_epoch, input_shape=tuple(data.image_shape),
@@ -184,7 +186,7 @@ def train_spec(
                 raise NascompError(f"training diverged: the loss became {train_loss} in epoch {epoch + 1}; "
                                    f"lower --lr (now {config.peak_lr:g})")
             val_accuracy, val_loss = evaluate(runner, data, "val", device=device, batch_size=config.eval_batch_size,
-                                              workers=config.workers, channels_last=cuda, autocast=autocast)
+                                              workers=config.workers, channels_last=channels_last, autocast=autocast)
             row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "val_loss": val_loss,
                    "val_accuracy": val_accuracy, "seconds": time.perf_counter() - t0,
                    "images_per_second": images / max(train_seconds, 1e-9), "train_images": images,
@@ -208,7 +210,7 @@ def train_spec(
             write_metrics_csv(out / "metrics.csv", metrics)
         return summary
     accuracy, _ = evaluate(runner, data, "test", device=device, batch_size=config.eval_batch_size,
-                           workers=config.workers, channels_last=cuda, autocast=autocast)
+                           workers=config.workers, channels_last=channels_last, autocast=autocast)
     summary.test_accuracy = accuracy
     summary.test_stderr = standard_error(accuracy, len(data.y_test))
     write_weights(out / "weights.pt", model)
