@@ -80,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"nascomp search: {result.stop_reason}: stopped with {result.trials} trial(s) recorded, outputs "
               f"written to {result.out}; rerun the same command to resume", file=sys.stderr)
         return result.exit_code
+    if result.failure is not None:  # the outputs are written; the command must not report success
+        print(f"nascomp search: error: {result.failure}; outputs written to {result.out} (trials.csv has each "
+              f"trial's reason); fix the cause, then start a new study (--study-name or --out) or raise --trials to add trials to this one",
+              file=sys.stderr)
+        return result.exit_code
     if args.check_fidelity:
         import optuna
 
