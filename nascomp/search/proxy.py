@@ -48,7 +48,7 @@ class ProxyResolution:
         >>> space = load_space("densenet")
         >>> proxy = ProxyResolution(space, channels=3, image_size=28, num_classes=10)
         >>> proxy.works(space.points["densenet121"]), proxy.smallest_size([space.points["densenet121"]])
-        (False, 32)
+        (False, 29)
     """
 
     space: SearchSpace
@@ -119,10 +119,12 @@ class ProxyResolution:
         where = f"{first.file}:{first.line}: " if first.file and first.line else ""
         node = f"node '{first.node}': " if first.node else ""
         detail = first.detail.split(": ", 1)[-1]
-        fix = (f"the smallest image size at which all {len(checked)} checked points can be built is {size}: use "
-               f"--image-size {size} or more (recipe data.image_size), or a space that downsamples less"
-               if size is not None else f"no image size up to {SIZE_LIMIT} works for all {len(checked)} checked; use a space that "
-                                         f"downsamples less")
+        if size is not None:
+            fix = (f"the smallest image size at which all {len(checked)} checked points can be built is {size}: use "
+                   f"--image-size {size} or more (recipe data.image_size), or a space that downsamples less")
+        else:
+            fix = (f"no image size up to {SIZE_LIMIT} works for all {len(checked)} checked points; use a space that "
+                   f"downsamples less")
         return SearchError(
             f"search space '{self.space.name}' cannot train at the proxy resolution "
             f"{self.image_size}x{self.image_size}: none of its {what} can be built there ({where}{node}{detail}); "

@@ -62,8 +62,8 @@ class SearchResult:
         interrupted: Ctrl-C or SIGTERM stopped the run (``stop_reason`` says which).
         exit_code: What the command should exit with: 0, 3 when every counted trial of the study failed
             (:data:`~nascomp.search.outcome.EXIT_ALL_FAILED`), or 128 + the signal number after a stop (130, 143).
-        failure: Why the study has no result when every counted trial failed (:func:`~nascomp.search.outcome.
-            all_failed`), else ``None``.
+        failure: Why the study has no result when every counted trial failed
+            (:func:`~nascomp.search.outcome.all_failed`), else ``None``.
         files: Files written in ``out``.
         handover: ``baseline.yaml`` and the ``nascomp train`` commands for the winner and the baseline.
         retrained: With ``search.retrain_epochs``: the nets trained to the end after the search
@@ -328,7 +328,8 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
             proxy.check(point)  # ProxyResolutionError (a SpecError): drawn again, or failed at the gate
             return prof
 
-        census = take_census(space, cost, budget, samples=recipe.search.census, seed=recipe.search.seed, proxy=proxy)
+        census = take_census(space, cost, budget, samples=recipe.search.census, seed=recipe.search.seed,
+                             proxy=proxy)
         reporter.census(space, recipe, census, num_classes, data)
 
         sampler = _make_sampler(recipe, space, lambda p: trainable_cost(p).macs, budget)
@@ -363,7 +364,8 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     result.trials = len(counted(study.get_trials(deepcopy=False)))
     result.seconds = time.perf_counter() - t0
     reporter.summary(study, space, recipe, result)
-    if recipe.search.retrain_epochs and not stop.set and result.failure is None:  # the search's outputs are written: a stop here loses nothing
+    # the search's outputs are written: a stop here loses nothing; a study with no result has nothing to retrain
+    if recipe.search.retrain_epochs and not stop.set and result.failure is None:
         from nascomp.search.retrain import retrain_handover
 
         result.retrained, path = retrain_handover(result.handover, recipe, out, stop=stop, console=reporter.console,
