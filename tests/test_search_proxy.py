@@ -108,13 +108,23 @@ def test_census_counts_the_points_that_cannot_train_and_refuses_when_none_can(tm
                     samples=10, seed=0, proxy=ProxyResolution(refused, 3, 4, 10))
 
 
-def test_the_search_never_trains_a_point_that_cannot_be_built_at_the_proxy(tmp_path):
-    recipe = tiny_recipe(tmp_path, space=str(_pools_space(tmp_path)), budget=10**9, image_size=4, trials=4,
-                         sampler="random")
-    result = run_search(recipe)
-    trials = optuna.load_study(study_name=result.study_name, storage=result.storage).trials
-    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
-    assert all(t.params["pools"] <= 2 for t in trials)  # 3 and 4 pools shrink 4x4 to zero: drawn again
+def test_the_sampler_redraws_and_the_gate_fails_a_point_that_cannot_be_built_at_the_proxy(tmp_path, capsys):
+    def recipe(trials: int):
+        return tiny_recipe(tmp_path, space=str(_pools_space(tmp_path)), budget=10**9, image_size=4, trials=trials,
+                           sampler="random")
+
+    result = run_search(recipe(3))
+    assert "cannot train at 4x4" in capsys.readouterr().out  # the census table's row, with the node
+    study = optuna.load_study(study_name=result.study_name, storage=result.storage)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert all(t.params["pools"] <= 2 for t in study.trials)  # 3 and 4 pools shrink 4x4 to zero: drawn again
+    study.enqueue_trial({"width": 4, "pools": 4})  # a point that bypasses the sampler reaches the gate
+    run_search(recipe(4))
+    gated = optuna.load_study(study_name=result.study_name, storage=result.storage).trials[3]
+    assert gated.state == TrialState.FAIL and gated.params == {"width": 4, "pools": 4}
+    assert gated.user_attrs["reason"].startswith("invalid architecture: ")
+    assert "node 'down.2': cannot train at the proxy resolution 4x4" in gated.user_attrs["reason"]
+    assert "macs" not in gated.user_attrs  # failed before anything was built or trained
 
 
 def _trial(state: TrialState, reason: str = "", interrupted: bool = False):
