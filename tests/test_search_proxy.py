@@ -102,7 +102,7 @@ def test_census_counts_the_points_that_cannot_train_and_refuses_when_none_can(tm
     assert 0 < census.proxy_failed == expected and census.fitting == 30 - expected
     assert census.named_proxy_failed == ()  # the space has no named points
     refused = load_space(_pools_space(tmp_path / "high", low=3))
-    with pytest.raises(SearchError, match=r"none of its 10 sampled point\(s\) can be built there .*node 'down\.2'"
+    with pytest.raises(SearchError, match=r"none of its 10 sampled point\(s\) that fit the budget can be built there .*node 'down\.2'"
                                           r".*smallest image size at which all 10 checked points can be built is 16"):
         take_census(refused, lambda p: refused.cost(p, input_shape=(3, 16, 16), num_classes=10), 10**9,
                     samples=10, seed=0, proxy=ProxyResolution(refused, 3, 4, 10))

@@ -33,10 +33,10 @@ class Census:
         cheapest: The cheapest point found (after a descent from the cheapest sample) and its MACs.
         named: MACs of the space's named points (``resnet50``: 4,087,136,256).
         seconds: Wall time of the census.
-        proxy_failed: Sampled points valid at the budget's input shape that cannot be built at the proxy
-            resolution (not counted as fitting; the sampler skips them too).
+        proxy_failed: Sampled points that fit the budget but cannot be built at the proxy resolution (not counted
+            as fitting; the sampler skips them too).
         proxy_error: The first such failure (its node and what its shape rule found), or ``None``.
-        named_proxy_failed: Named points that cannot be built at the proxy resolution.
+        named_proxy_failed: Named points that fit the budget but cannot be built at the proxy resolution.
     """
 
     sampled: int
@@ -76,12 +76,12 @@ def take_census(space: SearchSpace, cost: Callable[[dict], Any], budget: int, *,
         budget: MACs.
         samples: How many random points to cost (0 skips the census but still checks that some point fits).
         seed: Seeds the random points.
-        proxy: The proxy resolution trials train at; each point valid at the budget's shape is also checked
-            there (``None``: not checked).
+        proxy: The proxy resolution trials train at; each point that fits the budget is also checked there, and
+            one that cannot be built there is not counted as fitting (``None``: not checked).
 
     Raises:
-        SearchError: no sampled or named point can be built at the proxy resolution (the message names the node
-            and the smallest image size that works: :meth:`ProxyResolution.refusal`).
+        SearchError: points fit the budget, but none of them can be built at the proxy resolution (the message
+            names the node and the smallest image size that works: :meth:`ProxyResolution.refusal`).
         BudgetError: no point of the space fits (the message gives the cheapest point found and its MACs).
     """
     start = time.perf_counter()
@@ -90,7 +90,6 @@ def take_census(space: SearchSpace, cost: Callable[[dict], Any], budget: int, *,
     cheapest: tuple[dict[str, Any], int] | None = None
     proxy_failed: list[dict[str, Any]] = []
     proxy_error: ProxyResolutionError | None = None
-    runnable = 0
 
     def at_proxy(point: dict[str, Any]) -> bool:
         nonlocal proxy_error
@@ -111,12 +110,9 @@ def take_census(space: SearchSpace, cost: Callable[[dict], Any], budget: int, *,
         except SpecError:
             invalid += 1
             continue
-        if not at_proxy(point):
-            continue
-        runnable += 1
         if cheapest is None or prof.macs < cheapest[1]:
             cheapest = (point, prof.macs)
-        if prof.macs <= budget:
+        if prof.macs <= budget and at_proxy(point):  # only points that fit can be drawn: only they are checked
             macs_fit.append(prof.macs)
             params_fit.append(prof.params)
     sampled_failed = len(proxy_failed)
@@ -126,16 +122,15 @@ def take_census(space: SearchSpace, cost: Callable[[dict], Any], budget: int, *,
             named[name] = cost(point).macs
         except SpecError:
             continue
-        if not at_proxy(point):
+        if named[name] <= budget and not at_proxy(point):
             named_failed.append(name)
-            continue
-        runnable += 1
         if cheapest is None or named[name] < cheapest[1]:
             cheapest = (point, named[name])
-    if proxy is not None and proxy_error is not None and not runnable:
+    named_fit = [k for k, m in named.items() if m <= budget and k not in named_failed]
+    if proxy is not None and proxy_error is not None and not macs_fit and not named_fit:
         raise proxy.refusal(proxy_failed, proxy_error, sampled=sampled_failed,
                             named=len(proxy_failed) - sampled_failed)
-    if not macs_fit and not any(m <= budget for k, m in named.items() if k not in named_failed):
+    if not macs_fit and not named_fit:
         start_point = cheapest[0] if cheapest else space.random_point(rng)
         point, macs = minimize_cost(space, start_point, lambda p: cost(p).macs, limit=None, gentle=False)
         cheapest = (point, macs)

@@ -106,16 +106,16 @@ class ProxyResolution:
         """The error that refuses a space no point of which trains at the proxy resolution.
 
         Args:
-            failed: The points that failed (sampled and named); the smallest size is computed for the first
-                :data:`CHECKED_POINTS` of them.
+            failed: The points that fit the budget and failed (sampled, then named); the smallest size is computed
+                for the first :data:`CHECKED_POINTS` of them.
             first: The first failure (its node and what its rule found are quoted).
-            sampled: Random points the census costed.
-            named: Named points of the space.
+            sampled: Sampled points among ``failed``.
+            named: Named points among ``failed``.
         """
         checked = failed[:CHECKED_POINTS]
         size = self.smallest_size(checked)
         what = " and ".join(part for part in (f"{sampled} sampled point(s)" if sampled else "",
-                                              f"{named} named point(s)" if named else "") if part) or "point"
+                                              f"{named} named point(s)" if named else "") if part) or "points"
         where = f"{first.file}:{first.line}: " if first.file and first.line else ""
         node = f"node '{first.node}': " if first.node else ""
         detail = first.detail.split(": ", 1)[-1]
@@ -127,5 +127,6 @@ class ProxyResolution:
                    f"downsamples less")
         return SearchError(
             f"search space '{self.space.name}' cannot train at the proxy resolution "
-            f"{self.image_size}x{self.image_size}: none of its {what} can be built there ({where}{node}{detail}); "
+            f"{self.image_size}x{self.image_size}: none of its {what} that fit the budget can be built there "
+            f"({where}{node}{detail}); "
             f"{fix}")

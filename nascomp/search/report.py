@@ -140,8 +140,9 @@ class Reporter:
         size = f"{recipe.data.image_size}x{recipe.data.image_size}"
         if census.proxy_failed:
             node = census.proxy_error.node if census.proxy_error is not None else None
-            table.add_row(f"cannot train at {size}", f"{census.proxy_failed} of the sampled points"
-                                                     f"{f' (node {node!r})' if node else ''}: skipped by the sampler")
+            table.add_row(f"cannot train at {size}", f"{census.proxy_failed} sampled points that fit the budget"
+                                                     f"{f' (node {node!r})' if node else ''}: not counted as fitting; "
+                                                     f"the sampler skips them")
         for name, macs in census.named.items():
             verdict = "[green]fits[/green]" if macs <= recipe.budget else "[red]over budget[/red]"
             if name in census.named_proxy_failed:
