@@ -14,7 +14,8 @@ DESCRIPTION = (
     "pareto.png to the output folder; the study itself lives in the Optuna storage (SQLite in the output folder "
     "by default). Rerunning the same command resumes: --trials is the study's total, not a number to add. "
     "Ctrl-C or SIGTERM (a batch scheduler, `timeout`) stops after the current training step, with everything "
-    "saved (exit code 130 or 143); a second signal aborts at once."
+    "saved (exit code 130 or 143); a second signal aborts at once. A study whose every trial failed exits with code "
+    "3 (outputs written; trials.csv has each reason)."
 )
 
 
@@ -79,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
     if result.interrupted:
         print(f"nascomp search: {result.stop_reason}: stopped with {result.trials} trial(s) recorded, outputs "
               f"written to {result.out}; rerun the same command to resume", file=sys.stderr)
+        return result.exit_code
+    if result.failure is not None:  # the outputs are written; the command must not report success
+        print(f"nascomp search: error: {result.failure}; outputs written to {result.out} (trials.csv has each "
+              f"trial's reason); fix the cause, then start a new study (--study-name or --out) or raise --trials to "
+              f"add trials to this one", file=sys.stderr)
         return result.exit_code
     if args.check_fidelity:
         import optuna

@@ -162,7 +162,7 @@ def history_figure(study: optuna.Study):
     ax.set_title(f"Optimization history: {study.study_name}")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    _legend(ax)
     fig.tight_layout()
     return fig
 
@@ -198,16 +198,30 @@ def pareto_figure(study: optuna.Study, budget: int | None = None):
     low = min((a for _, a, _ in pts), default=0.0)
     ax.set_ylim(max(0.0, low - 0.05), 1.005)  # accuracy cannot pass 1
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    _legend(ax)
     fig.tight_layout()
     return fig
 
 
+def _legend(ax) -> None:
+    """A legend of the labelled artists, none when nothing is drawn (matplotlib would warn "No artists with
+    labels found")."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=8)
+
+
 def write_plots(study: optuna.Study, out: Path, *, budget: int | None = None) -> list[Path]:
-    """``history.png`` (:func:`history_figure`) and ``pareto.png`` (:func:`pareto_figure`). Pure matplotlib on the
-    Agg canvas: no display, no global backend change."""
-    return [_save(history_figure(study), out / "history.png"),
-            _save(pareto_figure(study, budget), out / "pareto.png")]
+    """``history.png`` (:func:`history_figure`) and ``pareto.png`` (:func:`pareto_figure`), each only when it has
+    something to show: ``history.png`` once the study has a finished trial (failed ones are drawn at 0), and
+    ``pareto.png`` once a trial has an accuracy (complete or pruned). An empty plot is never written. Pure
+    matplotlib on the Agg canvas: no display, no global backend change."""
+    trials = study.get_trials(deepcopy=False)
+    written = []
+    if any(t.state.is_finished() for t in trials):
+        written.append(_save(history_figure(study), out / "history.png"))
+    if any(trial_accuracy(t) is not None and attrs.MACS in t.user_attrs for t in trials):
+        written.append(_save(pareto_figure(study, budget), out / "pareto.png"))
+    return written
 
 
 def _save(fig, path: Path) -> Path:

@@ -1,11 +1,13 @@
 """What a search shows: the census table, progress bars (trials and epochs, best so far, ETA), one line per trial,
-and the summary table. All through rich; when output is not a terminal the bars stay silent and the lines remain."""
+and the summary table. All through rich; when output is not a terminal the bars stay silent, and a line per epoch
+takes their place."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterator
 
 import optuna
@@ -26,7 +28,7 @@ from nascomp.cost.budget import format_macs
 from nascomp.search.outputs import best_trial, trial_accuracy
 from nascomp.search import trials as attrs
 
-__all__ = ["Reporter", "summary_table", "trials_table"]
+__all__ = ["Reporter", "summary_table", "trials_table", "no_winner"]
 
 
 def _console() -> Console:
@@ -56,11 +58,15 @@ def _point(trial: FrozenTrial, limit: int = 90) -> str:
 
 
 class _Bars:
-    def __init__(self, progress: Progress, trials_task, epoch_task, epochs: int, steps: int):
+    """The live bars on a terminal; elsewhere (a log file, a pipe, a batch job's output, or ``bars=False``) one
+    line per epoch instead, so that a long trial still shows that it is alive."""
+
+    def __init__(self, progress: Progress, trials_task, epoch_task, epochs: int, steps: int, *, live: bool):
         self.progress, self.trials_task, self.epoch_task = progress, trials_task, epoch_task
-        self.epochs, self.steps = epochs, steps
+        self.epochs, self.steps, self.live = epochs, steps, live
         self.best_text = "best: -"
         self.trial_number: int | None = None
+        self.trial_started = time.perf_counter()
 
     def best(self, trial: FrozenTrial | None) -> None:
         if trial is not None:
@@ -73,6 +79,7 @@ class _Bars:
 
     def start_trial(self, number: int, macs: int) -> None:
         self.trial_number = number
+        self.trial_started = time.perf_counter()
         self.progress.reset(self.epoch_task, total=self.epochs * self.steps,
                             description=f"trial {number} ({format_macs(macs)}) · epoch 1/{self.epochs}")
 
@@ -80,6 +87,10 @@ class _Bars:
         self.progress.advance(self.epoch_task)
 
     def epoch_done(self, epoch: int, accuracy: float) -> None:
+        if not self.live:
+            seconds = time.perf_counter() - self.trial_started
+            self.progress.console.print(f"trial {self.trial_number:>3}  epoch {epoch + 1}/{self.epochs}  val acc "
+                                        f"{accuracy:.4f}  {seconds:5.1f} s", highlight=False)
         nxt = min(epoch + 2, self.epochs)
         self.progress.update(
             self.epoch_task, completed=(epoch + 1) * self.steps,
@@ -92,12 +103,19 @@ class Reporter:
 
     Args:
         console: Where to print; default stdout (160 columns when not a terminal).
-        bars: Show live progress bars (ignored when the console is not a terminal).
+        bars: Show live progress bars (ignored when the console is not a terminal). Without them (not a terminal,
+            or ``bars=False``), each epoch of a trial prints one line: trial, epoch, validation accuracy, seconds.
     """
 
     def __init__(self, console: Console | None = None, bars: bool = True):
         self.console = console or _console()
         self.bars = bars
+
+    @property
+    def live(self) -> bool:
+        """Live bars are shown: asked for, and the console is a terminal (rich's ``Console.is_terminal``).
+        Otherwise every epoch of a trial prints one line."""
+        return self.bars and self.console.is_terminal
 
     def note(self, message: str) -> None:
         self.console.print(f"[bold]nascomp search:[/bold] {message}", highlight=False)
@@ -119,8 +137,16 @@ class Reporter:
                 table.add_row("params of fitting points",
                               f"min {_params(p[0])}, median {_params(p[len(p) // 2])}, max {_params(p[-1])}")
             table.add_row("costing speed", f"{census.points_per_second:,.0f} points/s (analytic, no weights)")
+        size = f"{recipe.data.image_size}x{recipe.data.image_size}"
+        if census.proxy_failed:
+            node = census.proxy_error.node if census.proxy_error is not None else None
+            table.add_row(f"cannot train at {size}", f"{census.proxy_failed} sampled points that fit the budget"
+                                                     f"{f' (node {node!r})' if node else ''}: not counted as fitting; "
+                                                     f"the sampler skips them")
         for name, macs in census.named.items():
             verdict = "[green]fits[/green]" if macs <= recipe.budget else "[red]over budget[/red]"
+            if name in census.named_proxy_failed:
+                verdict += f", [red]cannot train at {size}[/red]"
             table.add_row(f"point {name}", f"{format_macs(macs)} {verdict}")
         if census.cheapest is not None:
             table.add_row("cheapest found", format_macs(census.cheapest[1]))
@@ -140,13 +166,13 @@ class Reporter:
             TextColumn("ETA"),
             TimeRemainingColumn(),
             console=self.console,
-            disable=not self.bars,
+            disable=not self.live,
             transient=False,
         )
         trials_task = progress.add_task("trials", total=total, completed=completed)
         epoch_task = progress.add_task("waiting for the first trial", total=epochs * steps)
         with progress:
-            yield _Bars(progress, trials_task, epoch_task, epochs, steps)
+            yield _Bars(progress, trials_task, epoch_task, epochs, steps, live=self.live)
 
     def trial_line(self, study: optuna.Study, number: int, outcome: str) -> None:
         t = study.get_trials(deepcopy=False)[number]
@@ -163,16 +189,37 @@ class Reporter:
         self.console.print("  ".join(parts), highlight=False)
 
     def summary(self, study: optuna.Study, space, recipe, result) -> None:
-        self.console.print(trials_table(study, limit=10))
+        if any(trial_accuracy(t) is not None for t in study.get_trials(deepcopy=False)):
+            self.console.print(trials_table(study, limit=10))
         self.console.print(summary_table(study, recipe.budget, result))
         handover = getattr(result, "handover", None)
         if handover is not None:
             self.console.print(f"baseline: {handover.note}", highlight=False, soft_wrap=True)
+        if best_trial(study) is None:
+            self.console.print(no_winner(result, recipe.search.timeout), highlight=False, soft_wrap=True)
+        elif handover is not None:
             if handover.commands:
                 self.console.print("Next: train the winner and the baseline at the same budget to the end, and "
                                    "compare their test accuracies:", highlight=False, soft_wrap=True)
                 for command in handover.commands:
                     self.console.print(f"  {command}", highlight=False, soft_wrap=True, markup=False)
+
+
+def no_winner(result, timeout: float | None) -> str:
+    """What a run that ends without a complete trial says instead of handing over a winner: plainly that no trial
+    finished, why (the time limit, a signal, every trial failed, only pruned trials), and what to do."""
+    head = "No trial finished, so there is no winner yet: no best.yaml was written."
+    if getattr(result, "failure", None):
+        return (f"{head} Every trial failed (reasons above and in trials.csv): fix the cause, then start a new study "
+                f"(--study-name or --out) or raise --trials to add trials to this one.")
+    if result.interrupted:
+        return f"{head} Rerun the same command to resume the study."
+    if result.stopped_by_timeout:
+        limit = f"the {timeout:.0f} s --timeout" if timeout is not None else "the time limit"
+        return (f"{head} {limit[0].upper()}{limit[1:]} ended the run first: rerun the same command with a longer "
+                f"--timeout (the default recipe's is 9m) to resume the study; its trials are kept.")
+    return (f"{head} No trial has completed its full schedule (pruned trials only): rerun the same command with "
+            f"more --trials to resume the study.")
 
 
 def trials_table(study: optuna.Study, limit: int = 10) -> Table:
@@ -208,7 +255,7 @@ def summary_table(study: optuna.Study, budget: int, result) -> Table:
                               f"{format_macs(best.user_attrs[attrs.MACS])} (budget {format_macs(budget)}), "
                               f"{_params(best.user_attrs[attrs.PARAMS])} params")
     else:
-        table.add_row("best", "no trial completed yet")
+        table.add_row("best", "none yet: no trial completed")
     noun = "trial" if len(trials) == 1 else "trials"
     table.add_row("study", f"{study.study_name}: {len(trials)} {noun} ({counts[TrialState.COMPLETE]} complete, "
                            f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed)")

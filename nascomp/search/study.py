@@ -25,12 +25,15 @@ from nascomp.cost.budget import format_macs
 from nascomp.data import ImageData, load_data
 from nascomp.errors import SearchError
 from nascomp.graph.build import build
+from nascomp.search.artifacts import attach_artifacts
 from nascomp.search.census import Census, take_census
 from nascomp.search.handover import Handover, write_handover
 from nascomp.search.outputs import best_trial, write_best_yaml, write_plots, write_trials_csv
 from nascomp.search.recipe import Recipe, upgrade_identity
 from nascomp.search.report import Reporter
 from nascomp.search.loop import Deadline, SearchLoop, Training
+from nascomp.search.outcome import EXIT_ALL_FAILED, all_failed
+from nascomp.search.proxy import ProxyResolution
 from nascomp.search.sampler import BudgetSampler
 from nascomp.search.space import SearchSpace, load_space
 from nascomp.search.storage import default_storage_url, describe_storage, open_storage
@@ -41,6 +44,8 @@ from nascomp.search import trials as attrs
 __all__ = ["run_search", "SearchResult", "RECIPE_ATTR", "export_best", "fidelity_steps", "reduction_factor"]
 
 RECIPE_ATTR = attrs.STUDY_RECIPE
+#: Files attached to the study as Optuna artifacts at the end of a run (optuna-dashboard shows them).
+_DASHBOARD_FILES = ("best.yaml", "history.png", "pareto.png")
 
 
 @dataclass
@@ -55,7 +60,10 @@ class SearchResult:
         screened: Points this run costed analytically for its trials (draws), and how many of them fit.
         census: The pre-training census.
         interrupted: Ctrl-C or SIGTERM stopped the run (``stop_reason`` says which).
-        exit_code: What the command should exit with: 0, or 128 + the signal number after a stop (130, 143).
+        exit_code: What the command should exit with: 0, 3 when every counted trial of the study failed
+            (:data:`~nascomp.search.outcome.EXIT_ALL_FAILED`), or 128 + the signal number after a stop (130, 143).
+        failure: Why the study has no result when every counted trial failed
+            (:func:`~nascomp.search.outcome.all_failed`), else ``None``.
         files: Files written in ``out``.
         handover: ``baseline.yaml`` and the ``nascomp train`` commands for the winner and the baseline.
         retrained: With ``search.retrain_epochs``: the nets trained to the end after the search
@@ -74,6 +82,7 @@ class SearchResult:
     interrupted: bool = False
     stop_reason: str = ""
     exit_code: int = 0
+    failure: str | None = None
     stopped_by_timeout: bool = False
     seconds: float = 0.0
     handover: Handover | None = None
@@ -309,13 +318,21 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
         budget = recipe.budget
         _check_resume(recipe, space, out, num_classes)  # a resume with other settings fails before the census
 
+        proxy = ProxyResolution(space, channels, recipe.data.image_size, num_classes)
+
         def cost(point: dict[str, Any]):
             return space.cost(point, input_shape=recipe.input_shape, num_classes=num_classes)
 
-        census = take_census(space, cost, budget, samples=recipe.search.census, seed=recipe.search.seed)
+        def trainable_cost(point: dict[str, Any]):  # the sampler and the gate: a point must also build at the proxy
+            prof = cost(point)
+            proxy.check(point)  # ProxyResolutionError (a SpecError): drawn again, or failed at the gate
+            return prof
+
+        census = take_census(space, cost, budget, samples=recipe.search.census, seed=recipe.search.seed,
+                             proxy=proxy)
         reporter.census(space, recipe, census, num_classes, data)
 
-        sampler = _make_sampler(recipe, space, lambda p: cost(p).macs, budget)
+        sampler = _make_sampler(recipe, space, lambda p: trainable_cost(p).macs, budget)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study, url = _open_study(recipe, space, sampler, _make_pruner(recipe), out, num_classes)
     except BaseException:
@@ -325,7 +342,7 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     result = SearchResult(study_name=study.study_name, storage=url, out=out, best=None, trials=0, census=census)
     outputs = _Outputs(study, space, recipe, num_classes, out)
     loop = SearchLoop(
-        study=study, space=space, sampler=sampler, cost=cost, budget=budget, target=recipe.search.trials,
+        study=study, space=space, sampler=sampler, cost=trainable_cost, budget=budget, target=recipe.search.trials,
         multi_objective=recipe.search.multi_objective, training=_training(recipe, space, data, device),
         coordinator=Coordinator(study, url, list(space.dimensions), note=reporter.note), reporter=reporter,
         stop=stop, deadline=Deadline(started=t0, timeout=recipe.search.timeout),
@@ -335,7 +352,11 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     result.trained, result.screened, result.screened_fit = stats.trained, stats.screened, stats.screened_fit
     result.stopped_by_timeout, result.interrupted = stats.stopped_by_timeout, stats.interrupted
     result.stop_reason, result.exit_code = stop.reason, stop.exit_code
+    result.failure = None if stop.set else all_failed(study.get_trials(deepcopy=False))
+    if result.failure is not None:
+        result.exit_code = EXIT_ALL_FAILED
     result.files = outputs.write(final=True)
+    attach_artifacts(study, [p for p in result.files if p.name in _DASHBOARD_FILES], out, note=reporter.note)
     result.handover = write_handover(space, recipe, num_classes, out, has_best=best_trial(study) is not None)
     if result.handover.baseline is not None:
         result.files.append(result.handover.baseline)
@@ -343,7 +364,8 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     result.trials = len(counted(study.get_trials(deepcopy=False)))
     result.seconds = time.perf_counter() - t0
     reporter.summary(study, space, recipe, result)
-    if recipe.search.retrain_epochs and not stop.set:  # the search's outputs are written: a stop here loses nothing
+    # the search's outputs are written: a stop here loses nothing; a study with no result has nothing to retrain
+    if recipe.search.retrain_epochs and not stop.set and result.failure is None:
         from nascomp.search.retrain import retrain_handover
 
         result.retrained, path = retrain_handover(result.handover, recipe, out, stop=stop, console=reporter.console,
