@@ -109,6 +109,12 @@ def test_foreign_checkpoint_via_cli(tmp_path):
     other = write_spec(tmp_path, TINY_SPEC.replace("width: 8", "width: 4"), "other.yaml")
     result = run_cli("train", str(other), *QUICK, "--epochs", "1", "--out", out)
     assert_one_line_error(result, "is from another spec", "refusing to load it", "delete")
+    checkpoint = tmp_path / "out" / "checkpoint.pt"  # issue 22: a truncated file's message was cut mid-sentence
+    checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+    result = run_cli("train", str(spec), *QUICK, "--epochs", "1", "--out", out)
+    line = assert_one_line_error(result, f"cannot resume from {checkpoint}: the file is truncated or corrupt",
+                                 f"delete {checkpoint}")
+    assert "high" not in line and "weights_only=False" not in line and line.endswith(str(checkpoint))
 
 
 def test_corrupt_image_stops_or_is_skipped(tmp_path):
