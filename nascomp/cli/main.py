@@ -89,7 +89,14 @@ def _glue_negative_values(argv: list[str], parser: argparse.ArgumentParser) -> l
     return out
 
 
-def _make_parser(modules) -> argparse.ArgumentParser:
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The sub-command ``argv`` names (its first word that is not an option; the top level has no valued options)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _make_parser(modules, chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the ``chosen`` sub-command gets its arguments (some need torch: ``nascomp --help`` and a
+    usage error must answer at once, without importing it). ``chosen=None`` adds every command's arguments."""
     parser = _Parser(
         prog="nascomp",
         description="Declare CNNs as YAML graphs of blocks, know their exact cost, reproduce the classic nets, "
@@ -101,7 +108,8 @@ def _make_parser(modules) -> argparse.ArgumentParser:
     sub.required = True
     for module in modules:
         p = sub.add_parser(module.NAME, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
-        module.add_arguments(p)
+        if chosen is None or chosen == module.NAME:
+            module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
 
@@ -112,8 +120,10 @@ def _load_commands():
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 bad input, 130 after Ctrl-C, 143 after SIGTERM)."""
-    parser = _make_parser(_load_commands())
     argv = list(sys.argv[1:] if argv is None else argv)
+    modules = _load_commands()
+    chosen = _chosen_command(argv)
+    parser = _make_parser(modules, chosen if chosen in {m.NAME for m in modules} else "")
     args = parser.parse_args(_glue_negative_values(argv, parser))
     try:
         return int(args._run(args) or 0)
