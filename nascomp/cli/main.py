@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
+from nascomp._secrets import mask_credentials
 from nascomp.cli._common import name_the_set
 from nascomp.errors import NascompError
 
@@ -40,8 +41,6 @@ EXIT_USAGE = 2
 # A value that starts like a negative number (-4G, -1, -.5, -1e3): argparse takes it for an option unless it is a
 # plain number; glued to its flag (--budget=-4G) it is read as the value, then checked by the command.
 _NEGATIVE_VALUE = re.compile(r"^-\.?\d")
-# user:password@ in any URL a message quotes (a storage URL in a driver's error): the password never reaches a log.
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^\s:/@'\"]*:)[^\s@'\"]+(@)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -129,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except NascompError as exc:
         exc = name_the_set(args, exc)
-        message = _URL_PASSWORD.sub(r"\1***\2", str(exc))
+        message = mask_credentials(str(exc))  # a URL a message quotes (a driver's error): its password never shows
         print(f"nascomp {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as exc:  # a second signal (StopFlag's Aborted) or Ctrl-C outside any stop flag

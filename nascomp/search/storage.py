@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 
 from nascomp._atomic import why_not_a_folder
+from nascomp._secrets import mask_credentials, raw_at_in_credentials
 from nascomp.errors import SearchError
 
 __all__ = ["open_storage", "default_storage_url", "describe_storage", "hide_password"]
@@ -30,6 +31,12 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         SearchError: the storage cannot be opened (the message carries the driver's reason).
     """
     where = describe_storage(url)
+    if raw_at_in_credentials(url):
+        raise SearchError(
+            f"cannot open storage '{where}': its user name or password holds a raw '@', which ends the password "
+            f"early; percent-encode reserved characters in it ('@' as %40, ':' as %3A, '/' as %2F, '%' as %25: "
+            f"urllib.parse.quote(password, safe='')), as docs/distributed.md shows"
+        )
     try:
         if url.startswith("journal:"):
             path = Path(url[len("journal:"):]).expanduser()
@@ -96,16 +103,19 @@ def _password(url: str) -> str | None:
 
 def describe_storage(url: str) -> str:
     """The URL as it may be printed or written: its password masked the way SQLAlchemy does
-    (``URL.render_as_string(hide_password=True)``: ``postgresql+psycopg://user:***@host/db``)."""
+    (``URL.render_as_string(hide_password=True)``: ``postgresql+psycopg://user:***@host/db``); a password with a
+    raw ``@``, which SQLAlchemy would cut at its first ``@``, is masked up to the last one
+    (:func:`nascomp._secrets.mask_credentials`)."""
     from sqlalchemy.engine import make_url
 
     if "://" not in url:
         return url
+    if raw_at_in_credentials(url):
+        return mask_credentials(url)
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - unreadable by SQLAlchemy: mask everything between '://' and the last '@'
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}" if "@" in rest else url
+        return mask_credentials(url)
 
 
 def hide_password(text: str, url: str | None) -> str:
