@@ -17,6 +17,7 @@ import torch
 
 from nascomp._atomic import atomic_path
 from nascomp.errors import NascompError
+from nascomp.train.outputs import tensor_bytes
 
 __all__ = ["Checkpoint", "run_identity", "save_checkpoint", "load_checkpoint", "CHECKPOINT_NAME"]
 
@@ -69,7 +70,7 @@ def save_checkpoint(path: Path, *, epoch: int, model: torch.nn.Module, optimizer
         "scheduler": scheduler.state_dict(), "rng": _rng_state(), "metrics": metrics, "identity": identity,
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
     }
-    with atomic_path(path) as tmp:
+    with atomic_path(path, needed_bytes=tensor_bytes(payload)) as tmp:
         torch.save(payload, tmp)
     return path
 
