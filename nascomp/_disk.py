@@ -19,11 +19,12 @@ from nascomp.errors import DiskFullError
 __all__ = ["is_disk_full", "disk_full_error", "format_bytes", "free_bytes"]
 
 _FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
-# Texts of writers that report a failed write without an errno: torch's zip writer ("file write failed", or, when
-# its stream failed first, "basic_ios::clear: iostream error" then "unexpected pos" at inline_container.cc) and
-# SQLite. They are trusted only when the file system really is (nearly) full.
-_WRITE_FAILED = ("file write failed", "iostream error", "inline_container.cc", "PytorchStreamWriter",
-                 "database or disk is full", "No space left on device")
+# SQLite's SQLITE_FULL and the C library's ENOSPC text say it plainly, whatever wraps them.
+_SAYS_FULL = ("database or disk is full", "No space left on device")
+# Torch's zip writer reports a failed write without an errno ("file write failed", or, when its stream failed
+# first, "basic_ios::clear: iostream error" then "unexpected pos" at inline_container.cc): trusted only when the
+# file system really is (nearly) full.
+_WRITE_FAILED = ("file write failed", "iostream error", "inline_container.cc", "PytorchStreamWriter")
 _NEARLY_FULL = 1 << 20  # bytes: a write that failed with less than this left failed for want of space
 
 
@@ -39,16 +40,19 @@ def free_bytes(path: str | os.PathLike) -> int | None:
     return None
 
 
-def is_disk_full(exc: BaseException, path: str | os.PathLike, needed_bytes: int | None = None) -> bool:
+def is_disk_full(exc: BaseException, path: str | os.PathLike | None, needed_bytes: int | None = None) -> bool:
     """Whether ``exc``, raised while writing ``path`` (about ``needed_bytes``), means the disk or quota is full:
-    an ENOSPC or EDQUOT anywhere in its cause chain, or a writer's text above with less than
-    ``max(1 MiB, needed_bytes)`` free (call it before deleting the partial file)."""
+    an ENOSPC or EDQUOT anywhere in its cause chain, SQLite's "database or disk is full", or torch's writer's text
+    with less than ``max(1 MiB, needed_bytes)`` free at ``path`` (call it before deleting the partial file; with
+    ``path=None`` torch's text is not trusted)."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:  # the cause chain: SQLAlchemy wraps sqlite3's error
         seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        if isinstance(exc, DiskFullError) or (isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS):
             return True
-        if any(text in str(exc) for text in _WRITE_FAILED):
+        if any(text in str(exc) for text in _SAYS_FULL):
+            return True
+        if path is not None and any(text in str(exc) for text in _WRITE_FAILED):
             free = free_bytes(path)
             return free is not None and free < max(_NEARLY_FULL, needed_bytes or 0)
         exc = exc.__cause__ or exc.__context__

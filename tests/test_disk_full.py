@@ -61,14 +61,17 @@ def test_unrelated_errors_are_not_taken_for_a_full_disk(tmp_path):
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MiB tmpfs, unmounted afterwards (root and a kernel that allows it, else skipped)."""
+def small_disk(tmp_path, request):
+    """A tmpfs of 2 MiB (or the size a test's ``disk_size`` marker gives), unmounted afterwards (root and a kernel
+    that allows it, else skipped)."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    marker = request.node.get_closest_marker("disk_size")
+    size = marker.args[0] if marker else "2M"
     mount_point = tmp_path / f"full-{uuid.uuid4().hex[:8]}"
     mount_point.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2M", "tmpfs", str(mount_point)], capture_output=True,
-                          text=True)
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)],
+                          capture_output=True, text=True)
     if made.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
     try:
@@ -109,3 +112,17 @@ def test_train_that_cannot_write_its_first_checkpoint_leaves_no_folder(tmp_path,
     assert_one_line_error(result, f"cannot write {out / 'checkpoint.pt'}: the disk is full",
                           "no epoch had finished, so nothing was kept")
     assert not out.exists()
+
+
+@pytest.mark.disk_size("60K")  # room for Optuna's first tables, not for the whole study
+def test_a_search_whose_study_db_fills_the_disk_says_how_to_resume(tmp_path, small_disk):
+    from _search import write_tiny_space
+
+    out = small_disk / "run"
+    result = run_cli("search", "--space", str(write_tiny_space(tmp_path / "spaces")), "--budget", "300KMACs",
+                     "--input-shape", "3x16x16", "--epochs", "1", "--image-size", "8", "--census", "5", "--trials", "2",
+                     "--out", str(out), "--no-progress", "--device", "cpu", "--data", "digits",
+                     env={"OMP_NUM_THREADS": "1"})
+    assert_one_line_error(result, f"cannot write {out / 'study.db'}: the disk is full",
+                          f"the study in sqlite:///{out / 'study.db'} keeps every trial that finished",
+                          "run the same command again to resume")

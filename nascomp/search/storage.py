@@ -8,10 +8,11 @@ from pathlib import Path
 import optuna
 
 from nascomp._atomic import why_not_a_folder
+from nascomp._disk import disk_full_error, is_disk_full
 from nascomp._secrets import mask_credentials, raw_at_in_credentials
-from nascomp.errors import SearchError
+from nascomp.errors import DiskFullError, SearchError
 
-__all__ = ["open_storage", "default_storage_url", "describe_storage", "hide_password"]
+__all__ = ["open_storage", "default_storage_url", "describe_storage", "hide_password", "disk_full_in_search"]
 
 
 def default_storage_url(out: Path) -> str:
@@ -135,3 +136,19 @@ def hide_password(text: str, url: str | None) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+def disk_full_in_search(exc: BaseException, url: str, out: Path) -> DiskFullError | None:
+    """The one-line error for a search stopped by a full disk (its outputs, or an SQLite ``study.db`` that could not
+    grow), saying that the study keeps its finished trials and how to resume; ``None`` when ``exc`` is no such
+    thing."""
+    database = Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+    if isinstance(exc, DiskFullError):
+        message, path, needed = str(exc), exc.path, exc.needed_bytes
+    elif is_disk_full(exc, database or out):
+        error = disk_full_error(exc, database or out, None)
+        message, path, needed = str(error), error.path, None
+    else:
+        return None
+    return DiskFullError(f"{message}; the study in {describe_storage(url)} keeps every trial that finished: run "
+                         f"the same command again to resume", path=path, needed_bytes=needed)
