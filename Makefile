@@ -26,8 +26,15 @@ demo: setup
 	  echo "$(BIN)/nascomp search --budget 4GFLOPs --data digits"; $(BIN)/nascomp search --budget 4GFLOPs --data digits; \
 	fi
 
+# Where PostgreSQL is installed and NASCOMP_TEST_POSTGRES_URL is not set, the distributed test gets the project's
+# throwaway server on 127.0.0.1:55432 (.ci/start_postgres.sh, as CI does); without PostgreSQL it skips, and says so.
 test: setup
-	$(BIN)/pytest -n 2 -q -rs --durations=15
+	@if [ -z "$$NASCOMP_TEST_POSTGRES_URL" ]; then \
+	  if pg_env=$$(.ci/start_postgres.sh --no-install); then eval "$$pg_env"; \
+	    echo "PostgreSQL for the distributed test: $$NASCOMP_TEST_POSTGRES_URL (.ci/start_postgres.sh)"; \
+	  else echo "no PostgreSQL server: the distributed test will skip (see docs/distributed.md)"; fi; \
+	fi; \
+	echo "$(BIN)/pytest -n 2 -q -rs --durations=15"; $(BIN)/pytest -n 2 -q -rs --durations=15
 
 test-fast: setup
 	$(BIN)/pytest -n 2 -q -m "not slow and not postgres"

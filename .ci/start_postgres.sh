@@ -2,6 +2,8 @@
 # Start a throwaway PostgreSQL server on loopback for the tests that need one (tests/test_distributed.py).
 #
 #   eval "$(.ci/start_postgres.sh)"    # prints: export NASCOMP_TEST_POSTGRES_URL=postgresql+psycopg://...
+#   .ci/start_postgres.sh --no-install  # the same, but exits 3 (one line on stderr) when PostgreSQL is not installed
+#                                       # (`make test` uses this: it starts the server where it can, installs nothing)
 #
 # Installs Debian's `postgresql` package when no server binaries are found (needs root and apt), creates a cluster
 # in a fresh folder (PGDATA, default /tmp/nascomp-pg), owned by the `postgres` user when run as root (the server
@@ -25,6 +27,10 @@ find_bin() {
 }
 
 BIN=$(find_bin || true)
+if [ -z "$BIN" ] && [ "${1:-}" = --no-install ]; then
+  echo "start_postgres: PostgreSQL is not installed (no initdb and psql found); apt-get install postgresql" >&2
+  exit 3
+fi
 if [ -z "$BIN" ]; then
   echo "start_postgres: installing postgresql (apt-get)" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -14,13 +14,25 @@ import os as _os
 # user set is kept.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from nascomp.cost.budget import format_macs, parse_budget  # noqa: E402
-from nascomp.cost.profile import Profile, profile  # noqa: E402
-from nascomp.cost.scale import ScaleResult, scale  # noqa: E402
-from nascomp.errors import BudgetError, DataError, NascompError, SearchError, SpecError  # noqa: E402
-from nascomp.graph.build import build  # noqa: E402
-from nascomp.spec.load import load_spec  # noqa: E402
-from nascomp.spec.model import Spec  # noqa: E402
+from nascomp._lazy import lazy_exports  # noqa: E402
+
+# Imported on first use, so that ``import nascomp`` (and with it ``nascomp --help``) does not load torch.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "format_macs": "nascomp.cost.budget",
+    "parse_budget": "nascomp.cost.budget",
+    "Profile": "nascomp.cost.profile",
+    "profile": "nascomp.cost.profile",
+    "ScaleResult": "nascomp.cost.scale",
+    "scale": "nascomp.cost.scale",
+    "BudgetError": "nascomp.errors",
+    "DataError": "nascomp.errors",
+    "NascompError": "nascomp.errors",
+    "SearchError": "nascomp.errors",
+    "SpecError": "nascomp.errors",
+    "build": "nascomp.graph.build",
+    "load_spec": "nascomp.spec.load",
+    "Spec": "nascomp.spec.model",
+})
 
 __all__ = [
     "load_spec",

@@ -1,7 +1,9 @@
 """Atomic file output: write to a temporary file in the destination folder, then ``os.replace`` it into place.
 
 A failure (an exception, Ctrl-C) while writing removes the temporary file and leaves any existing file untouched,
-so a reader never sees a half-written picture, model or spec.
+so a reader never sees a half-written picture, model or spec. A full disk (ENOSPC, EDQUOT, or torch's zip writer's
+"file write failed" with no space left) becomes one :class:`~nascomp.errors.DiskFullError` naming the file and the
+space it needs (:mod:`nascomp._disk`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from nascomp._disk import disk_full_error, is_disk_full
 from nascomp.errors import NascompError
 
 __all__ = ["atomic_path", "write_atomic", "prepare_out_dir", "missing_root", "remove_empty_dirs", "why_not_a_folder"]
@@ -33,11 +36,16 @@ def why_not_a_folder(folder: str | os.PathLike) -> str:
 
 
 @contextlib.contextmanager
-def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(dest: str | os.PathLike, *, needed_bytes: int | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``dest``; on normal exit it replaces ``dest``, on error it is removed.
+
+    Args:
+        dest: The file to write.
+        needed_bytes: About how big the file will be, for the message when the disk fills up.
 
     Raises:
         NascompError: the destination folder does not exist or is not writable.
+        DiskFullError: the disk or the quota filled up while writing (any existing ``dest`` is kept).
 
     Example:
         >>> with atomic_path("net.onnx") as tmp:
@@ -54,6 +62,8 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     try:
         fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
+        if is_disk_full(exc, folder, needed_bytes):
+            raise disk_full_error(exc, dest, needed_bytes) from None
         raise NascompError(f"cannot write {dest}: {exc.strerror}") from None
     os.close(fd)
     tmp = Path(name)
@@ -61,9 +71,12 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as exc:
+        full = isinstance(exc, (OSError, RuntimeError)) and is_disk_full(exc, folder, needed_bytes)  # tmp still there
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if full:
+            raise disk_full_error(exc, dest, needed_bytes) from None
         raise
 
 
@@ -75,8 +88,9 @@ def _umask() -> int:
 
 def write_atomic(dest: str | os.PathLike, data: bytes | str) -> Path:
     """Write ``data`` (text is UTF-8 encoded) to ``dest`` atomically; return ``dest`` as a :class:`Path`."""
-    with atomic_path(dest) as tmp:
-        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_path(dest, needed_bytes=len(raw)) as tmp:
+        tmp.write_bytes(raw)
     return Path(dest)
 
 

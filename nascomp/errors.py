@@ -7,7 +7,7 @@ obvious.
 
 from __future__ import annotations
 
-__all__ = ["NascompError", "SpecError", "BudgetError", "DataError", "SearchError", "RegistryError"]
+__all__ = ["NascompError", "SpecError", "BudgetError", "DataError", "SearchError", "RegistryError", "DiskFullError"]
 
 
 class NascompError(Exception):
@@ -72,3 +72,17 @@ class RegistryError(NascompError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class DiskFullError(NascompError):
+    """A file could not be written because its disk or the user's quota is full.
+
+    Attributes:
+        path: The file being written.
+        needed_bytes: About how many bytes it needed, or ``None`` when unknown.
+    """
+
+    def __init__(self, message: str, *, path: str, needed_bytes: int | None = None):
+        super().__init__(message)
+        self.path = path
+        self.needed_bytes = needed_bytes

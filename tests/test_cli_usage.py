@@ -96,3 +96,37 @@ def test_macs_are_printed_by_one_formatter_in_every_command(tmp_path):
     assert "714.2 MMACs" in zoo.stdout
     for out in (build.stdout, profile.stdout, zoo.stdout):
         assert "GMACs" not in out
+
+
+_IMPORTS_AFTER = """
+import contextlib, io, json, sys
+from nascomp.cli.main import main
+out, err = io.StringIO(), io.StringIO()
+with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as exc:
+        code = exc.code
+print(json.dumps({"code": code, "out": out.getvalue(), "err": err.getvalue(),
+                  "heavy": sorted(m for m in ("torch", "numpy", "optuna", "sqlalchemy") if m in sys.modules)}))
+"""
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"], [], ["bogus"], ["build"], ["profile", "--no-such-flag"], ["train", "x.yaml", "--epochs", "many"],
+    *[[command, "--help"] for command in ("build", "profile", "zoo", "blocks", "export", "spec", "search", "train",
+                                          "report", "scale")],
+])
+def test_help_and_usage_errors_do_not_import_torch(args):
+    """Issue 22: `nascomp --help` took 2-7 s because it imported torch; help and argparse's usage errors must not.
+    (`draw --help` lists the picture formats of nascomp.viz.draw, which loads torch.)"""
+    import json
+
+    result = subprocess.run([sys.executable, "-c", _IMPORTS_AFTER, *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["heavy"] == [], report
+    if args and args[-1] == "--help":
+        assert report["code"] == 0 and "usage: nascomp" in report["out"]
+    else:
+        assert report["code"] == 2 and len(report["err"].strip().splitlines()) == 1, report

@@ -214,6 +214,18 @@ def test_duplicate_block_in_two_imported_files_names_both(tmp_path):
     assert f"{first}:3" in msg and f"{second}:3" in msg
 
 
+def test_the_same_file_imported_under_two_names_is_one_import(tmp_path, spec_path):
+    """Issue 22: ``blocks.yaml`` and ``./blocks.yaml`` reported a duplicate block defined twice at the same line."""
+    folder = tmp_path / "a project"
+    _blocks_file(folder, "blocks.yaml")
+    (folder / "sub").mkdir()
+    path = folder / "net.yaml"
+    path.write_text(HEADER + "imports: [blocks.yaml, ./blocks.yaml, sub/../blocks.yaml]\n" + NODES)
+    prof = nascomp.profile(path)
+    assert {r.id: r.out_shape for r in prof.rows()} == EXPECTED_SHAPES
+    assert prof.macs == nascomp.profile(spec_path).macs
+
+
 def test_duplicate_block_in_spec_and_import_names_both(tmp_path):
     folder = tmp_path / "a project"
     imported = _blocks_file(folder, "blocks.yaml")

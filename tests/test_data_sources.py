@@ -180,3 +180,55 @@ def test_pad_crop_flip_is_a_shifted_window_of_the_padded_image():
     assert all(torch.equal(flipped[i], x[i]) or torch.equal(flipped[i], x[i].flip(-1)) for i in range(2))
     # the same (seed, epoch) gives the same augmentation
     assert torch.equal(pad_crop_flip(x, epoch_generator(3, 1, 2)), pad_crop_flip(x, epoch_generator(3, 1, 2)))
+
+
+def _modes(folder):
+    """One tiny image per PIL mode a user's folder may hold (issue 22), with its expected RGB and grayscale pixels
+    from PIL's own conversion (16-bit: the values / 65535, scaled to 0-255: PIL's convert('L') would clip them)."""
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    images = {
+        "palette.png": Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=16),
+        "gray.png": Image.fromarray(rgb).convert("L"),
+        "rgba.png": Image.fromarray(np.dstack([rgb, rng.integers(0, 256, (5, 7), dtype=np.uint8)])),
+        "cmyk.jpg": Image.fromarray(rgb).convert("CMYK"),
+    }
+    expected = {}
+    for name, image in images.items():
+        image.save(folder / name, **({"quality": 95} if name.endswith(".jpg") else {}))
+        with Image.open(folder / name) as saved:
+            expected[name] = (np.asarray(saved.convert("RGB")), np.asarray(saved.convert("L")))
+    deep = rng.integers(0, 65536, (5, 7), dtype=np.uint16)
+    deep[0, :3] = (0, 65535, 32896)  # black, white, and a mid value that truncation to the low byte would ruin
+    Image.fromarray(deep).save(folder / "gray16.png")
+    with Image.open(folder / "gray16.png") as saved:
+        assert saved.mode == "I;16"  # really a 16-bit PNG
+    scaled = np.round(deep.astype(np.float64) / 65535 * 255).astype(np.uint8)
+    expected["gray16.png"] = (np.dstack([scaled] * 3), scaled)
+    return expected
+
+
+def test_images_of_every_mode_decode_as_pil_converts_them(tmp_path):
+    from nascomp.data.folder import decode_file
+
+    for name, (want_rgb, want_gray) in _modes(tmp_path).items():
+        rgb = decode_file(str(tmp_path / name), 3)
+        gray = decode_file(str(tmp_path / name), 1)
+        assert rgb.dtype == gray.dtype == torch.uint8 and rgb.shape == (3, 5, 7) and gray.shape == (1, 5, 7), name
+        assert np.array_equal(rgb.permute(1, 2, 0).numpy(), want_rgb), name
+        # libpng's and libjpeg's RGB -> gray weights round differently from PIL's (ITU-R 601-2): one level at most
+        assert np.abs(gray[0].numpy().astype(int) - want_gray.astype(int)).max() <= 1, name
+    gray16 = decode_file(str(tmp_path / "gray16.png"), 1)[0]
+    assert gray16[0, :3].tolist() == [0, 255, 128]
+
+
+def test_a_folder_of_16_bit_palette_rgba_and_cmyk_images_trains(tmp_path):
+    """Issue 22: a 16-bit PNG stopped `train` with "Promotion for uint16"."""
+    root = tmp_path / "imgs"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        _modes(root / name)
+    data = load_data(f"imagefolder:{root}", image_size=8, val_fraction=0.2)
+    for split in ("train", "val", "test"):
+        for x, _ in batches(data, split, batch_size=4, train=split == "train", augment=True, workers=0):
+            assert x.shape[1:] == (3, 8, 8) and x.dtype == torch.float32 and torch.isfinite(x).all()

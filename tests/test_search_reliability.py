@@ -120,6 +120,34 @@ def test_describe_storage_masks_like_sqlalchemy():
         "failed: password *** rejected for postgresql+psycopg://u:***@127.0.0.1:1/db")
 
 
+@pytest.mark.parametrize("command", ["search", "report"])
+def test_a_raw_at_in_the_password_is_refused_without_printing_any_of_it(tmp_path, command):
+    """Issue 22: 'nascomp:top@secret@host' printed 'nascomp:***@secret@host' and "failed to resolve host
+    'secret@127.0.0.1'"."""
+    url = "postgresql+psycopg://nascomp:top@sec-4711@127.0.0.1:1/db"
+    if command == "search":
+        result = run_cli(*_tiny_args(tmp_path, tmp_path / "out"), "--storage", url, cwd=tmp_path, env=ENV)
+    else:
+        result = run_cli("report", "--storage", url, "--study-name", "s", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    line = assert_one_line_error(result, "cannot open storage 'postgresql+psycopg://nascomp:***@127.0.0.1:1/db'",
+                                 "raw '@'", "%40", "docs/distributed.md")
+    assert "sec-4711" not in result.stdout + result.stderr and "top" not in line
+
+
+def test_mask_credentials_masks_up_to_the_last_at():
+    from nascomp._secrets import mask_credentials, raw_at_in_credentials
+    from nascomp.search.storage import describe_storage
+
+    assert mask_credentials("at 'postgresql://nascomp:top@secret@127.0.0.1:5432/db' now") == (
+        "at 'postgresql://nascomp:***@127.0.0.1:5432/db' now")
+    assert mask_credentials("mysql://me@corp.example:pw@h/d and sqlite:///a@b/c.db") == (
+        "mysql://***@h/d and sqlite:///a@b/c.db")
+    assert mask_credentials("postgresql://u:a/b@h/d") == "postgresql://u:***@h/d"
+    assert describe_storage("postgresql://u:p@q@h/db") == "postgresql://u:***@h/db"
+    assert raw_at_in_credentials("postgresql://u:p@q@h/db")
+    assert not raw_at_in_credentials("postgresql://u:p%40q@h/db") and not raw_at_in_credentials("sqlite:///a@b.db")
+
+
 # -- resume mismatch before the census ----------------------------------------------------------------------------
 
 @pytest.mark.slow  # two CLI runs

@@ -109,6 +109,12 @@ def test_foreign_checkpoint_via_cli(tmp_path):
     other = write_spec(tmp_path, TINY_SPEC.replace("width: 8", "width: 4"), "other.yaml")
     result = run_cli("train", str(other), *QUICK, "--epochs", "1", "--out", out)
     assert_one_line_error(result, "is from another spec", "refusing to load it", "delete")
+    checkpoint = tmp_path / "out" / "checkpoint.pt"  # issue 22: a truncated file's message was cut mid-sentence
+    checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+    result = run_cli("train", str(spec), *QUICK, "--epochs", "1", "--out", out)
+    line = assert_one_line_error(result, f"cannot resume from {checkpoint}: the file is truncated or corrupt",
+                                 f"delete {checkpoint}")
+    assert "high" not in line and "weights_only=False" not in line and line.endswith(str(checkpoint))
 
 
 def test_corrupt_image_stops_or_is_skipped(tmp_path):
@@ -127,3 +133,23 @@ def test_corrupt_image_stops_or_is_skipped(tmp_path):
     result = run_cli(*args, "--skip-bad-images", env=ONE_THREAD)
     assert result.returncode == 0, result.stderr
     assert "skipped images 1" in result.stdout
+
+
+def test_an_image_that_fails_to_decode_mid_epoch_leaves_no_output_folder(tmp_path):
+    """Issue 22: a data error found mid-epoch left a half-made folder (spec.yaml alone)."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "imgs"
+    for c, name in enumerate(("a", "b")):
+        (root / name).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(np.full((12, 12, 3), 40 * c + 7 * i, dtype=np.uint8)).save(root / name / f"{i}.png")
+    broken = root / "b" / "0.png"
+    broken.write_bytes(broken.read_bytes()[:60])  # the header survives the start-up scan, the pixels do not
+    out = tmp_path / "out"
+    result = run_cli("train", str(write_spec(tmp_path)), "--data", f"imagefolder:{root}", "--image-size", "8",
+                     "--epochs", "1", "--batch-size", "4", "--workers", "0", "--no-progress", "--out", str(out),
+                     env=ONE_THREAD)
+    assert_one_line_error(result, f"cannot decode image '{broken}'")
+    assert not out.exists()

@@ -171,3 +171,20 @@ def test_schedule_is_linear_warmup_then_torch_cosine():
 def test_bad_settings(kwargs, fragment):
     with pytest.raises(NascompError, match=fragment):
         RunConfig(**kwargs)
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"", "the file is truncated or corrupt"),
+    (b"garbage" * 10, "it cannot be read with weights_only=True"),
+])
+def test_an_unreadable_checkpoint_is_one_complete_sentence(tmp_path, content, fragment):
+    """Issue 22: torch's text ('... there is a high likelihood ...') was cut at 160 characters."""
+    from nascomp.train.checkpoint import load_checkpoint
+
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(content)
+    with pytest.raises(nascomp.NascompError) as info:
+        load_checkpoint(path, {"spec": "", "data": "", "schedule": ""})
+    message = str(info.value)
+    assert fragment in message and "high" not in message and "weights_only=False" not in message
+    assert message.endswith(f"to start fresh, use another --out folder or delete {path}")

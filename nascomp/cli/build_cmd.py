@@ -7,9 +7,6 @@ import argparse
 from rich.table import Table
 
 from nascomp.cli._common import make_console, add_spec_arguments, fmt_int, fmt_shape, spec_overrides
-from nascomp.cost.budget import format_macs
-from nascomp.cost.profile import MACS_CONVENTION, profile
-from nascomp.graph.build import build
 from nascomp.spec.load import load_spec
 
 NAME = "build"
@@ -26,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nascomp.cost.budget import format_macs
+    from nascomp.cost.profile import MACS_CONVENTION, profile
+    from nascomp.graph.build import build
+
     spec = load_spec(args.spec, **spec_overrides(args))
     prof = profile(spec)
     model = build(spec)

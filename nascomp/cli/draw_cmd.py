@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 
 from nascomp.cli._common import add_spec_arguments, spec_overrides
-from nascomp.cost.profile import profile
 from nascomp.errors import NascompError
-from nascomp.viz.draw import FORMATS, draw
 
 NAME = "draw"
 HELP = "draw a spec as a graph picture (.svg, .png, .pdf or .dot): shapes on the edges, MACs and params per node"
@@ -21,6 +19,8 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from nascomp.viz.draw import FORMATS  # loads torch: only when this command is chosen
+
     add_spec_arguments(parser)
     parser.add_argument(
         "-o", "--output", metavar="FILE",
@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nascomp.cost.profile import profile
+    from nascomp.viz.draw import draw
+
     if args.depth < 1:
         raise NascompError(f"--depth must be 1 or more, found {args.depth} (use --expand to open everything)")
     prof = profile(args.spec, **spec_overrides(args))

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from nascomp._shape import format_shape
 from nascomp.cli._common import add_spec_arguments, spec_overrides
 from nascomp.errors import NascompError
-from nascomp.export.onnx import EXPORTERS, export_onnx, onnxruntime_available, verify_onnx
-from nascomp.export.torchscript import export_torchscript, verify_torchscript
-from nascomp.graph.build import build
+from nascomp.export.exporters import EXPORTERS
 from nascomp.spec.load import load_spec
 
 NAME = "export"
@@ -37,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from nascomp.export.onnx import export_onnx, onnxruntime_available, verify_onnx
+    from nascomp.export.torchscript import export_torchscript, verify_torchscript
+    from nascomp.graph.build import build
+
     if not args.onnx and not args.torchscript:
         raise NascompError("nothing to export: give --onnx FILE and/or --torchscript FILE")
     spec = load_spec(args.spec, **spec_overrides(args))

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
+from nascomp._secrets import mask_credentials
 from nascomp.cli._common import name_the_set
 from nascomp.errors import NascompError
 
@@ -40,8 +41,6 @@ EXIT_USAGE = 2
 # A value that starts like a negative number (-4G, -1, -.5, -1e3): argparse takes it for an option unless it is a
 # plain number; glued to its flag (--budget=-4G) it is read as the value, then checked by the command.
 _NEGATIVE_VALUE = re.compile(r"^-\.?\d")
-# user:password@ in any URL a message quotes (a storage URL in a driver's error): the password never reaches a log.
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^\s:/@'\"]*:)[^\s@'\"]+(@)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,7 +88,14 @@ def _glue_negative_values(argv: list[str], parser: argparse.ArgumentParser) -> l
     return out
 
 
-def _make_parser(modules) -> argparse.ArgumentParser:
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The sub-command ``argv`` names (its first word that is not an option; the top level has no valued options)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _make_parser(modules, chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the ``chosen`` sub-command gets its arguments (some need torch: ``nascomp --help`` and a
+    usage error must answer at once, without importing it). ``chosen=None`` adds every command's arguments."""
     parser = _Parser(
         prog="nascomp",
         description="Declare CNNs as YAML graphs of blocks, know their exact cost, reproduce the classic nets, "
@@ -101,7 +107,8 @@ def _make_parser(modules) -> argparse.ArgumentParser:
     sub.required = True
     for module in modules:
         p = sub.add_parser(module.NAME, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
-        module.add_arguments(p)
+        if chosen is None or chosen == module.NAME:
+            module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
 
@@ -112,14 +119,16 @@ def _load_commands():
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 2 bad input, 130 after Ctrl-C, 143 after SIGTERM)."""
-    parser = _make_parser(_load_commands())
     argv = list(sys.argv[1:] if argv is None else argv)
+    modules = _load_commands()
+    chosen = _chosen_command(argv)
+    parser = _make_parser(modules, chosen if chosen in {m.NAME for m in modules} else "")
     args = parser.parse_args(_glue_negative_values(argv, parser))
     try:
         return int(args._run(args) or 0)
     except NascompError as exc:
         exc = name_the_set(args, exc)
-        message = _URL_PASSWORD.sub(r"\1***\2", str(exc))
+        message = mask_credentials(str(exc))  # a URL a message quotes (a driver's error): its password never shows
         print(f"nascomp {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as exc:  # a second signal (StopFlag's Aborted) or Ctrl-C outside any stop flag

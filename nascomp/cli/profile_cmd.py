@@ -7,7 +7,6 @@ import argparse
 from rich.table import Table
 
 from nascomp.cli._common import make_console, add_spec_arguments, fmt_int, fmt_shape, spec_overrides
-from nascomp.cost.profile import MACS_CONVENTION, profile
 
 NAME = "profile"
 HELP = "exact MACs, params and activations of a spec, computed without building it"
@@ -25,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nascomp.cost.profile import MACS_CONVENTION, profile
+
     prof = profile(args.spec, **spec_overrides(args))
     console = make_console()
     if args.per_node or args.expand:

@@ -8,8 +8,6 @@ import sys
 
 from nascomp._atomic import write_atomic
 from nascomp.cli._common import parse_input_shape, parse_overrides
-from nascomp.cost.budget import format_macs, parse_budget
-from nascomp.cost.scale import scale
 
 NAME = "scale"
 HELP = "scale a zoo net, spec file or search-space point to a MACs budget (width x w, depth x d); write the spec"
@@ -37,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nascomp.cost.budget import format_macs, parse_budget
+    from nascomp.cost.scale import scale
+
     budget = parse_budget(args.budget)
     overrides = parse_overrides(args.set)
     result = scale(args.net, budget, input_shape=parse_input_shape(args.input), name=args.name, **overrides)

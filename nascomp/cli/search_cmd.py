@@ -76,7 +76,16 @@ def run(args: argparse.Namespace) -> int:
         from nascomp.errors import SearchError
 
         raise SearchError(f"--check-fidelity needs K >= 1 trials, got {args.check_fidelity}")
-    result = run_search(recipe, reporter=Reporter(bars=args.progress))
+    try:
+        result = run_search(recipe, reporter=Reporter(bars=args.progress))
+    except Exception as exc:
+        from nascomp.search.storage import default_storage_url, disk_full_in_search
+
+        out = recipe.resolved_out()
+        full = disk_full_in_search(exc, recipe.storage or default_storage_url(out), out)
+        if full is None:
+            raise
+        raise full from None
     if result.interrupted:
         print(f"nascomp search: {result.stop_reason}: stopped with {result.trials} trial(s) recorded, outputs "
               f"written to {result.out}; rerun the same command to resume", file=sys.stderr)

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from nascomp._atomic import atomic_path
-from nascomp.cost.profile import profile
 from nascomp.errors import NascompError, SpecError
 from nascomp.registry import did_you_mean
 from nascomp.spec._yaml import load_yaml
@@ -72,6 +71,8 @@ def header(description: str, source_arg: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nascomp.cost.profile import profile
+
     path, description = resolve_source(args.source)
     original = profile(load_spec(path))  # the source must be a valid spec (errors name its file and line, size)
     try:
@@ -99,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
 def _check_copy(copy: str, dest: Path, original) -> None:
     """The copy, read as if at ``dest``, must rebuild to the original's params and MACs (relative ``imports:`` can
     break when the copy lands in another folder)."""
+    from nascomp.cost.profile import profile
+
     try:
         rebuilt = profile(load_spec(load_yaml(copy, file=str(dest)), origin=dest))
     except SpecError as exc:

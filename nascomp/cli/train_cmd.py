@@ -6,7 +6,6 @@ import argparse
 
 from nascomp._stop import StopFlag
 from nascomp.cli._common import add_spec_arguments, make_console, spec_overrides
-from nascomp.cost.budget import format_macs
 from nascomp.train.config import OPTIMIZERS, RunConfig
 
 NAME = "train"
@@ -55,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nascomp.cost.budget import format_macs
     from nascomp.train.run import train_spec
 
     config = RunConfig(

@@ -9,8 +9,6 @@ from rich.table import Table
 
 from nascomp._shape import format_shape
 from nascomp.cli._common import make_console, fmt_int
-from nascomp.cost.budget import format_macs
-from nascomp.cost.profile import MACS_CONVENTION, profile
 from nascomp.spec.load import load_spec
 from nascomp.zoo import zoo_names
 
@@ -36,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nascomp.cost.budget import format_macs
+    from nascomp.cost.profile import MACS_CONVENTION, profile
+
     table = Table(title=f"nascomp zoo ({MACS_CONVENTION})", title_justify="left")
     for col, justify in (("name", "left"), ("family", "left"), ("input", "left"), ("params", "right"),
                          ("MACs", "right"), ("reference", "left")):

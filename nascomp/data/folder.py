@@ -6,7 +6,10 @@ Without ``skip_bad_images`` the first bad file stops the run with a :class:`~nas
 and the ``--skip-bad-images`` flag; with it, bad files are left out and counted. A file whose header is fine but
 whose pixels are broken is found only when decoded, and stops the run the same way.
 
-Images are decoded in :class:`torch.utils.data.DataLoader` worker processes with ``torchvision.io.decode_image``.
+Images are decoded in :class:`torch.utils.data.DataLoader` worker processes with ``torchvision.io.decode_image``
+in RGB or grayscale mode, which converts as PIL's ``convert('RGB')`` / ``convert('L')`` do: palette images are
+expanded, grayscale is replicated to RGB, an alpha channel is dropped, CMYK JPEGs are converted (all checked
+against PIL in tests/test_data_sources.py). 16-bit PNGs are scaled to 8 bits (:func:`to_uint8`).
 Training crops use RandomResizedCrop (Szegedy et al., "Going deeper with convolutions", arXiv:1409.4842; scale
 0.08-1, ratio 3/4-4/3, torchvision's defaults); evaluation resizes the shorter side to ``size / 0.875`` and takes
 the center crop (torchvision's reference ``Resize(256)`` + ``CenterCrop(224)``).
@@ -24,7 +27,7 @@ from torch.utils.data import Dataset
 
 from nascomp.errors import DataError
 
-__all__ = ["FolderListing", "list_image_folder", "FolderImages"]
+__all__ = ["FolderListing", "list_image_folder", "FolderImages", "decode_file", "to_uint8"]
 
 #: Formats torchvision.io.decode_image reads (PIL's format names).
 DECODABLE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
@@ -126,20 +129,49 @@ class FolderImages(Dataset):
         return len(self.indices)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        from torchvision.io import ImageReadMode, decode_image, read_file
-
         index = int(self.indices[i])
-        path = self.paths[index]
-        mode = ImageReadMode.RGB if self.channels == 3 else ImageReadMode.GRAY
-        try:
-            image = decode_image(read_file(path), mode=mode)
-        except (RuntimeError, OSError, ValueError) as exc:
-            reason = _decoder_reason(exc)
-            raise DataError(f"cannot decode image '{path}': {reason} (its header read fine, so the start-up scan "
-                            f"and --skip-bad-images cannot catch it); remove or replace the file") from None
-        if image.ndim == 4:  # an animated GIF: its first frame
-            image = image[0]
-        return self.transform(image), int(self.labels[index])
+        return self.transform(decode_file(self.paths[index], self.channels)), int(self.labels[index])
+
+
+def decode_file(path: str, channels: int) -> torch.Tensor:
+    """Decode an image file to uint8 ``(channels, H, W)``: RGB or grayscale whatever the file's own mode (see the
+    module docstring); an animated GIF gives its first frame.
+
+    Raises:
+        DataError: the file cannot be decoded (one line naming it).
+    """
+    from torchvision.io import ImageReadMode, decode_image, read_file
+
+    mode = ImageReadMode.RGB if channels == 3 else ImageReadMode.GRAY
+    try:
+        image = decode_image(read_file(path), mode=mode)
+    except (RuntimeError, OSError, ValueError) as exc:
+        reason = _decoder_reason(exc)
+        raise DataError(f"cannot decode image '{path}': {reason} (its header read fine, so the start-up scan "
+                        f"and --skip-bad-images cannot catch it); remove or replace the file") from None
+    if image.ndim == 4:  # an animated GIF: its first frame
+        image = image[0]
+    return to_uint8(image)
+
+
+def to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """A decoded image as uint8, each value scaled by ``255 / max`` of its type and rounded.
+
+    ``decode_image`` gives 16-bit PNGs as uint16 (0-65535), which the resize transforms cannot take
+    ("Promotion for uint16"); ``round(x * 255 / 65535)`` maps 65535 to 255 and keeps the image's contrast (PIL's own
+    ``convert('L')`` clips 16-bit values at 255 instead, which turns most of an image white).
+
+    Args:
+        image: ``(C, H, W)`` uint8 or uint16.
+
+    Returns:
+        ``(C, H, W)`` uint8 (the same tensor when it already is).
+    """
+    if image.dtype == torch.uint8:
+        return image
+    if image.dtype != torch.uint16:
+        raise DataError(f"decoded images are uint8 or uint16, found {image.dtype}")
+    return ((image.to(torch.int32) * 255 + 32767) // 65535).to(torch.uint8)
 
 
 def _decoder_reason(exc: Exception) -> str:

@@ -1,6 +1,13 @@
 """Export built models: ONNX (Netron, onnxruntime) and TorchScript, each checked against the built model."""
 
-from nascomp.export.onnx import EXPORTERS, export_onnx, onnxruntime_available, verify_onnx
-from nascomp.export.torchscript import export_torchscript, verify_torchscript
+from nascomp._lazy import lazy_exports
 
 __all__ = ["export_onnx", "verify_onnx", "export_torchscript", "verify_torchscript", "onnxruntime_available", "EXPORTERS"]
+__getattr__, __dir__ = lazy_exports(__name__, {  # imported on first use: these load torch
+    "export_onnx": "nascomp.export.onnx",
+    "verify_onnx": "nascomp.export.onnx",
+    "onnxruntime_available": "nascomp.export.onnx",
+    "EXPORTERS": "nascomp.export.exporters",
+    "export_torchscript": "nascomp.export.torchscript",
+    "verify_torchscript": "nascomp.export.torchscript",
+})

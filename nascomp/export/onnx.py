@@ -19,11 +19,10 @@ from torch import nn
 
 from nascomp._atomic import why_not_a_folder
 from nascomp.errors import NascompError
+from nascomp.export.exporters import EXPORTERS
 from nascomp.export._check import CHECK_BATCH, EXPORT_BATCH, compare, example_input, quiet
 
 __all__ = ["export_onnx", "verify_onnx", "EXPORTERS", "onnxruntime_available"]
-
-EXPORTERS = ("dynamo", "torchscript")
 
 
 def onnxruntime_available() -> bool:

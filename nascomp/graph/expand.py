@@ -19,7 +19,7 @@ import networkx as nx
 
 from nascomp.errors import RegistryError, SpecError
 from nascomp.graph.block_cache import BLOCK_CACHE, BlockCache
-from nascomp.graph.expansion import INPUT, Expansion, PrimNode, Sub, Totals, needed_nodes, qualify
+from nascomp.graph.expansion import INPUT, Expansion, PrimNode, Sub, Totals, count_ops, needed_nodes, qualify
 from nascomp.ops import OPS, Op, OpError, Shape
 from nascomp.registry import did_you_mean
 from nascomp.spec.expr import ExprError, is_expr
@@ -27,10 +27,14 @@ from nascomp.spec.library import BlockLibrary
 from nascomp.spec.model import BlockDef, NodeSpec, RepeatSpec
 from nascomp.spec.params import _UNCHECKED, ParamDecl, ParamError
 
-__all__ = ["INPUT", "PrimNode", "Sub", "Expansion", "Totals", "expand_nodes", "Frame", "needed_nodes", "qualify"]
+__all__ = ["INPUT", "PrimNode", "Sub", "Expansion", "Totals", "expand_nodes", "Frame", "needed_nodes", "qualify",
+           "MAX_OPS", "MAX_REPEAT", "MAX_BLOCK_DEPTH"]
 
 MAX_REPEAT = 10_000  # copies of one repeated node; far above any real net, low enough to fail fast on a typo
 MAX_BLOCK_DEPTH = 50  # nested block instances; deeper is a runaway recursion (Python's stack would overflow)
+# Primitive ops in one net once every block and repeat is expanded (the largest zoo net, se_resnet152, has 815):
+# repeats multiply through nested blocks, so each scope counts as it goes and stops at this many, before building.
+MAX_OPS = 100_000
 
 
 class Tensor(NamedTuple):
@@ -182,6 +186,7 @@ class _Expander:
         env: dict[str, Tensor] = {INPUT: Tensor(INPUT, in_shape)}
         skipped: set[str] = set()
         items: list[PrimNode | Sub] = []
+        num_ops = 0
         for node, inputs in self.order(nodes, frame):
             node_frame = frame.child(node.id)
             refs = [env[ref] for ref in inputs]
@@ -197,6 +202,13 @@ class _Expander:
                     continue
             placed = self.expand_node(node, refs, names, node_frame)
             items.extend(placed.items)
+            num_ops += count_ops(placed.items)
+            if num_ops > MAX_OPS:
+                raise self.error(
+                    f"the net has {num_ops:,} primitive ops once blocks and repeats are expanded, up to this node; "
+                    f"over the limit of {MAX_OPS:,} (repeats multiply through nested blocks: check the 'repeat' "
+                    f"counts)", node, node_frame,
+                )
             env[node.id] = placed.out
         ids = ", ".join(n.id for n in nodes)
         out_id = output if output is not None else nodes[-1].id
@@ -220,6 +232,16 @@ class _Expander:
             )
         return count
 
+    def check_repeat_ops(self, num_ops: int, i: int, count: int, node: NodeSpec, frame: Frame) -> None:
+        """Stop a repetition as soon as its first ``i + 1`` copies hold more than :data:`MAX_OPS` primitive ops."""
+        if num_ops > MAX_OPS:
+            estimate = num_ops * count // (i + 1)
+            raise self.error(
+                f"'repeat' {count:,} copies of '{node.type}' make about {estimate:,} primitive ops ({num_ops:,} in the "
+                f"first {i + 1:,}), over the limit of {MAX_OPS:,} per net; repeats multiply through nested blocks "
+                f"(a typo?)", node, frame, "repeat",
+            )
+
     def expand_node(self, node: NodeSpec, refs: list[Tensor], names: dict[str, Any], frame: Frame) -> Placed:
         """Expand ``node`` with its repetition."""
         if node.repeat is None:
@@ -232,9 +254,12 @@ class _Expander:
         if rep.id_format is None:  # nested: a group of copies "0".."N-1"
             sub_items: list[PrimNode | Sub] = []
             out = Tensor(INPUT, source.shape)
+            num_ops = 0
             for i in range(count):
                 placed = self.expand_single(node, str(i), [out], {**names, "index": i}, frame.child(str(i)))
                 sub_items.extend(placed.items)
+                num_ops += count_ops(placed.items)
+                self.check_repeat_ops(num_ops, i, count, node, frame)
                 out = placed.out
             if not sub_items:
                 return Placed((), source if out.ref == INPUT else Tensor(f"{node.id}.{out.ref}", out.shape))
@@ -246,15 +271,19 @@ class _Expander:
         outputs: list[Tensor] = []
         current = source
         concat = OPS.get("concat")
+        num_ops = 0
         for i in range(count):
             copy_id = rep.id_format.format(i=i, n=i + 1)
             copy_frame = frame.sibling(copy_id)
             if rep.connect == "dense" and outputs:
                 placed = self.prim(concat, f"{copy_id}_in", {}, [source, *outputs], node, copy_frame)
                 items.extend(placed.items)
+                num_ops += 1
                 current = placed.out
             placed = self.expand_single(node, copy_id, [current], {**names, "index": i}, copy_frame)
             items.extend(placed.items)
+            num_ops += count_ops(placed.items)
+            self.check_repeat_ops(num_ops, i, count, node, frame)
             outputs.append(placed.out)
             current = placed.out
         if not outputs:

@@ -13,7 +13,7 @@ from typing import Any
 
 from nascomp.ops import Op, Shape
 
-__all__ = ["INPUT", "Totals", "PrimNode", "Sub", "Expansion", "qualify", "needed_nodes"]
+__all__ = ["INPUT", "Totals", "PrimNode", "Sub", "Expansion", "count_ops", "qualify", "needed_nodes"]
 
 INPUT = "input"
 _ACTIVATION_OPS = ("conv2d", "linear")  # activations counted as in pycls/fvcore: outputs of conv and linear
@@ -147,6 +147,7 @@ class Expansion:
         params: Total parameter elements.
         activations: Elements of all conv and linear outputs for one sample.
         aux_outputs: Relative names of training-only outputs (top level only; see ``aux_outputs`` in specs).
+        num_ops: Primitive ops in it once flattened (a memoised block used N times counts N times).
     """
 
     items: tuple[PrimNode | Sub, ...]
@@ -156,6 +157,7 @@ class Expansion:
     params: int
     activations: int
     aux_outputs: tuple[str, ...] = ()
+    num_ops: int = 0
 
     @classmethod
     def of(
@@ -164,7 +166,9 @@ class Expansion:
         """The expansion of ``items`` with its totals summed from them."""
         items = tuple(items)
         totals = sum((item.totals for item in items), Totals())
-        return cls(items, output, out_shape, totals.macs, totals.params, totals.activations, aux_outputs)
+        return cls(
+            items, output, out_shape, totals.macs, totals.params, totals.activations, aux_outputs, count_ops(items)
+        )
 
     @property
     def totals(self) -> Totals:
@@ -181,6 +185,11 @@ class Expansion:
 
     def qualified_output(self, prefix: str = "", input_ref: str = INPUT) -> str:
         return qualify(self.output, prefix, input_ref)
+
+
+def count_ops(items: Iterable[PrimNode | Sub]) -> int:
+    """How many primitive ops ``items`` hold once flattened (from the counts kept on each nested expansion)."""
+    return sum(1 if isinstance(item, PrimNode) else item.expansion.num_ops for item in items)
 
 
 def needed_nodes(source: Expansion | Iterable[PrimNode], outputs: list[str]) -> list[PrimNode]:

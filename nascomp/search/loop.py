@@ -26,6 +26,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from nascomp._disk import is_disk_full
 from nascomp._stop import StopFlag
 from nascomp.cost.profile import Profile
 from nascomp.errors import SpecError
@@ -318,6 +319,8 @@ class SearchLoop:
             self._free()
             return
         except Exception as exc:  # noqa: BLE001 - any trial error is recorded and the study goes on
+            if is_disk_full(exc, None):  # not the trial's fault: every next trial would fail the same way
+                raise
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             self._fail(trial, f"{type(exc).__name__}: {detail}")
             self._free()

@@ -8,9 +8,11 @@ from pathlib import Path
 import optuna
 
 from nascomp._atomic import why_not_a_folder
-from nascomp.errors import SearchError
+from nascomp._disk import disk_full_error, is_disk_full
+from nascomp._secrets import mask_credentials, raw_at_in_credentials
+from nascomp.errors import DiskFullError, SearchError
 
-__all__ = ["open_storage", "default_storage_url", "describe_storage", "hide_password"]
+__all__ = ["open_storage", "default_storage_url", "describe_storage", "hide_password", "disk_full_in_search"]
 
 
 def default_storage_url(out: Path) -> str:
@@ -30,6 +32,12 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         SearchError: the storage cannot be opened (the message carries the driver's reason).
     """
     where = describe_storage(url)
+    if raw_at_in_credentials(url):
+        raise SearchError(
+            f"cannot open storage '{where}': its user name or password holds a raw '@', which ends the password "
+            f"early; percent-encode reserved characters in it ('@' as %40, ':' as %3A, '/' as %2F, '%' as %25: "
+            f"urllib.parse.quote(password, safe='')), as docs/distributed.md shows"
+        )
     try:
         if url.startswith("journal:"):
             path = Path(url[len("journal:"):]).expanduser()
@@ -96,16 +104,19 @@ def _password(url: str) -> str | None:
 
 def describe_storage(url: str) -> str:
     """The URL as it may be printed or written: its password masked the way SQLAlchemy does
-    (``URL.render_as_string(hide_password=True)``: ``postgresql+psycopg://user:***@host/db``)."""
+    (``URL.render_as_string(hide_password=True)``: ``postgresql+psycopg://user:***@host/db``); a password with a
+    raw ``@``, which SQLAlchemy would cut at its first ``@``, is masked up to the last one
+    (:func:`nascomp._secrets.mask_credentials`)."""
     from sqlalchemy.engine import make_url
 
     if "://" not in url:
         return url
+    if raw_at_in_credentials(url):
+        return mask_credentials(url)
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - unreadable by SQLAlchemy: mask everything between '://' and the last '@'
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}" if "@" in rest else url
+        return mask_credentials(url)
 
 
 def hide_password(text: str, url: str | None) -> str:
@@ -125,3 +136,19 @@ def hide_password(text: str, url: str | None) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+def disk_full_in_search(exc: BaseException, url: str, out: Path) -> DiskFullError | None:
+    """The one-line error for a search stopped by a full disk (its outputs, or an SQLite ``study.db`` that could not
+    grow), saying that the study keeps its finished trials and how to resume; ``None`` when ``exc`` is no such
+    thing."""
+    database = Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+    if isinstance(exc, DiskFullError):
+        message, path, needed = str(exc), exc.path, exc.needed_bytes
+    elif is_disk_full(exc, database or out):
+        error = disk_full_error(exc, database or out, None)
+        message, path, needed = str(error), error.path, None
+    else:
+        return None
+    return DiskFullError(f"{message}; the study in {describe_storage(url)} keeps every trial that finished: run "
+                         f"the same command again to resume", path=path, needed_bytes=needed)

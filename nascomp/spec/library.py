@@ -108,7 +108,11 @@ def builtin_library() -> BlockLibrary:
 
 
 def library_for(spec_blocks: dict[str, BlockDef], imports: list[tuple[Path, Any]], spec_file: str | None) -> BlockLibrary:
-    """The built-in library extended with a spec's imported and local blocks."""
+    """The built-in library extended with a spec's imported and local blocks.
+
+    A file imported twice under different names (``blk.yaml``, ``./blk.yaml``, a symlink) is read once: imports are
+    told apart by resolved path.
+    """
     defs: dict[str, BlockDef] = {}
     origins: dict[str, str] = {}
 
@@ -122,9 +126,13 @@ def library_for(spec_blocks: dict[str, BlockDef], imports: list[tuple[Path, Any]
         defs[name] = block
         origins[name] = _origin(block)
 
+    seen: set[Path] = set()
     for path, line in imports:
         if not path.is_file():
             raise SpecError(f"imported block file not found: {path}", file=spec_file, line=line)
+        if path.resolve() in seen:  # the same file named twice ('blk.yaml', './blk.yaml') is one import
+            continue
+        seen.add(path.resolve())
         for name, block in load_block_file(path).items():
             add(name, block)
     for name, block in spec_blocks.items():

@@ -17,6 +17,7 @@ import torch
 
 from nascomp._atomic import atomic_path
 from nascomp.errors import NascompError
+from nascomp.train.outputs import tensor_bytes
 
 __all__ = ["Checkpoint", "run_identity", "save_checkpoint", "load_checkpoint", "CHECKPOINT_NAME"]
 
@@ -69,9 +70,23 @@ def save_checkpoint(path: Path, *, epoch: int, model: torch.nn.Module, optimizer
         "scheduler": scheduler.state_dict(), "rng": _rng_state(), "metrics": metrics, "identity": identity,
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
     }
-    with atomic_path(path) as tmp:
+    with atomic_path(path, needed_bytes=tensor_bytes(payload)) as tmp:
         torch.save(payload, tmp)
     return path
+
+
+def why_unreadable(exc: BaseException) -> str:
+    """What ``torch.load``'s failure means, as one complete clause (torch's own text runs to several sentences and,
+    for a foreign pickle, advises ``weights_only=False``, which nascomp never does)."""
+    import pickle
+
+    text = str(exc).strip()
+    if isinstance(exc, (EOFError, OSError)) or "zip archive" in text or "central directory" in text:
+        return "the file is truncated or corrupt (a copy cut short, or a disk that filled up while it was written)"
+    if isinstance(exc, pickle.UnpicklingError):
+        return "the file is not a checkpoint of tensors and plain values (it cannot be read with weights_only=True)"
+    first = text.splitlines()[0].split(". ")[0].rstrip(".") if text else type(exc).__name__
+    return f"not a nascomp checkpoint ({first})"
 
 
 def load_checkpoint(path: Path, identity: dict, *, flag: str = "--out") -> Checkpoint | None:
@@ -87,8 +102,7 @@ def load_checkpoint(path: Path, identity: dict, *, flag: str = "--out") -> Check
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - a truncated or foreign file is the same user error
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise NascompError(f"cannot resume from {path}: not a nascomp checkpoint ({first[:160]}); {fresh}") from None
+        raise NascompError(f"cannot resume from {path}: {why_unreadable(exc)}; {fresh}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or not isinstance(payload.get("identity"), dict):
         raise NascompError(f"cannot resume from {path}: not a nascomp train checkpoint; {fresh}")
     differs = [key for key in ("spec", "data", "schedule") if payload["identity"].get(key) != identity[key]]

@@ -146,9 +146,21 @@ def write_curves(path: Path, rows: list[dict], *, title: str) -> Path:
 def write_weights(path: Path, model: torch.nn.Module) -> Path:
     """The model's ``state_dict`` (CPU tensors), loadable with ``torch.load(path, weights_only=True)``."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
+    with atomic_path(path, needed_bytes=tensor_bytes(state)) as tmp:
         torch.save(state, tmp)
     return path
+
+
+def tensor_bytes(value: Any) -> int:
+    """Bytes of the tensors in ``value`` (nested dicts, lists, tuples), plus 1 KiB per tensor of zip overhead: about
+    the size ``torch.save`` writes."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size() + 1024
+    if isinstance(value, dict):
+        return sum(tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(tensor_bytes(v) for v in value)
+    return 0
 
 
 def write_summary(path: Path, summary: TrainSummary) -> Path:

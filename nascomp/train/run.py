@@ -9,8 +9,10 @@ the CPU a resumed run ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from nascomp.cost.profile import profile
 from nascomp.data import load_data
 from nascomp.data.dataset import parse_data_source
 from nascomp.data.pipeline import batches
-from nascomp.errors import NascompError, SpecError
+from nascomp.errors import DiskFullError, NascompError, SpecError
 from nascomp.graph.build import build
 from nascomp.spec.load import SpecSource, load_spec
 from nascomp.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng, run_identity, save_checkpoint
@@ -125,7 +127,7 @@ def train_spec(
         if created and not any(out.iterdir()):
             out.rmdir()
         raise
-    write_atomic(out / "spec.yaml", text)
+    spec_existed = (out / "spec.yaml").exists()
 
     torch.manual_seed(config.seed)
     model = build(trained)
@@ -161,8 +163,10 @@ def train_spec(
         num_classes=data.num_classes, params=n_params, macs=int(prof.macs), test_n=len(data.y_test),
         test_source=data.test_source, skipped_images=len(data.skipped), history=metrics,
     )
-    with TrainProgress(console, bars=progress, epochs=config.epochs, steps_per_epoch=steps_per_epoch,
-                       start_epoch=start_epoch) as bars:
+    with _tidy_on_failure(out, created, spec_existed), TrainProgress(
+            console, bars=progress, epochs=config.epochs, steps_per_epoch=steps_per_epoch, start_epoch=start_epoch,
+    ) as bars:
+        write_atomic(out / "spec.yaml", text)
         if start_epoch:
             bars.note(f"resuming {out / CHECKPOINT_NAME} after epoch {start_epoch}/{config.epochs}")
         if data.skipped:
@@ -209,11 +213,33 @@ def train_spec(
         if metrics:
             write_metrics_csv(out / "metrics.csv", metrics)
         return summary
-    accuracy, _ = evaluate(runner, data, "test", device=device, batch_size=config.eval_batch_size,
-                           workers=config.workers, channels_last=channels_last, autocast=autocast)
-    summary.test_accuracy = accuracy
-    summary.test_stderr = standard_error(accuracy, len(data.y_test))
-    write_weights(out / "weights.pt", model)
-    summary.seconds = time.perf_counter() - started
-    write_summary(out / "summary.json", summary)
+    with _tidy_on_failure(out, created, spec_existed):
+        accuracy, _ = evaluate(runner, data, "test", device=device, batch_size=config.eval_batch_size,
+                               workers=config.workers, channels_last=channels_last, autocast=autocast)
+        summary.test_accuracy = accuracy
+        summary.test_stderr = standard_error(accuracy, len(data.y_test))
+        write_weights(out / "weights.pt", model)
+        summary.seconds = time.perf_counter() - started
+        write_summary(out / "summary.json", summary)
     return summary
+
+
+@contextlib.contextmanager
+def _tidy_on_failure(out: Path, created: bool, spec_existed: bool) -> Iterator[None]:
+    """On an error (bad data found mid-epoch, a full disk...): with no checkpoint to resume from, remove what this
+    run wrote (spec.yaml, and ``out`` when this run created it), so no half-made output folder stays; with one, keep
+    it, and a full disk's message says so and how to resume."""
+    try:
+        yield
+    except BaseException as exc:
+        checkpoint = out / CHECKPOINT_NAME
+        if not checkpoint.is_file():
+            if not spec_existed:
+                (out / "spec.yaml").unlink(missing_ok=True)
+            if created and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
+        if isinstance(exc, DiskFullError):
+            kept = (f"the last good checkpoint {checkpoint} is kept: run the same command again to resume from it"
+                    if checkpoint.is_file() else "no epoch had finished, so nothing was kept")
+            raise DiskFullError(f"{exc}; {kept}", path=exc.path, needed_bytes=exc.needed_bytes) from None
+        raise
