@@ -100,3 +100,26 @@ def test_bad_arguments_are_refused(kwargs: dict, fragment: str) -> None:
 
 
 _ = torch
+
+
+def test_cli_profile_memory_json(tmp_path) -> None:
+    import json
+
+    import torchvision
+    from _cli import run_cli
+
+    result = run_cli("profile", "resnet18", "--memory", "--json", "--optimizer", "sgd", "--input", "3x32x32",
+                     "--batch-size", "4", "--set", "num_classes=10", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    mem = json.loads(result.stdout)["training_memory"]
+    n = sum(p.numel() for p in torchvision.models.resnet18(num_classes=10).parameters())
+    assert mem["params_bytes"] == mem["optimizer_bytes"] == 4 * n  # SGD momentum: one buffer per parameter
+    assert mem["batch_bytes"] == 4 * (4 * 3 * 32 * 32 + 8)
+    assert mem["peak_bytes"] > 3 * 4 * n  # parameters, gradients and momentum are all held at the peak
+
+
+def test_cli_profile_memory_bad_batch_size_is_one_line(tmp_path) -> None:
+    from _cli import assert_one_line_error, run_cli
+
+    result = run_cli("profile", "resnet18", "--memory", "--batch-size", "0", cwd=tmp_path)
+    assert_one_line_error(result, "--batch-size must be a whole number of at least 1, found 0")

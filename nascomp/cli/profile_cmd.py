@@ -12,6 +12,7 @@ from typing import Any
 from rich.table import Table
 
 from nascomp.cli._common import make_console, add_spec_arguments, fmt_int, fmt_shape, spec_overrides
+from nascomp.cli._memory_profile import add_memory_arguments, memory_json, training_memory
 from nascomp.cost.profile import MACS_CONVENTION, Profile, profile
 from nascomp.graph.build import build
 from nascomp.hardware import LatencyModel, LatencySettings, measure_latency
@@ -52,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--latency-cache", metavar="DIR", default=None,
         help=f"folder of the lookup tables (default ${CACHE_ENV}, else the user's cache folder)",
     )
+    add_memory_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
@@ -129,8 +131,10 @@ def run(args: argparse.Namespace) -> int:
     model = predicted = measured = None
     if settings is not None:
         model, predicted, measured = _latency(args, prof, settings)
+    memory = training_memory(args, spec_overrides(args))
     if args.json:
-        print(json.dumps(_json(prof, settings, model, predicted, measured), indent=1))
+        print(json.dumps({**_json(prof, settings, model, predicted, measured),
+                          **(memory_json(memory) if memory else {})}, indent=1))
         return 0
     console = make_console()
     if args.per_node or args.expand:
@@ -149,4 +153,6 @@ def run(args: argparse.Namespace) -> int:
     )
     if settings is not None:
         _print_latency(console, settings, model, predicted, measured)
+    if memory is not None:
+        console.print(memory.summary(), highlight=False)
     return 0
