@@ -234,3 +234,8 @@ def test_latency_budget_search_records_measured_latency_in_best_yaml(tmp_path: P
     doc = yaml.safe_load(best)["doc"]
     assert "Measured latency:" in doc and "cpu, batch 1, 1 thread, float32, channels-last" in doc
     assert "budget 1000 ms" in doc
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "run" / "trials.csv").open(encoding="utf-8")))
+    assert rows and all(float(r["measured_latency_ms"]) > 0 and float(r["predicted_latency_ms"]) > 0
+                        for r in rows if r["state"] == "COMPLETE")
