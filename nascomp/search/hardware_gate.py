@@ -30,7 +30,8 @@ from nascomp.search import trials as attrs
 from nascomp.search.sampler import minimize_cost
 from nascomp.search.space import SearchSpace, point_key
 
-__all__ = ["HardwareGate", "HardwareVerdict", "check_feasible", "make_hardware_gate", "describe_best"]
+__all__ = ["HardwareGate", "HardwareVerdict", "check_feasible", "make_hardware_gate", "describe_best",
+           "describe_budgets"]
 
 Point = dict[str, Any]
 
@@ -232,3 +233,18 @@ def describe_best(user_attrs: dict[str, Any], recipe) -> str:
         lines += (f"Predicted training memory: {format_bytes(user_attrs[attrs.PREDICTED_MEMORY_BYTES])} peak per step "
                   f"(batch {recipe.train.batch_size}, {recipe.train.optimizer}, float32{budget})\n")
     return lines
+
+
+def describe_budgets(recipe, gate: HardwareGate) -> str:
+    """One line for the search's log: which hardware budgets hold, where and how they are checked."""
+    shape = "x".join(map(str, recipe.input_shape))
+    parts = []
+    if recipe.latency_budget is not None:
+        parts.append(f"latency budget {format_ms(recipe.latency_budget)} at {shape} ({gate.settings}): screened on "
+                     f"the prediction, measured once before each candidate trains")
+    elif gate.measures:
+        parts.append(f"latency measured at {shape} ({gate.settings}) before each candidate trains")
+    if recipe.memory_budget is not None:
+        parts.append(f"training-memory budget {format_bytes(recipe.memory_budget)} at {shape}, batch "
+                     f"{recipe.train.batch_size}, {recipe.train.optimizer} (predicted)")
+    return "; ".join(parts)

@@ -27,7 +27,7 @@ from nascomp.errors import SearchError
 from nascomp.graph.build import build
 from nascomp.search.census import Census, take_census
 from nascomp.search.handover import Handover, write_handover
-from nascomp.search.hardware_gate import check_feasible, describe_best, make_hardware_gate
+from nascomp.search.hardware_gate import check_feasible, describe_best, describe_budgets, make_hardware_gate
 from nascomp.search.outputs import best_trial, write_best_yaml, write_plots, write_trials_csv
 from nascomp.search.recipe import Recipe, upgrade_identity
 from nascomp.search.report import Reporter
@@ -330,6 +330,7 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
         hardware = make_hardware_gate(recipe, space, num_classes)
         if hardware is not None:  # a latency or memory budget no point meets fails here, on the predictions
             check_feasible(hardware, space, samples=min(recipe.search.census, 50), seed=recipe.search.seed)
+            reporter.note(describe_budgets(recipe, hardware))
 
         sampler = _make_sampler(recipe, space, lambda p: cost(p).macs, budget,
                                 screen=hardware.screen if hardware is not None else None)
