@@ -74,7 +74,8 @@ def main() -> None:
     errors = sorted(abs(r["error_pct"]) for r in rows)
     p90 = errors[min(len(errors) - 1, int(round(0.9 * (len(errors) - 1))))]
     print(f"{len(rows)} cases: absolute error median {statistics.median(errors):.2f} %, 90th percentile {p90:.2f} %, "
-          f"max {errors[-1]:.2f} %; prediction median {1000 * statistics.median(r['predict_seconds'] for r in rows):.1f} ms "
+          f"max {errors[-1]:.2f} %; prediction median "
+          f"{1000 * statistics.median(r['predict_seconds'] for r in rows):.1f} ms "
           f"({platform.processor() or platform.machine()}, torch {torch.__version__})")
     if args.json:
         with open(args.json, "w") as f:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 
 import nascomp
 from nascomp.hardware import predict_training_memory
@@ -98,8 +97,6 @@ def test_bad_arguments_are_refused(kwargs: dict, fragment: str) -> None:
     with pytest.raises(ValueError, match=fragment):
         predict_training_memory("resnet18", **kwargs)
 
-
-_ = torch
 
 
 def test_cli_profile_memory_json(tmp_path) -> None:

@@ -25,7 +25,8 @@ _TIME_RE = re.compile(rf"^\s*(?P<number>{_NUMBER})\s*(?P<unit>s|ms|us|µs)\s*$")
 _MEMORY_RE = re.compile(rf"^\s*(?P<number>{_NUMBER})\s*(?P<unit>[kmgt]i?b|b)\s*$", re.I)
 
 _TIME_FORMS = "a number and a time unit s, ms or us, e.g. '40ms', '0.04s' or '40000us'"
-_MEMORY_FORMS = "a number and a unit B, kB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), e.g. '8GiB'"
+_MEMORY_FORMS = ("a number and a unit B, kB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), "
+                 "e.g. '8GiB'")
 
 
 def parse_latency_budget(text: str) -> float:

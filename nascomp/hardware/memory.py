@@ -20,7 +20,7 @@ replays that step over the expanded graph, tensor by tensor, and returns the lar
   extra full-size product while it reduces the gradient of its smaller input;
 - **transients**: on CPU, oneDNN's convolution reorders its weight into a temporary copy on every call (forward,
   and twice in backward: weight and weight gradient); the optimizer's per-tensor (CPU) step holds temporaries of
-  the largest parameter's size (SGD with weight decay and Nesterov: 2, fused AdamW: 1).
+  the largest parameter's size (SGD with weight decay and Nesterov: 2, fused AdamW: none).
 
 Measured against the CPU allocator's peak (torch's profiler with ``profile_memory=True``,
 :func:`nascomp.hardware.memory_measure.measure_training_peak`): see docs/memory.md for the error, nets and date.
@@ -82,7 +82,8 @@ class TrainingMemory:
     def summary(self) -> str:
         """``peak 1.23 GiB per training step at batch 64 (adamw): params 98 MiB, ...``"""
         return (
-            f"training memory at batch {self.batch_size} ({self.optimizer}, float32): peak {format_bytes(self.peak_bytes)}"
+            f"training memory at batch {self.batch_size} ({self.optimizer}, float32): peak "
+            f"{format_bytes(self.peak_bytes)}"
             f" (in {self.peak_phase}) = params {format_bytes(self.params_bytes)}, gradients "
             f"{format_bytes(self.grads_bytes)}, optimizer state {format_bytes(self.optimizer_bytes)}, activations "
             f"saved for backward {format_bytes(self.saved_bytes)}, batch {format_bytes(self.batch_bytes)}, and "
@@ -223,7 +224,7 @@ def _replay(nodes: list[PrimNode], b: int, params: int, state: int, batch: int, 
         for name in new:
             alive.add(name)
             live += tensors[name].bytes
-        transient = largest_weight(node) if node.op.name == "conv2d" else 0
+        transient = _conv_weight_bytes(node) if node.op.name == "conv2d" else 0
         peak = max(peak, base + live + transient)
         for ref in set(node.inputs):
             key = storage[ref]
@@ -257,7 +258,7 @@ def _replay(nodes: list[PrimNode], b: int, params: int, state: int, batch: int, 
         if node.op.name == "mul" and len({tuple(s) for s in node.in_shapes}) > 1:
             extra += FLOAT32 * b * _numel(node.out_shape)
         if node.op.name == "conv2d":
-            extra += 2 * largest_weight(node)
+            extra += 2 * _conv_weight_bytes(node)
         grads += FLOAT32 * node.num_params
         live_grads += new_grads
         peak_here = base + grads + live + live_grads + extra
@@ -278,7 +279,7 @@ def _replay(nodes: list[PrimNode], b: int, params: int, state: int, batch: int, 
                           peak_phase=phase)
 
 
-def largest_weight(node: PrimNode) -> int:
+def _conv_weight_bytes(node: PrimNode) -> int:
     """Bytes of a conv's weight (bias excluded): the size of oneDNN's reordered copy."""
     kh, kw = node.params["kernel_size"]
     return FLOAT32 * node.out_shape[0] * (node.in_shapes[0][0] // node.params["groups"]) * kh * kw

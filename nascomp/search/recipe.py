@@ -38,8 +38,8 @@ from nascomp.registry import did_you_mean
 from nascomp.spec.parse import read_yaml_file
 from nascomp.train import TrainConfig
 
-__all__ = ["Recipe", "DataConfig", "SearchConfig", "LatencyConfig", "load_recipe", "check_study_name", "recipe_names", "parse_duration",
-           "upgrade_identity", "legacy_seed", "SAMPLERS", "PRUNERS", "OBJECTIVES"]
+__all__ = ["Recipe", "DataConfig", "SearchConfig", "LatencyConfig", "load_recipe", "check_study_name", "recipe_names",
+           "parse_duration", "upgrade_identity", "legacy_seed", "SAMPLERS", "PRUNERS", "OBJECTIVES"]
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "sha", "hyperband", "none")
