@@ -326,10 +326,11 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
             return space.cost(point, input_shape=recipe.input_shape, num_classes=num_classes)
 
         census = take_census(space, cost, budget, samples=recipe.search.census, seed=recipe.search.seed)
-        reporter.census(space, recipe, census, num_classes, data)
         hardware = make_hardware_gate(recipe, space, num_classes)
         if hardware is not None:  # a latency or memory budget no point meets fails here, on the predictions
             check_feasible(hardware, space, samples=min(recipe.search.census, 50), seed=recipe.search.seed)
+        reporter.census(space, recipe, census, num_classes, data)
+        if hardware is not None:
             reporter.note(describe_budgets(recipe, hardware))
 
         sampler = _make_sampler(recipe, space, lambda p: cost(p).macs, budget,
