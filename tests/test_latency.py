@@ -47,6 +47,7 @@ def cache(tmp_path) -> Path:
 
 def test_measure_latency_tiny_net_quantiles_and_settings():
     settings = LatencySettings(device="cpu", batch_size=2, threads=1)
+    threads_before = torch.get_num_threads()
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
     m = measure_latency(net, (3, 16, 16), settings, max_time_s=0.2)
     assert isinstance(m, LatencyMeasurement) and m.settings is settings
@@ -57,7 +58,7 @@ def test_measure_latency_tiny_net_quantiles_and_settings():
     fp = settings.fingerprint()
     assert fp["torch"] == torch.__version__ and fp["threads"] == 1 and fp["batch_size"] == 2
     assert fp["dtype"] == "float32" and fp["memory_format"] == "channels_last" and fp["device"] == "cpu"
-    assert torch.get_num_threads() == torch.get_num_threads()  # restored: no exception escaped the context
+    assert torch.get_num_threads() == threads_before  # the measurement's thread count is not left behind
 
 
 def test_op_key_distinguishes_groups_stride_dtype_and_format(cache):
