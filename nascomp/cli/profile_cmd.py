@@ -85,7 +85,7 @@ def _json(prof: Profile, settings: LatencySettings | None, model, predicted, mea
     out["prediction"] = {
         "op_sum_ms": predicted.op_sum_ms, "ops": predicted.ops, "scale": predicted.scale,
         "per_op_ms": predicted.per_op_ms, "overhead_ms": predicted.overhead_ms,
-        "calibrated": bool(model.table.calibration), "table": str(model.path) if model.path else None,
+        "calibration_nets": predicted.calibration_nets, "table": str(model.path) if model.path else None,
     }
     if measured is not None:
         out["measured_latency_ms"] = measured.median_ms
@@ -103,7 +103,7 @@ def _json(prof: Profile, settings: LatencySettings | None, model, predicted, mea
 def _print_latency(console, settings: LatencySettings, model, predicted: LatencyPrediction, measured) -> None:
     fp = settings.fingerprint()
     console.print(f"latency ({settings.describe()}; {fp['device_name']}, torch {fp['torch']}):", highlight=False)
-    cal = "" if model.table.calibration else ", not calibrated"
+    cal = (f", calibrated on {predicted.calibration_nets} nets" if predicted.calibration_nets else ", not calibrated")
     console.print(
         f"  predicted {predicted.latency_ms:.2f} ms per batch (lookup table: {predicted.ops} ops sum to "
         f"{predicted.op_sum_ms:.2f} ms{cal}; {model.path})",

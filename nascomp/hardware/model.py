@@ -24,12 +24,16 @@ from nascomp.graph.build import build
 from nascomp.graph.expansion import PrimNode, needed_nodes
 from nascomp.hardware.measure import LatencyMeasurement, measure_latency
 from nascomp.hardware.settings import LatencySettings
+from nascomp.errors import SpecError
 from nascomp.hardware.table import LatencyTable, measure_call_overhead, measure_op, node_key
 from nascomp.spec.load import SpecSource, load_spec
 
-__all__ = ["LatencyModel", "LatencyPrediction", "CACHE_ENV", "default_cache_dir"]
+__all__ = ["LatencyModel", "LatencyPrediction", "CACHE_ENV", "DEFAULT_CALIBRATION_NETS", "default_cache_dir", "shape_key"]
 
 CACHE_ENV = "NASCOMP_LATENCY_CACHE"
+# Measured whole (once per device fingerprint and input shape) to fit the calibration: plain, grouped + SE and
+# densely connected nets, from 69 to 427 ops.
+DEFAULT_CALIBRATION_NETS: tuple[str, ...] = ("resnet18", "resnet50", "densenet121", "se_resnext50_32x4d")
 
 
 def default_cache_dir() -> Path:
@@ -40,6 +44,11 @@ def default_cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("nascomp")) / "latency"
+
+
+def shape_key(input_shape: Sequence[int]) -> str:
+    """``(3, 224, 224)`` -> ``"3x224x224"`` (the key of a calibration)."""
+    return "x".join(str(int(v)) for v in input_shape)
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class LatencyPrediction:
         scale: Fitted scale (1 before calibration).
         per_op_ms: Fitted cost per op of running inside a net (0 before calibration).
         overhead_ms: Per-net overhead (the call of an empty graph).
+        calibration_nets: Nets the calibration at this input shape was fitted on (0: the plain sum).
     """
 
     latency_ms: float
@@ -61,6 +71,7 @@ class LatencyPrediction:
     scale: float
     per_op_ms: float
     overhead_ms: float
+    calibration_nets: int = 0
 
 
 class LatencyModel:
@@ -74,23 +85,32 @@ class LatencyModel:
         1.93
     """
 
-    def __init__(self, settings: LatencySettings, table: LatencyTable, *, progress: bool = True):
+    def __init__(
+        self, settings: LatencySettings, table: LatencyTable, *, progress: bool = True,
+        calibration_nets: Sequence[SpecSource] = DEFAULT_CALIBRATION_NETS,
+    ):
         self.settings = settings
         self.table = table
         self.progress = progress
+        self.calibration_nets = tuple(calibration_nets)
 
     @classmethod
-    def open(cls, settings: LatencySettings, *, cache_dir: Path | None = None, progress: bool = True) -> "LatencyModel":
+    def open(
+        cls, settings: LatencySettings, *, cache_dir: Path | None = None, progress: bool = True,
+        calibration_nets: Sequence[SpecSource] = DEFAULT_CALIBRATION_NETS,
+    ) -> "LatencyModel":
         """The model of ``settings``, its table read from ``cache_dir`` (default :func:`default_cache_dir`).
 
-        Nothing is measured here; missing entries are measured when a prediction needs them.
+        Nothing is measured here. A prediction measures the op configurations missing from the table and, the
+        first time an input shape is asked for, calibrates on ``calibration_nets`` at that shape
+        (:meth:`calibrate`; ``()`` leaves the model uncalibrated: the plain sum of ops).
 
         Raises:
             LatencyError: the cached table belongs to another fingerprint or cannot be read.
         """
         folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         table = LatencyTable.load(folder / settings.cache_name(), settings.fingerprint())
-        return cls(settings, table, progress=progress)
+        return cls(settings, table, progress=progress, calibration_nets=calibration_nets)
 
     @property
     def path(self) -> Path | None:
@@ -154,15 +174,27 @@ class LatencyModel:
         Raises:
             SpecError: the spec is invalid.
         """
-        nodes = self.nodes(spec, input_shape, **overrides)
+        prof = profile(spec, input_shape=input_shape, **overrides)
+        nodes = needed_nodes(prof.expansion, [prof.expansion.qualified_output()])
         if self.missing(nodes) or self.table.call_overhead_ms is None:
             self.fill(nodes)
         total = sum(self.table.entries[node_key(n, self.settings)] for n in nodes)
-        cal = self.table.calibration
+        cal = self.calibration_for(tuple(prof.input_shape))
         scale = float(cal.get("scale", 1.0))
         per_op = float(cal.get("per_op_ms", 0.0))
         overhead = float(cal.get("overhead_ms", self.table.call_overhead_ms or 0.0))
-        return LatencyPrediction(scale * total + per_op * len(nodes) + overhead, total, len(nodes), scale, per_op, overhead)
+        return LatencyPrediction(
+            scale * total + per_op * len(nodes) + overhead, total, len(nodes), scale, per_op, overhead,
+            int(cal.get("nets", 0)),
+        )
+
+    def calibration_for(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
+        """The calibration at ``input_shape``, fitted now (:meth:`calibrate`) if the table has none and the model
+        has calibration nets; ``{}`` (the plain sum) otherwise."""
+        cal = self.table.calibration.get(shape_key(input_shape))
+        if cal is None and self.calibration_nets:
+            cal = self.calibrate(self.calibration_nets, tuple(input_shape))
+        return cal or {}
 
     def predict_ms(self, spec: SpecSource, input_shape: tuple[int, int, int] | None = None, **overrides: Any) -> float:
         """Predicted forward latency in ms per batch of ``settings.batch_size`` (see :meth:`predict`)."""
@@ -182,8 +214,12 @@ class LatencyModel:
         (:attr:`LatencyMeasurement.compute_ms`) minus that overhead. With fewer than three nets only the scale is
         fitted.
 
+        The fit is kept per input shape (the ratio of a net to the sum of its ops changes with resolution: 1.15 at
+        3x112x112 and 1.07 at 3x224x224 on the machine of docs/latency.md). Nets that do not fit the shape are
+        skipped; with none left the fit is the plain sum (scale 1).
+
         Returns:
-            The calibration stored: ``scale``, ``per_op_ms``, ``overhead_ms``, ``nets``, ``input_shape`` and the
+            The calibration stored under the shape: ``scale``, ``per_op_ms``, ``overhead_ms``, ``nets`` and the
             ``(op_sum_ms, ops, measured_ms)`` triples.
         """
         import numpy as np
@@ -191,22 +227,30 @@ class LatencyModel:
 
         rows = []
         for spec in specs:
-            nodes = self.nodes(spec, input_shape)
+            try:
+                nodes = self.nodes(spec, input_shape)
+            except SpecError:  # a calibration net that does not fit this input shape (too small for its strides)
+                continue
             self.fill(nodes)
             total = sum(self.table.entries[node_key(n, self.settings)] for n in nodes)
             rows.append((total, len(nodes), self.measure(spec, input_shape).compute_ms))
+        if self.table.call_overhead_ms is None:
+            self.table.call_overhead_ms = measure_call_overhead(self.settings)
         overhead = float(self.table.call_overhead_ms or 0.0)
         sums = np.array([r[0] for r in rows], dtype=float)
         ops = np.array([r[1] for r in rows], dtype=float)
         target = np.array([r[2] for r in rows], dtype=float) - overhead
         if len(rows) >= 3:
             (scale, per_op), _ = nnls(np.stack([sums, ops], 1), target)
-        else:
+        elif rows:
             scale, per_op = float(target.sum() / max(sums.sum(), 1e-9)), 0.0
-        self.table.calibration = {
+        else:
+            scale, per_op = 1.0, 0.0
+        cal = {
             "scale": float(scale), "per_op_ms": float(per_op), "overhead_ms": overhead, "nets": len(rows),
-            "input_shape": list(input_shape) if input_shape else None,
             "rows": [[float(a), int(b), float(c)] for a, b, c in rows],
         }
+        key = shape_key(input_shape if input_shape else tuple(load_spec(specs[0]).input_shape))
+        self.table.calibration = {**self.table.calibration, key: cal}
         self.table.save()
-        return self.table.calibration
+        return cal

@@ -42,7 +42,7 @@ TABLE_FORMAT = 1
 ROTATE_BYTES = 64 * 2**20
 ROTATE_MIN_BYTES = 16 * 2**10
 ROTATE_MAX_COPIES = 64
-OP_MEASURE = {"max_time_s": 0.3, "rel_ci": 0.03, "min_repeats": 7, "warmup_s": 0.02}
+OP_MEASURE = {"max_time_s": 0.3, "rel_ci": 0.03, "min_repeats": 5, "min_warmup": 1, "warmup_s": 0.02}
 
 
 def op_key(op: str, params: Mapping[str, Any], in_shapes: Iterable[Shape], settings: LatencySettings) -> str:
