@@ -209,6 +209,8 @@ def make_hardware_gate(recipe, space: SearchSpace, num_classes: int) -> Hardware
             return model.predict_ms(spec(point))
 
         def measure_ms(point: Point) -> float:
+            # the wall clock (what `nascomp profile --latency` reports as measured): on a busy machine it is above
+            # the idle-core time the table predicts, so load fails more candidates, never fewer
             return measure_latency(build(spec(point)), shape, lat).median_ms
     if recipe.memory_budget is not None:
         def predict_memory(point: Point) -> int:
