@@ -23,8 +23,8 @@ def cands(*rows: tuple[float, ...] | tuple) -> list[Candidate]:
 def test_a_rung_with_fewer_than_eta_results_promotes_nobody():
     c = cands((P, 0.9), (P, 0.1))
     assert next_job(c, LADDER, can_start=True).action is Action.START
-    d = next_job(c, LADDER, can_start=False)
-    assert d.action is Action.DONE
+    d = next_job(c, LADDER, can_start=False)  # no rank promotes; only the "nothing else to run" rule
+    assert (d.action, d.lineage) == (Action.PROMOTE, 0) and "finishing" in d.reason
 
 
 def test_the_top_third_of_a_rung_is_promoted_best_first():
@@ -123,3 +123,33 @@ def test_ranking_ties_go_to_the_earlier_candidate():
 def test_a_ladder_needs_rungs_and_eta():
     with pytest.raises(ValueError, match="eta >= 2"):
         Ladder(rungs=3, eta=1)
+
+
+def test_a_candidate_stopped_inside_a_rung_resumes_first():
+    c = [Candidate(0, (0.5,), P), Candidate(1, (0.9,), P), Candidate(2, (0.7,), P),
+         Candidate(3, (0.4,), P, mid_rung=True)]
+    d = next_job(c, LADDER, can_start=True)
+    assert (d.action, d.lineage, d.rung) == (Action.PROMOTE, 3, 0)
+    assert "stopped inside rung 1" in d.reason
+
+
+def test_no_new_candidate_when_not_even_its_first_rung_fits():
+    c = cands((C, 0.5, 0.6, 0.7))
+    d = next_job(c, LADDER, can_start=True, clock=Clock(seconds_left=5.0, rung_seconds=(10.0, 30.0, 90.0)))
+    assert d.action is Action.DONE
+
+
+def test_with_nothing_left_to_run_the_best_paused_candidate_is_finished():
+    # 4 candidates, eta 3: rung 1 holds one result, whose top is empty; without this rule nothing would complete
+    c = cands((P, 0.5), (P, 0.6, 0.65), (P, 0.4), (P, 0.3))
+    d = next_job(c, LADDER, can_start=False)
+    assert (d.action, d.lineage, d.rung) == (Action.PROMOTE, 1, 1)
+    assert "finishing the best paused candidate" in d.reason
+    assert next_job(c, LADDER, can_start=True).action is Action.START
+    # at its boundary it goes on rather than pausing and being promoted at once
+    c = cands((P, 0.5), (R, 0.6, 0.65), (P, 0.4), (P, 0.3))
+    assert at_rung(c, 1, LADDER, can_start=False).action is Action.CONTINUE
+    assert at_rung(c, 1, LADDER, can_start=True).action is Action.PAUSE
+    # once one is complete, the rest are left to at_end
+    c = cands((P, 0.5), (C, 0.6, 0.65, 0.7), (P, 0.4), (P, 0.3))
+    assert next_job(c, LADDER, can_start=False).action is Action.DONE

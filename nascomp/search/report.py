@@ -152,12 +152,17 @@ class Reporter:
         t = study.get_trials(deepcopy=False)[number]
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else 0.0
         macs = t.user_attrs.get(attrs.MACS)
-        colour = {"complete": "green", "pruned": "yellow", "failed": "red", "reused": "cyan"}.get(outcome, "white")
+        colour = {"complete": "green", "pruned": "yellow", "failed": "red", "reused": "cyan",
+                  "paused": "magenta"}.get(outcome, "white")
         parts = [f"trial {number:>3}", f"[{colour}]{outcome:<8}[/{colour}]", f"acc {_acc(trial_accuracy(t))}",
                  format_macs(macs) if macs is not None else "-", f"{seconds:5.1f} s"]
         draws = t.user_attrs.get(attrs.DRAWS)
         if draws and draws > 1:
             parts.append(f"{draws} draws screened")
+        if t.user_attrs.get(attrs.RESUMES) is not None:
+            parts.append(f"resumed trial {t.user_attrs[attrs.RESUMES]}")
+        if t.user_attrs.get(attrs.RESTARTED):
+            parts.append(f"restarted: {t.user_attrs[attrs.RESTARTED]}")
         if t.user_attrs.get(attrs.REASON):
             parts.append(str(t.user_attrs[attrs.REASON]))
         self.console.print("  ".join(parts), highlight=False)

@@ -17,6 +17,9 @@ accuracy there): when no candidate is complete yet and starting one more new can
 to finish it, a free worker promotes it without the ``1/eta`` evidence, and a running candidate that is that best
 continues. A search that reached ``eta`` candidates with rung times measured so ends with a complete trial.
 
+**When nothing else is left to run** (every candidate started, none running) and none is complete, the best paused
+candidate is finished too, so a small study (``--trials 5``) ends with a result.
+
 **When the search ends** (:func:`at_end`), every paused candidate is stopped for good (its saved state removed);
 a search stopped by a signal keeps them, so a rerun of the study can still promote them.
 
@@ -64,11 +67,14 @@ class Candidate:
         lineage: The number of the Optuna trial that started it (a promotion keeps the lineage).
         values: Validation accuracy (0-1) after each rung it finished, rung 0 first.
         status: Where it stands.
+        mid_rung: Paused inside a rung (by Ctrl-C, SIGTERM or the time limit), not at a boundary: resumed before
+            anything else, whatever its rank.
     """
 
     lineage: int
     values: tuple[float, ...]
     status: Status
+    mid_rung: bool = False
 
     @property
     def rung(self) -> int:
@@ -170,6 +176,10 @@ def next_job(candidates: Sequence[Candidate], ladder: Ladder, *, can_start: bool
         >>> next_job(c, Ladder(rungs=3), can_start=True)
         Decision(action=<Action.PROMOTE: 'promote'>, reason='rank 1 of 3 results at rung 0 (top 1)', lineage=1, rung=0)
     """
+    stopped_inside = [c for c in candidates if c.status is Status.PAUSED and c.mid_rung]
+    if stopped_inside:
+        c = stopped_inside[0]
+        return Decision(Action.PROMOTE, f"resuming a trial stopped inside rung {c.rung + 1}", c.lineage, c.rung)
     if not any(c.status is Status.COMPLETE for c in candidates):
         best = best_paused(candidates)
         if clock.endgame(best, started_all=not can_start):
@@ -186,11 +196,22 @@ def next_job(candidates: Sequence[Candidate], ladder: Ladder, *, can_start: bool
                 continue  # would not finish its next rung before the limit
             return Decision(Action.PROMOTE, f"rank {rank} of {n} results at rung {rung} (top {len(top)})",
                             c.lineage, rung)
+    if can_start and clock.seconds_left is not None and clock.rung_seconds is not None \
+            and clock.rung_seconds[0] > clock.seconds_left:
+        can_start = False  # not even rung 0 of a new candidate would end in time
     if can_start:
         return Decision(Action.START, "no paused candidate is in the top 1/eta of its rung")
     if any(c.status is Status.RUNNING for c in candidates):
         return Decision(Action.WAIT, "every candidate is started; waiting for running ones to report")
+    best = best_paused(candidates)
+    if best is not None and not any(c.status is Status.COMPLETE for c in candidates) and _fits(clock, best):
+        return Decision(Action.PROMOTE, "nothing else to run and none complete: finishing the best paused "
+                                        "candidate", best.lineage, best.rung)
     return Decision(Action.DONE, "every candidate is started and no paused one ranks high enough to promote")
+
+
+def _fits(clock: Clock, best: Candidate) -> bool:
+    return clock.seconds_left is None or clock.rung_seconds is None or clock.to_finish(best.rung) <= clock.seconds_left
 
 
 def at_rung(candidates: Sequence[Candidate], lineage: int, ladder: Ladder, *, can_start: bool = True,
@@ -223,6 +244,12 @@ def at_rung(candidates: Sequence[Candidate], lineage: int, ladder: Ladder, *, ca
         if best is not None and best.lineage == lineage and clock.endgame(best, started_all=not can_start):
             return Decision(Action.CONTINUE, f"finishing the best candidate: {clock.seconds_left:.0f} s left, about "
                                              f"{clock.to_finish(rung):.0f} s to complete it and none complete yet",
+                            lineage, rung)
+    if not can_start and not any(c.status in (Status.RUNNING, Status.COMPLETE) for c in candidates
+                                 if c.lineage != lineage):
+        best = best_paused([c for c in candidates if c.lineage != lineage])
+        if best is None or (me.rung, me.values[-1]) > (best.rung, best.values[-1]):
+            return Decision(Action.CONTINUE, "nothing else to run and none complete: finishing the best candidate",
                             lineage, rung)
     top, n = _top(candidates, rung, ladder.eta)
     if n < ladder.eta:

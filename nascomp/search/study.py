@@ -32,6 +32,8 @@ from nascomp.search.recipe import Recipe, upgrade_identity
 from nascomp.search.report import Reporter
 from nascomp.search.loop import Deadline, SearchLoop, Training
 from nascomp.search.sampler import BudgetSampler
+from nascomp.search.schedule import Ladder
+from nascomp.search.states import SavedStates, default_store
 from nascomp.search.space import SearchSpace, load_space
 from nascomp.search.storage import default_storage_url, describe_storage, open_storage
 from nascomp.search.workers import Coordinator, counted
@@ -125,9 +127,7 @@ def reduction_factor(fractions: tuple[float, ...] | None) -> int:
 def _make_pruner(recipe: Recipe) -> optuna.pruners.BasePruner:
     if recipe.search.pruner == "median" and not recipe.search.multi_objective:
         return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-    if recipe.search.pruner == "sha" and not recipe.search.multi_objective:
-        return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=1, reduction_factor=reduction_factor(recipe.train.data_fractions), min_early_stopping_rate=0)
+    # "sha": successive halving with pauses is the loop's scheduler (nascomp.search.schedule), not a pruner
     if recipe.search.pruner == "hyperband" and not recipe.search.multi_objective:
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=recipe.train.epochs)
     return optuna.pruners.NopPruner()
@@ -326,7 +326,7 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     outputs = _Outputs(study, space, recipe, num_classes, out)
     loop = SearchLoop(
         study=study, space=space, sampler=sampler, cost=cost, budget=budget, target=recipe.search.trials,
-        multi_objective=recipe.search.multi_objective, training=_training(recipe, space, data, device),
+        multi_objective=recipe.search.multi_objective, training=_training(recipe, space, data, device, out),
         coordinator=Coordinator(study, url, list(space.dimensions), note=reporter.note), reporter=reporter,
         stop=stop, deadline=Deadline(started=t0, timeout=recipe.search.timeout),
         after_trial=lambda: outputs.write(final=False),
@@ -354,7 +354,7 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     return result
 
 
-def _training(recipe: Recipe, space: SearchSpace, data: ImageData, device: torch.device) -> Training:
+def _training(recipe: Recipe, space: SearchSpace, data: ImageData, device: torch.device, out: Path) -> Training:
     """The proxy schedule: every point starts from the same seed, at the proxy resolution, on the train split."""
     size = recipe.data.image_size
 
@@ -367,13 +367,14 @@ def _training(recipe: Recipe, space: SearchSpace, data: ImageData, device: torch
         return fit(model, data, recipe.train, device=device, seed=recipe.search.seed, **callbacks)
 
     steps = fidelity_steps(recipe.train.data_fractions, recipe.train.epochs)
+    asha = recipe.search.pruner == "sha" and not recipe.search.multi_objective and recipe.train.epochs > 1
     return Training(build=build_point, fit=fit_model, epochs=recipe.train.epochs,
                     steps_per_epoch=max(1, -(-len(data.y_train) // recipe.train.batch_size)), device=device,
                     step_of=steps.__getitem__, epoch_steps=tuple(recipe.train.epoch_steps(len(data.y_train))),
                     val_images=tuple(recipe.train.val_images(len(data.y_val))),
-                    rung_time_shares=(recipe.search.pruner == "sha" and recipe.train.data_fractions is not None
-                                      and not recipe.search.multi_objective),
-                    reduction_factor=reduction_factor(recipe.train.data_fractions))
+                    ladder=Ladder(rungs=recipe.train.epochs, eta=reduction_factor(recipe.train.data_fractions))
+                    if asha else None,
+                    states=SavedStates(default_store(out)) if asha else None)
 
 
 class _Outputs:

@@ -285,6 +285,21 @@ class Coordinator:
         self._pending = {n: self._pending.get(n, now) for n in snapshot.pending_retry()}
         return {n for n, since in self._pending.items() if now - since > 2 * self.grace}
 
+    def take_queued(self) -> optuna.Trial:
+        """The oldest queued trial (a promotion or a retry, ``study.ask()`` pops it), marked as this worker's."""
+        trial = self.study.ask()
+        trial.set_user_attr(attrs.WORKER, self.worker)
+        return trial
+
+    def enqueue_promotion(self, params: dict[str, Any], *, resumes: int, lineage: int) -> None:
+        """Queue a promotion: a trial with the paused trial ``resumes``'s point that resumes its saved state. Any
+        worker's next :meth:`take_queued` (or :meth:`claim`) runs it."""
+        self.study.enqueue_trial(params, user_attrs={attrs.RESUMES: int(resumes), attrs.LINEAGE: int(lineage)})
+
+    def withdraw(self, trial: optuna.Trial, reason: str) -> None:
+        """Close ``trial`` unused (``FAIL``, ``withdrawn``): it never counts and holds no slot."""
+        self._withdraw(trial, reason)
+
     def _withdraw(self, trial: optuna.Trial, reason: str) -> None:
         """Close a trial that has no parameter yet, unused: it never counts and holds no slot."""
         trial.set_user_attr(attrs.WITHDRAWN, True)
