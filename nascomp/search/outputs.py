@@ -25,7 +25,8 @@ __all__ = ["write_trials_csv", "write_best_yaml", "write_plots", "history_figure
            "trial_accuracy", "best_trial", "CSV_COLUMNS", "PLOT_STYLES"]
 
 #: Columns of ``trials.csv`` before and after the space's parameters.
-CSV_COLUMNS = (("number", "state"), ("macs", "params", "accuracy", "accuracy_se", "seconds", "duplicate_of", "reason"))
+CSV_COLUMNS = (("number", "state"), ("macs", "params", "accuracy", "accuracy_se", "seconds", "duplicate_of", "reason",
+                                     "lineage", "resumes", "paused_after_epoch", "promoted_as"))
 
 
 def trial_accuracy(trial: FrozenTrial) -> float | None:
@@ -59,14 +60,22 @@ def pareto_front(points: list[tuple[int, float]]) -> list[int]:
 
 def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> Path:
     """One row per trial: number, state, the space's parameters, MACs, params, accuracy, its standard error
-    (:func:`nascomp.search.trials.accuracy_se` over the images the accuracy was measured on), seconds, reason."""
+    (:func:`nascomp.search.trials.accuracy_se` over the images the accuracy was measured on), seconds, reason, and
+    successive halving's record: the architecture's first trial (``lineage``), the paused trial this one
+    ``resumes``, the epoch it was paused after (``paused_after_epoch``; 0: inside epoch 1, by a signal or the time
+    limit) and the trial that resumed it (``promoted_as``)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     head, tail = CSV_COLUMNS
     writer.writerow([*head, *dimensions, *tail])
     trials = study.get_trials(deepcopy=False)
     n_val = attrs.val_images(study)
+    promoted_as = {}
     for t in trials:
+        if t.user_attrs.get(attrs.RESUMES) is not None and t.state != TrialState.FAIL:
+            promoted_as.setdefault(int(t.user_attrs[attrs.RESUMES]), t.number)
+    for t in trials:
+        paused_at = t.user_attrs.get(attrs.PAUSED_AT)
         acc = trial_accuracy(t)
         se = None if acc is None else attrs.accuracy_se(acc, attrs.trial_val_images(t, n_val))
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else ""
@@ -81,6 +90,10 @@ def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> 
             f"{seconds:.1f}" if seconds != "" else "",
             t.user_attrs.get(attrs.DUPLICATE_OF, ""),
             t.user_attrs.get(attrs.REASON, "") or lost_reason(t, trials),
+            attrs.lineage(t) if t.params else "",
+            t.user_attrs.get(attrs.RESUMES, ""),
+            "" if paused_at is None else int(paused_at) + 1,
+            promoted_as.get(t.number, ""),
         ])
     return write_atomic(path, buf.getvalue())
 
