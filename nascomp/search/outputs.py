@@ -121,7 +121,7 @@ def write_best_yaml(spec: dict[str, Any], path: Path) -> Path:
 #: epoch before it was stopped: drawn hollow, labelled as partial, never part of the Pareto front or the best.
 PLOT_STYLES = {
     TrialState.COMPLETE: ("o", "tab:blue", "complete", True),
-    TrialState.PRUNED: ("v", "tab:orange", "pruned (partial training)", False),
+    TrialState.PRUNED: ("v", "tab:orange", "pruned or paused (partial training)", False),
 }
 
 
@@ -134,7 +134,8 @@ def _scatter(ax, xs, ys, state: TrialState) -> None:
 
 
 def history_figure(study: optuna.Study):
-    """The figure of ``history.png``: accuracy per trial (pruned ones hollow, failed at 0) and the best so far."""
+    """The figure of ``history.png``: accuracy per trial (pruned and paused ones hollow, failed at 0), dotted lines
+    from each paused trial to the promotion that resumed it, and the best so far."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -152,6 +153,14 @@ def history_figure(study: optuna.Study):
     failed = [t.number for t in trials if t.state == TrialState.FAIL]
     if failed:
         ax.scatter(failed, [0.0] * len(failed), marker="x", color="tab:red", label="failed", zorder=3)
+    accuracy = dict((t.number, a) for t, a in scored)
+    label = "promotion: a paused trial resumed"
+    for t, a in scored:  # successive halving's promotions: a dotted line from the paused trial to its resumption
+        resumes = t.user_attrs.get(attrs.RESUMES)
+        if resumes is not None and a is not None and accuracy.get(int(resumes)) is not None:
+            ax.plot([int(resumes), t.number], [accuracy[int(resumes)], a], linestyle=":", color="tab:purple",
+                    label=label, zorder=1)
+            label = None
     best_x, best_y, best = [], [], -math.inf
     for t, a in scored:
         if t.state == TrialState.COMPLETE and a is not None and a > best:

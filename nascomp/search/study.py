@@ -129,7 +129,11 @@ def _make_pruner(recipe: Recipe) -> optuna.pruners.BasePruner:
         return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
     # "sha": successive halving with pauses is the loop's scheduler (nascomp.search.schedule), not a pruner
     if recipe.search.pruner == "hyperband" and not recipe.search.multi_objective:
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=recipe.train.epochs)
+        # as Optuna's docs set it up: the resource is what each report stands for (the rung's steps 1, 3, 9 with
+        # data shares, else the epoch), its maximum the last one
+        steps = fidelity_steps(recipe.train.data_fractions, recipe.train.epochs)
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(steps[-1], 1),
+                                              reduction_factor=reduction_factor(recipe.train.data_fractions))
     return optuna.pruners.NopPruner()
 
 
