@@ -259,7 +259,8 @@ class Coordinator:
                 now = self.snapshot()  # sees this trial, and any created by other workers meanwhile
                 frozen = now.trial(trial.number)
                 assert frozen is not None  # the storage returns the trial it just created
-                if now.claims_ahead(frozen, self._forgotten(now)) >= target:
+                promotion = frozen.user_attrs.get(attrs.RESUMES) is not None  # holds no new slot
+                if not promotion and now.claims_ahead(frozen, self._forgotten(now)) >= target:
                     self._withdraw(trial, f"surplus: another worker took the last of the {target} slots at the "
                                           f"same moment; closed unused (nothing trained)")
                     continue
@@ -311,8 +312,8 @@ class Coordinator:
         point first, or ``None``. Of two trials that publish the same point at the same moment, the later in slot
         order yields; a trial that already confirmed its point is never displaced. A queued retry keeps its stored
         point: it never yields here, and :meth:`await_twins` sorts it out."""
-        if frozen.params:
-            return None
+        if frozen.params or frozen.user_attrs.get(attrs.RESUMES) is not None:
+            return None  # a retry or a promotion: its point is fixed
         point = trial.relative_params  # the budget sampler's draws happen here
         if not all(d in point for d in self.dimensions):
             return None  # the sampler fell back to independent sampling: nothing to compare yet
