@@ -141,7 +141,7 @@ def summarize_study(name: str, folder: Path) -> dict:
     """The trained trials of a finished search (read from its study: a rerun recomputes it)."""
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{folder / 'study.db'}")
     trials = study.get_trials(deepcopy=False)
-    start = min(t.datetime_start for t in trials if t.datetime_start is not None)
+    start = min((t.datetime_start for t in trials if t.datetime_start is not None), default=None)
     rows, duplicates = [], 0
     for t in trials:
         if t.state not in (TrialState.COMPLETE, TrialState.PRUNED) or t.datetime_complete is None:

@@ -7,8 +7,16 @@ One trial, in order (:meth:`SearchLoop.one_trial`):
 2. **gate** -- the point's analytic cost is recorded, and a point over budget is failed, never trained;
 3. **settle** -- a twin running in another worker is waited for, and a point the study has a result for is reused
    (``duplicate_of``), never trained twice;
-4. **train** -- the injected :class:`Training` builds and fits the point; each epoch's accuracy is reported to the
-   pruner, which is never consulted at the last epoch.
+4. **train** -- the injected :class:`Training` builds and fits the point; each epoch's accuracy is reported to
+   Optuna. With a ladder (successive halving with pauses, the default) the scheduler
+   (:func:`nascomp.search.schedule.at_rung`) decides after each rung to go on, complete or pause; a paused trial's
+   training state goes to the artifact store and the trial ends ``PRUNED`` with ``paused_at_rung``. Otherwise
+   Optuna's pruner (never consulted at the last epoch) may stop it.
+
+Which trial runs next is the scheduler's call too (:func:`nascomp.search.schedule.next_job`): a queued trial (a
+promotion or a retry), a promotion queued now (a trial with the paused trial's point and ``resumes``, which
+:meth:`SearchLoop.one_trial` resumes from the saved state), a new trial, a wait for running ones, or the end. See
+docs/search.md, "Paused and resumed trials (ASHA)".
 
 Everything the loop needs is passed in explicitly (study, sampler, cost, training, coordinator, reporter, stop
 flag, deadline), so tests drive it with a stand-in training and no data.
