@@ -35,8 +35,9 @@ def _recipe(tmp_path: Path, **overrides):
     return dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, data_fractions=SHARES))
 
 
-def _run(recipe):
-    return run_search(recipe, reporter=Reporter(console=Console(file=io.StringIO(), width=200), bars=False))
+def _run(recipe, buffer: io.StringIO | None = None):
+    console = Console(file=buffer if buffer is not None else io.StringIO(), width=300)
+    return run_search(recipe, reporter=Reporter(console=console, bars=False))
 
 
 def _straight_history(recipe, point: dict) -> list[float]:
@@ -53,7 +54,8 @@ def test_a_small_study_ends_with_a_complete_trial_resumed_exactly(tmp_path):
     """4 architectures, eta 3 (issue 19: ``--trials 5`` used to prune every trial). Trials pause at rung 0 until
     it holds 3 results, the top one is promoted, and with nothing else to run the best paused one is finished."""
     recipe = _recipe(tmp_path, trials=4)
-    result = _run(recipe)
+    printed = io.StringIO()
+    result = _run(recipe, printed)
     study = optuna.load_study(study_name=result.study_name, storage=result.storage)
     trials = study.trials
     assert result.trials == 4  # architectures, whatever the number of promotions
@@ -73,8 +75,18 @@ def test_a_small_study_ends_with_a_complete_trial_resumed_exactly(tmp_path):
     assert os.listdir(result.out / "artifacts") == []
     stopped = {k for k in study.user_attrs if k.startswith(attrs.STUDY_STOPPED_PREFIX)}
     assert stopped  # the paused architectures left at the end were finally pruned, with a reason
-    rows = (result.out / "trials.csv").read_text().splitlines()
-    assert rows[0].split(",")[-4:] == ["lineage", "resumes", "paused_after_epoch", "promoted_as"]
+    import csv
+
+    rows = list(csv.DictReader((result.out / "trials.csv").open(encoding="utf-8")))
+    assert list(rows[0])[-4:] == ["lineage", "resumes", "paused_after_epoch", "promoted_as"]
+    for t in promotions:  # each promotion row names the trial it resumes, and that row names it back
+        assert rows[t.number]["resumes"] == str(t.user_attrs[attrs.RESUMES])
+        assert rows[t.user_attrs[attrs.RESUMES]]["promoted_as"] == str(t.number)
+        assert rows[t.number]["lineage"] == str(t.user_attrs[attrs.LINEAGE])
+    assert rows[0]["paused_after_epoch"] == "1"
+    text = " ".join(printed.getvalue().split())
+    assert f"resumed trial {best.user_attrs[attrs.RESUMES]}" in text
+    assert f"successive halving paused {len(paused)} and resumed {len(promotions)} of them" in text
 
 
 def test_a_corrupt_saved_state_restarts_the_trial_from_scratch(tmp_path, monkeypatch):

@@ -215,8 +215,11 @@ def summary_table(study: optuna.Study, budget: int, result) -> Table:
     else:
         table.add_row("best", "no trial completed yet")
     noun = "trial" if len(trials) == 1 else "trials"
+    paused = sum(t.user_attrs.get(attrs.PAUSED_AT) is not None for t in trials)
+    promoted = sum(t.user_attrs.get(attrs.RESUMES) is not None for t in trials)
+    halving = f"; successive halving paused {paused} and resumed {promoted} of them" if paused else ""
     table.add_row("study", f"{study.study_name}: {len(trials)} {noun} ({counts[TrialState.COMPLETE]} complete, "
-                           f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed)")
+                           f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed{halving})")
     if result.screened or result.trained:
         table.add_row("this run", f"screened {result.screened} points by analytic cost, {result.screened_fit} fit; "
                                   f"trained {result.trained}; {result.seconds:.0f} s")
