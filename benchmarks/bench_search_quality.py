@@ -112,7 +112,8 @@ def search_job(ledger: Ledger, base, method: str, seed: int, out: Path, log, sam
     ``sampler_seed``."""
     name = f"search-{method}-seed{seed}"
     folder = out / name
-    if (done := ledger.get(name)) is None:
+    key = f"{out.name}-{name}"  # one ledger for every budget (``out`` is the budget's folder)
+    if (done := ledger.get(key)) is None:
         overrides = {"seed": sampler_seed, "out": str(folder), "study_name": name,
                      "storage": f"sqlite:///{folder / 'study.db'}"}
         if method == "random":
@@ -128,11 +129,11 @@ def search_job(ledger: Ledger, base, method: str, seed: int, out: Path, log, sam
             raise SystemExit(f"{name} was interrupted ({result.stop_reason}); rerun to go on")
         done = {"method": method, "seed": seed, "sampler_seed": sampler_seed,
                 "seconds": time.perf_counter() - t0, "folder": str(folder)}
-        ledger.put(name, done)
+        ledger.put(key, done)
     record = {**done, **summarize_study(name, folder)}
     best = ("no complete trial (a loss)" if record["best_trial"] is None else
             f"best proxy accuracy {record['best_accuracy']:.4f} at {record['best_macs'] / 1e6:.0f} MMACs")
-    log(f"{name}: {record['evaluated']} architectures trained ({record['complete']} complete, "
+    log(f"{key}: {record['evaluated']} architectures trained ({record['complete']} complete, "
         f"{record['duplicates']} duplicate points reused) in {record['seconds']:.0f} s; {best}")
     return record
 
