@@ -403,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
              f"`.venv/bin/python benchmarks/bench_search_quality.py --budgets {','.join(budgets)} "
              f"--methods {','.join(args.methods)} --seeds {args.seeds} "
              f"{f'--trials {args.trials}' if args.trials else f'--search-seconds {args.search_seconds:g}'} "
-             f"--retrain-epochs {args.retrain_epochs} --retrain-images {args.retrain_images}`, "
+             f"--retrain-epochs {args.retrain_epochs} --retrain-images {args.retrain_images}"
+             f"{f' --data {args.data}' if args.data else ''}`, "
              f"{searched_s / 60:.0f} min of searching and retraining in all. A search without a complete trial "
              f"scores 0 (a loss).", ""]
     for b in budgets:

@@ -73,13 +73,14 @@ def test_the_last_rung_completes():
 
 
 def test_near_the_limit_the_best_paused_candidate_is_finished_without_evidence():
-    # rung seconds 10, 30, 90: a new candidate costs 130 s; finishing lineage 1 (at rung 0) costs 120 s
+    # rung seconds 10, 30, 90: a new candidate costs 130 s; finishing lineage 1 (at rung 0) costs 120 s; with the
+    # 1.5x safety the endgame starts at 1.5 x 250 = 375 s left
     c = cands((P, 0.5), (P, 0.7))
-    clock = Clock(seconds_left=200.0, rung_seconds=(10.0, 30.0, 90.0))
+    clock = Clock(seconds_left=370.0, rung_seconds=(10.0, 30.0, 90.0))
     d = next_job(c, LADDER, can_start=True, clock=clock)
     assert (d.action, d.lineage, d.rung) == (Action.PROMOTE, 1, 0)
     assert "finishing the best paused candidate" in d.reason
-    assert next_job(c, LADDER, can_start=True, clock=Clock(300.0, (10.0, 30.0, 90.0))).action is Action.START
+    assert next_job(c, LADDER, can_start=True, clock=Clock(380.0, (10.0, 30.0, 90.0))).action is Action.START
     # at a boundary: the running candidate that is the best continues in the endgame
     c = cands((P, 0.5), (R, 0.7))
     assert at_rung(c, 1, LADDER, clock=clock).action is Action.CONTINUE

@@ -155,3 +155,20 @@ def test_ctrl_c_pauses_the_running_trial_and_a_rerun_resumes_it(tmp_path, monkey
 def test_fewer_architectures_than_eta_still_end_complete(tmp_path, trials):
     result = _run(_recipe(tmp_path, trials=trials))
     assert result.best is not None and result.trials == trials
+
+
+def test_a_time_limited_search_ends_with_a_complete_trial(tmp_path, monkeypatch):
+    """Many more architectures asked for than fit in the limit: near it the rest of the time goes to the best paused
+    one (issue 19: a 6-minute search evaluated 30 architectures and completed none)."""
+    import time
+
+    from nascomp.search.loop import Deadline
+
+    # the limit counts from the loop's start (data and census excluded), so that a busy machine still gets trials
+    monkeypatch.setattr(study_module, "Deadline", lambda started, timeout: Deadline(time.perf_counter(), timeout))
+    result = _run(_recipe(tmp_path, trials=200, timeout="20s"))
+    study = optuna.load_study(study_name=result.study_name, storage=result.storage)
+    assert result.stopped_by_timeout and result.trials < 200
+    assert result.best is not None and (result.out / "best.yaml").is_file()
+    assert result.trials >= 2  # several architectures evaluated, not one trained to the end alone
+    assert any(t.user_attrs.get(attrs.PAUSED_AT) is not None for t in study.trials)

@@ -132,6 +132,8 @@ class LoopStats:
         screened: Points it costed for its trials (draws), and ``screened_fit`` of them fit the budget.
         epoch_seconds: Seconds this run's trials spent training and validating each epoch (0-based), summed.
         rung_seconds: Seconds each epoch (rung) took, every time this run trained one: the scheduler's clock.
+        step_seconds: Seconds of this run's steady-state training steps (each epoch's first step left out), summed,
+            and ``timed_steps`` of them: the clock's estimate of a rung not measured yet.
         paused, resumed, restarted: Trials this run paused, resumed from a saved state, and restarted from scratch
             because their saved state was missing or corrupt.
         durations: Seconds each trained trial took: the start rule's estimate of the next trial.
@@ -145,6 +147,8 @@ class LoopStats:
     durations: list[float] = field(default_factory=list)
     epoch_seconds: dict[int, float] = field(default_factory=dict)
     rung_seconds: dict[int, list[float]] = field(default_factory=dict)
+    step_seconds: float = 0.0
+    timed_steps: int = 0
     paused: int = 0
     resumed: int = 0
     restarted: int = 0
@@ -246,18 +250,23 @@ class SearchLoop:
         return candidates_of(snap.trials, stopped=stopped_lineages(self.study.user_attrs), lost=snap.lost)
 
     def _clock(self) -> Clock:
-        """Time left, and each rung's expected seconds: the median of this run's, else rung 0's scaled by steps."""
+        """Time left, and each rung's expected seconds: the median of this run's times of that rung; for a rung not
+        trained yet, rung 0's fixed part (building, set-up, validation: its median less its steps at the mean
+        steady-state step time) plus that rung's steps at that step time."""
         left = None if self.deadline.timeout is None else self.deadline.timeout - self.deadline.elapsed()
         first = self.stats.rung_seconds.get(0)
         steps = self.training.epoch_steps
         if not first:
             return Clock(seconds_left=left)
         rung0 = statistics.median(first)
+        per_step = self.stats.step_seconds / self.stats.timed_steps if self.stats.timed_steps else None
         rungs = []
         for k in range(self.training.epochs):
             seen = self.stats.rung_seconds.get(k)
             if seen:
                 rungs.append(statistics.median(seen))
+            elif steps and per_step is not None:
+                rungs.append(max(0.0, rung0 - per_step * steps[0]) + per_step * steps[k])
             else:
                 rungs.append(rung0 * (steps[k] / steps[0] if steps else 1.0))
         return Clock(seconds_left=left, rung_seconds=tuple(rungs))
@@ -405,6 +414,9 @@ class SearchLoop:
 
         def on_step(step: int, steps: int) -> None:
             now = time.perf_counter()
+            if step > 1:  # steady-state step time: the first step of an epoch carries its set-up
+                self.stats.step_seconds += now - at["last_step"]
+                self.stats.timed_steps += 1
             at["step"], at["last_step"] = step, now
             self._bars.step(step, steps)
 

@@ -34,7 +34,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = ["Status", "Action", "Candidate", "Ladder", "Clock", "Decision", "next_job", "at_rung", "at_end",
-           "rung_ranking", "best_paused"]
+           "rung_ranking", "best_paused", "SAFETY"]
+
+#: The endgame starts this much earlier than the rung times predict (the estimates come from other architectures,
+#: on a machine whose load changes).
+SAFETY = 1.5
 
 
 class Status(str, enum.Enum):
@@ -116,11 +120,12 @@ class Clock:
         return sum((self.rung_seconds or ())[rung + 1:])
 
     def endgame(self, best: Candidate | None, started_all: bool) -> bool:
-        """No time for one more new candidate and then finishing ``best``: the rest goes to ``best``."""
+        """No time for one more new candidate and then finishing ``best`` (with :data:`SAFETY` to spare, as rung
+        times vary with the architecture and the machine's load): the rest goes to ``best``."""
         if self.seconds_left is None or self.rung_seconds is None or best is None:
             return False
         after_new = 0.0 if started_all else self.to_finish(-1)
-        return self.seconds_left < after_new + self.to_finish(best.rung)
+        return self.seconds_left < SAFETY * (after_new + self.to_finish(best.rung))
 
 
 @dataclass(frozen=True)
