@@ -81,6 +81,9 @@ def test_near_the_limit_the_best_paused_candidate_is_finished_without_evidence()
     assert (d.action, d.lineage, d.rung) == (Action.PROMOTE, 1, 0)
     assert "finishing the best paused candidate" in d.reason
     assert next_job(c, LADDER, can_start=True, clock=Clock(380.0, (10.0, 30.0, 90.0))).action is Action.START
+    # a new candidate measured at 200 s as a whole (draws, overheads): 1.5 x (200 + 120) = 480 s
+    slow_new = Clock(380.0, (10.0, 30.0, 90.0), new_seconds=200.0)
+    assert next_job(c, LADDER, can_start=True, clock=slow_new).action is Action.PROMOTE
     # at a boundary: the running candidate that is the best continues in the endgame
     c = cands((P, 0.5), (R, 0.7))
     assert at_rung(c, 1, LADDER, clock=clock).action is Action.CONTINUE

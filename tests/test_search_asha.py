@@ -157,6 +157,7 @@ def test_fewer_architectures_than_eta_still_end_complete(tmp_path, trials):
     assert result.best is not None and result.trials == trials
 
 
+@pytest.mark.slow  # a 20 s time limit
 def test_a_time_limited_search_ends_with_a_complete_trial(tmp_path, monkeypatch):
     """Many more architectures asked for than fit in the limit: near it the rest of the time goes to the best paused
     one (issue 19: a 6-minute search evaluated 30 architectures and completed none)."""

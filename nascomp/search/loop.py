@@ -132,6 +132,8 @@ class LoopStats:
         screened: Points it costed for its trials (draws), and ``screened_fit`` of them fit the budget.
         epoch_seconds: Seconds this run's trials spent training and validating each epoch (0-based), summed.
         rung_seconds: Seconds each epoch (rung) took, every time this run trained one: the scheduler's clock.
+        new_trial_seconds: Wall seconds of each loop iteration that ran a new trial (draw, settle, train or
+            reuse, outputs): the clock's floor for the cost of one more new architecture.
         step_seconds: Seconds of this run's steady-state training steps (each epoch's first step left out), summed,
             and ``timed_steps`` of them: the clock's estimate of a rung not measured yet.
         paused, resumed, restarted: Trials this run paused, resumed from a saved state, and restarted from scratch
@@ -149,6 +151,7 @@ class LoopStats:
     rung_seconds: dict[int, list[float]] = field(default_factory=dict)
     step_seconds: float = 0.0
     timed_steps: int = 0
+    new_trial_seconds: list[float] = field(default_factory=list)
     paused: int = 0
     resumed: int = 0
     restarted: int = 0
@@ -200,6 +203,7 @@ class SearchLoop:
             self._bars = bars
             bars.best(best_trial(self.study))
             while not self.stop.set:
+                iteration_started = time.perf_counter()
                 if self.training.ladder is None:
                     if done >= self.target:
                         break
@@ -219,6 +223,8 @@ class SearchLoop:
                 done = self._counted()
                 bars.trial_done(done, best_trial(self.study))
                 self.after_trial()
+                if trial.user_attrs.get(attrs.RESUMES) is None:  # a new architecture, all its overheads included
+                    self.stats.new_trial_seconds.append(time.perf_counter() - iteration_started)
                 if self.stats.stopped_by_timeout:  # a trial was stopped by the time limit
                     what = "paused (its state saved)" if self.training.ladder else "stopped and not counted"
                     self.reporter.note(f"time limit: the {self.deadline.timeout:.0f} s timeout passed during trial "
@@ -269,7 +275,8 @@ class SearchLoop:
                 rungs.append(max(0.0, rung0 - per_step * steps[0]) + per_step * steps[k])
             else:
                 rungs.append(rung0 * (steps[k] / steps[0] if steps else 1.0))
-        return Clock(seconds_left=left, rung_seconds=tuple(rungs))
+        new = statistics.median(self.stats.new_trial_seconds) if self.stats.new_trial_seconds else None
+        return Clock(seconds_left=left, rung_seconds=tuple(rungs), new_seconds=new)
 
     def _claim_for_ladder(self) -> Any:
         """ASHA's ``get_job``: a queued trial (a promotion, a retry), a promotion queued now, a new trial, or

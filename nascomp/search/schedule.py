@@ -110,10 +110,13 @@ class Clock:
     Attributes:
         seconds_left: Seconds before the time limit (``None``: no limit).
         rung_seconds: Expected seconds to train each rung (e.g. the median so far); ``None`` until measured.
+        new_seconds: Expected wall seconds of one more new candidate as a whole (drawing, settling, training or
+            reusing, writing outputs), when measured: the endgame counts at least that for it.
     """
 
     seconds_left: float | None = None
     rung_seconds: tuple[float, ...] | None = None
+    new_seconds: float | None = None
 
     def to_finish(self, rung: int) -> float:
         """Seconds to train a candidate that finished ``rung`` (-1: a new one) through the last rung."""
@@ -124,7 +127,7 @@ class Clock:
         times vary with the architecture and the machine's load): the rest goes to ``best``."""
         if self.seconds_left is None or self.rung_seconds is None or best is None:
             return False
-        after_new = 0.0 if started_all else self.to_finish(-1)
+        after_new = 0.0 if started_all else max(self.to_finish(-1), self.new_seconds or 0.0)
         return self.seconds_left < SAFETY * (after_new + self.to_finish(best.rung))
 
 
