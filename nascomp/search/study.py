@@ -100,9 +100,8 @@ def fidelity_steps(fractions: tuple[float, ...] | None, epochs: int) -> list[int
     """The pruner step of each epoch: the epoch's training resource in units of the first epoch's share.
 
     Data shares ``(1/9, 1/3, 1)`` give steps ``[1, 3, 9]``: the rungs of successive halving with eta = 3
-    (Jamieson & Talwalkar, arXiv:1502.07943; Li et al., "Hyperband", arXiv:1603.06560), which Optuna's
-    ``SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)`` decides at steps 1 and 3 (the last epoch is
-    never consulted). Steps strictly increase (equal shares take the next step). Without shares: ``0..epochs-1``.
+    (Jamieson & Talwalkar, arXiv:1502.07943; Li et al., "Hyperband", arXiv:1603.06560), the resource Optuna's
+    ``HyperbandPruner`` is given (``max_resource=9``) and the keys the scheduler ranks each rung's results by. Steps strictly increase (equal shares take the next step). Without shares: ``0..epochs-1``.
 
     Example:
         >>> fidelity_steps((1 / 9, 1 / 3, 1.0), 3), fidelity_steps(None, 3)
