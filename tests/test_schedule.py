@@ -157,3 +157,17 @@ def test_with_nothing_left_to_run_the_best_paused_candidate_is_finished():
     # once one is complete, the rest are left to at_end
     c = cands((P, 0.5), (C, 0.6, 0.65, 0.7), (P, 0.4), (P, 0.3))
     assert next_job(c, LADDER, can_start=False).action is Action.DONE
+
+
+def test_the_clock_scales_an_unmeasured_rung_by_its_steps_above_rung_0s_fixed_part():
+    from nascomp.search.clock import clock_of
+
+    # rung 0: median 4 s over 8 steps at 0.1 s a step -> 3.2 s fixed; rung 1 measured (median 9 s); rung 2: 72 steps
+    c = clock_of(seconds_left=50.0, epochs=3, epoch_steps=(8, 24, 72), rung_seconds={0: [3.0, 4.0, 6.0], 1: [9.0]},
+                 step_seconds=3.0, timed_steps=30, new_trial_seconds=[7.0, 5.0, 30.0])
+    assert c.rung_seconds == pytest.approx((4.0, 9.0, 3.2 + 7.2))
+    assert c.new_seconds == 7.0 and c.seconds_left == 50.0
+    assert clock_of(seconds_left=None, epochs=3, epoch_steps=None, rung_seconds={}).rung_seconds is None
+    # no timed step: rung 0 scaled by steps
+    c = clock_of(seconds_left=1.0, epochs=2, epoch_steps=(10, 30), rung_seconds={0: [2.0]})
+    assert c.rung_seconds == pytest.approx((2.0, 6.0))

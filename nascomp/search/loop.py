@@ -42,6 +42,7 @@ from nascomp.search.outputs import best_trial
 from nascomp.search.report import Reporter
 from nascomp.search.sampler import BudgetSampler, evaluated_points
 from nascomp.search.space import SearchSpace, point_key
+from nascomp.search.clock import clock_of
 from nascomp.search.lineages import candidates_of, latest_trials, stopped_lineages
 from nascomp.search.schedule import Action, Clock, Decision, Ladder, at_end, at_rung, next_job
 from nascomp.search.states import SavedStates, StateError
@@ -256,27 +257,11 @@ class SearchLoop:
         return candidates_of(snap.trials, stopped=stopped_lineages(self.study.user_attrs), lost=snap.lost)
 
     def _clock(self) -> Clock:
-        """Time left, and each rung's expected seconds: the median of this run's times of that rung; for a rung not
-        trained yet, rung 0's fixed part (building, set-up, validation: its median less its steps at the mean
-        steady-state step time) plus that rung's steps at that step time."""
+        """The scheduler's clock from this run's measurements (:func:`nascomp.search.clock.clock_of`)."""
         left = None if self.deadline.timeout is None else self.deadline.timeout - self.deadline.elapsed()
-        first = self.stats.rung_seconds.get(0)
-        steps = self.training.epoch_steps
-        if not first:
-            return Clock(seconds_left=left)
-        rung0 = statistics.median(first)
-        per_step = self.stats.step_seconds / self.stats.timed_steps if self.stats.timed_steps else None
-        rungs = []
-        for k in range(self.training.epochs):
-            seen = self.stats.rung_seconds.get(k)
-            if seen:
-                rungs.append(statistics.median(seen))
-            elif steps and per_step is not None:
-                rungs.append(max(0.0, rung0 - per_step * steps[0]) + per_step * steps[k])
-            else:
-                rungs.append(rung0 * (steps[k] / steps[0] if steps else 1.0))
-        new = statistics.median(self.stats.new_trial_seconds) if self.stats.new_trial_seconds else None
-        return Clock(seconds_left=left, rung_seconds=tuple(rungs), new_seconds=new)
+        return clock_of(seconds_left=left, epochs=self.training.epochs, epoch_steps=self.training.epoch_steps,
+                        rung_seconds=self.stats.rung_seconds, step_seconds=self.stats.step_seconds,
+                        timed_steps=self.stats.timed_steps, new_trial_seconds=self.stats.new_trial_seconds)
 
     def _claim_for_ladder(self) -> Any:
         """ASHA's ``get_job``: a queued trial (a promotion, a retry), a promotion queued now, a new trial, or
