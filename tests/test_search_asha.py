@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
 import signal
 from pathlib import Path
@@ -22,6 +23,7 @@ import nascomp.search.study as study_module
 from nascomp.data import load_data
 from nascomp.search import load_space, run_search
 from nascomp.search import trials as attrs
+from nascomp.search.artifacts import STUDY_ARTIFACTS
 from nascomp.search.report import Reporter
 from nascomp.search.states import SavedStates
 
@@ -72,7 +74,9 @@ def test_a_small_study_ends_with_a_complete_trial_resumed_exactly(tmp_path):
     history = [best.intermediate_values[k] for k in sorted(best.intermediate_values)]
     assert history == _straight_history(recipe, best.params)  # bitwise, through the artifact store
     # every saved state is gone: the complete one's consumed, the paused ones' removed as finally pruned
-    assert os.listdir(result.out / "artifacts") == []
+    # (what is left in the store is the study's own files, best.yaml and the plots, attached for optuna-dashboard)
+    files = {v["artifact_id"] for v in json.loads(study.user_attrs[STUDY_ARTIFACTS]).values()}
+    assert set(os.listdir(result.out / "artifacts")) == files and "best.yaml" in json.loads(study.user_attrs[STUDY_ARTIFACTS])
     stopped = {k for k in study.user_attrs if k.startswith(attrs.STUDY_STOPPED_PREFIX)}
     assert stopped  # the paused architectures left at the end were finally pruned, with a reason
     import csv

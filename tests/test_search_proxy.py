@@ -127,23 +127,25 @@ def test_the_sampler_redraws_and_the_gate_fails_a_point_that_cannot_be_built_at_
     assert "macs" not in gated.user_attrs  # failed before anything was built or trained
 
 
-def _trial(state: TrialState, reason: str = "", interrupted: bool = False):
+def _trial(state: TrialState, reason: str = "", interrupted: bool = False, number: int = 0):
     attrs = {"reason": reason} if reason else {}
     if interrupted:
         attrs["interrupted"] = True
     value = 0.5 if state == TrialState.COMPLETE else None
-    return optuna.trial.create_trial(state=state, value=value, user_attrs=attrs,
-                                     intermediate_values={1: 0.4} if state == TrialState.PRUNED else {})
+    trial = optuna.trial.create_trial(state=state, value=value, user_attrs=attrs,
+                                      intermediate_values={1: 0.4} if state == TrialState.PRUNED else {})
+    trial.number = number  # each its own architecture (a study counts an architecture once)
+    return trial
 
 
 def test_all_failed_names_the_shared_or_most_common_reason():
-    same = [_trial(TrialState.FAIL, "TrainingDiverged: loss became nan")] * 3
+    same = [_trial(TrialState.FAIL, "TrainingDiverged: loss became nan", number=n) for n in range(3)]
     assert all_failed(same) == "all 3 trials of the study failed: TrainingDiverged: loss became nan"
-    mixed = [*same[:2], _trial(TrialState.FAIL, "OutOfMemoryError: CUDA")]
+    mixed = [*same[:2], _trial(TrialState.FAIL, "OutOfMemoryError: CUDA", number=3)]
     assert all_failed(mixed) == ("all 3 trials of the study failed, for 2 different reasons; the most common "
                                  "(2 of 3): TrainingDiverged: loss became nan")
-    assert all_failed([*same, _trial(TrialState.PRUNED, "pruned")]) is None  # a pruned trial ranked its point
-    assert all_failed([*same, _trial(TrialState.COMPLETE)]) is None
+    assert all_failed([*same, _trial(TrialState.PRUNED, "pruned", number=4)]) is None  # a pruned trial ranked its point
+    assert all_failed([*same, _trial(TrialState.COMPLETE, number=5)]) is None
     assert all_failed([_trial(TrialState.FAIL, "time limit: stopped", interrupted=True)]) is None  # not counted
     assert all_failed([]) is None
 
