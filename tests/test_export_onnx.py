@@ -70,7 +70,8 @@ def _o1_model(source, input_shape, seed=0):
 
 
 def _check_in_onnxruntime(model, path, input_shape, opset):
-    assert [o.version for o in onnx.load(str(path), load_external_data=False).opset_import if o.domain in ("", "ai.onnx")] == [opset]
+    imports = onnx.load(str(path), load_external_data=False).opset_import
+    assert [o.version for o in imports if o.domain in ("", "ai.onnx")] == [opset]
     x = torch.randn(3, *input_shape, generator=torch.Generator().manual_seed(7))  # batch 3: the batch is dynamic
     with torch.no_grad():
         expected = model(x).numpy()
@@ -134,6 +135,16 @@ def test_opset_outside_the_range_is_refused(exporter, opset, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_file_of_another_opset_is_refused(tmp_path, monkeypatch):
+    """The dynamo exporter, asked for an opset it cannot convert to, writes opset 18 and says so only in a log."""
+    import nascomp.export.onnx as onnx_export
+
+    monkeypatch.setattr(onnx_export, "written_opset", lambda path: 18)
+    with pytest.raises(NascompError, match="torchscript ONNX exporter wrote opset 18 instead of the 20 asked for"):
+        export_onnx(nn.Flatten(), tmp_path / "net.onnx", (3, 4, 4), exporter="torchscript")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_exporter_failure_is_one_line_and_writes_nothing(tmp_path, capfd):
     spec = EVERY_ZOO_OP.replace("output_size: 3", "output_size: 4")  # 6x6 -> 4x4: not a factor
     model = nascomp.build(spec).eval()
@@ -151,7 +162,8 @@ def test_exporter_failure_is_one_line_and_writes_nothing(tmp_path, capfd):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--onnx", "{out}", "--opset", "999"], "--opset 999: the dynamo ONNX exporter writes opsets 18 to 23 (default 20)"),
+        (["--onnx", "{out}", "--opset", "999"],
+         "--opset 999: the dynamo ONNX exporter writes opsets 18 to 23 (default 20)"),
         (["--onnx", "{out}", "--opset", "7"], "opset 7 is written by --onnx-exporter torchscript (7 to 20)"),
         (["--onnx", "{out}", "--onnx-exporter", "torchscript", "--opset", "21"],
          "the torchscript ONNX exporter writes opsets 7 to 20"),

@@ -46,8 +46,8 @@ nodes:
 
 def _train(tmp_path, name, **settings):
     config = RunConfig(data="digits", device="cpu", workers=0, **settings)
-    return train_spec(write_spec(tmp_path, TINY_SE_RESNEXT, f"{name}.yaml"), config, out=tmp_path / name, progress=False,
-                      console=Console(file=io.StringIO()))
+    spec = write_spec(tmp_path, TINY_SE_RESNEXT, f"{name}.yaml")
+    return train_spec(spec, config, out=tmp_path / name, progress=False, console=Console(file=io.StringIO()))
 
 
 def test_one_epoch_of_a_few_steps_with_the_defaults_beats_chance(tmp_path):

@@ -9,7 +9,7 @@ import torch
 from nascomp._shape import format_shape
 from nascomp.cli._common import add_spec_arguments, spec_overrides
 from nascomp.errors import NascompError
-from nascomp.export.onnx import EXPORTERS, OPSETS, check_opset, export_onnx, onnxruntime_available, verify_onnx
+from nascomp.export.onnx import DEFAULT_OPSET, EXPORTERS, OPSETS, check_opset, export_onnx, onnxruntime_available, verify_onnx
 from nascomp.export.torchscript import export_torchscript, verify_torchscript
 from nascomp.graph.build import build
 from nascomp.spec.load import load_spec
@@ -30,13 +30,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--onnx", metavar="FILE", help="write an ONNX model here (e.g. net.onnx)")
     parser.add_argument("--torchscript", metavar="FILE", help="write a TorchScript model here (e.g. net.pt)")
     parser.add_argument("--opset", type=int, metavar="N",
-                        help=f"ONNX opset version: {OPSETS['dynamo'][0]}-{OPSETS['dynamo'][-1]} with the dynamo exporter, "
-                             f"{OPSETS['torchscript'][0]}-{OPSETS['torchscript'][-1]} with the torchscript one "
-                             f"(default 20)")
+                        help=f"ONNX opset version: {_span('dynamo')} with the dynamo exporter, "
+                             f"{_span('torchscript')} with the torchscript one (default {DEFAULT_OPSET})")
     parser.add_argument("--onnx-exporter", choices=EXPORTERS, default="dynamo",
                         help="torch's ONNX exporter: dynamo (default) or the deprecated torchscript one")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weight initialisation (default 0)")
     parser.add_argument("--no-verify", action="store_true", help="skip the comparison of outputs after writing")
+
+
+def _span(exporter: str) -> str:
+    return f"{OPSETS[exporter][0]}-{OPSETS[exporter][-1]}"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=d.epochs, help=f"passes over the training split (default {d.epochs})")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help=f"images per step (default {d.batch_size})")
     parser.add_argument("--lr", type=float, default=None,
-                        help="peak learning rate (default: SGD 0.1 x batch size / 256, AdamW 1e-3)")
+                        help="peak learning rate (default: AdamW 1e-3, SGD 0.1 x batch size / 256)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="adamw (default) or sgd (Nesterov momentum 0.9)")
     parser.add_argument("--weight-decay", type=float, default=d.weight_decay,
                         help=f"on conv/linear weights only (default {d.weight_decay})")

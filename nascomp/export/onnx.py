@@ -109,7 +109,7 @@ def export_onnx(
                     dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
                 )
         written = written_opset(staged)
-        if written != opset:  # a silent fallback of the exporter (torch's dynamo exporter keeps 18 when it cannot convert)
+        if written != opset:  # an exporter's silent fallback (torch's dynamo one keeps 18 when it cannot convert)
             raise NascompError(f"torch's {exporter} ONNX exporter wrote opset {written} instead of the {opset} asked "
                                f"for; nothing was written to {path}")
         # External weight files first, the model last: a reader never finds a model whose weights are missing.
