@@ -19,7 +19,8 @@ from _train import TINY_SPEC, write_spec
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-CONFIG = RunConfig(data="digits", epochs=3, batch_size=32, lr=0.1, max_images=200, seed=3, device="cpu", workers=0)
+CONFIG = RunConfig(data="digits", epochs=3, batch_size=32, optimizer="sgd", lr=0.1, max_images=200, seed=3, device="cpu",
+                   workers=0)  # the SGD path (the default is AdamW)
 
 
 class StopAfter(StopFlag):

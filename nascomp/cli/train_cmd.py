@@ -11,8 +11,9 @@ from nascomp.train.config import OPTIMIZERS, RunConfig
 NAME = "train"
 HELP = "train a spec (zoo net, YAML file or a study's best.yaml) on a data set; report its test accuracy"
 DESCRIPTION = (
-    "Train SPEC to the end: its classifier width and input size follow the data; SGD with Nesterov momentum and "
-    "cosine decay after a linear warm-up (or AdamW), label smoothing, no weight decay on norm and bias parameters; "
+    "Train SPEC to the end: its classifier width and input size follow the data; AdamW (or SGD with Nesterov "
+    "momentum) and cosine decay after a linear warm-up, label smoothing, no weight decay on norm and bias parameters, "
+    "batch-norm statistics recalibrated before every evaluation; "
     "AMP on CUDA, channels_last on CUDA and CPU. A checkpoint is written after every epoch: rerunning the same "
     "command resumes. "
     "The test split (official where the data set has one) is evaluated once, at the end. See docs/train.md."
@@ -28,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=d.epochs, help=f"passes over the training split (default {d.epochs})")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help=f"images per step (default {d.batch_size})")
     parser.add_argument("--lr", type=float, default=None,
-                        help="peak learning rate (default: SGD 0.1 x batch size / 256, AdamW 1e-3)")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="sgd (Nesterov, default) or adamw")
+                        help="peak learning rate (default: AdamW 1e-3, SGD 0.1 x batch size / 256)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="adamw (default) or sgd (Nesterov momentum 0.9)")
     parser.add_argument("--weight-decay", type=float, default=d.weight_decay,
                         help=f"on conv/linear weights only (default {d.weight_decay})")
     parser.add_argument("--label-smoothing", type=float, default=d.label_smoothing,

@@ -31,7 +31,7 @@ from nascomp.graph.build import build
 from nascomp.spec.load import SpecSource, load_spec
 from nascomp.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng, run_identity, save_checkpoint
 from nascomp.train.config import RunConfig
-from nascomp.train.loop import evaluate
+from nascomp.train.loop import evaluate, recalibrate_batch_norm
 from nascomp.train.optim import make_optimizer, make_schedule
 from nascomp.train.outputs import (TrainSummary, spec_yaml, standard_error, write_curves, write_metrics_csv,
                                    write_summary, write_weights)
@@ -189,6 +189,7 @@ def train_spec(
             if not math.isfinite(train_loss):
                 raise NascompError(f"training diverged: the loss became {train_loss} in epoch {epoch + 1}; "
                                    f"lower --lr (now {config.peak_lr:g})")
+            _recalibrate(runner, data, config, epoch, loader, autocast)
             val_accuracy, val_loss = evaluate(runner, data, "val", device=device, batch_size=config.eval_batch_size,
                                               workers=config.workers, channels_last=channels_last, autocast=autocast)
             row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "val_loss": val_loss,
@@ -243,3 +244,19 @@ def _tidy_on_failure(out: Path, created: bool, spec_existed: bool) -> Iterator[N
                     if checkpoint.is_file() else "no epoch had finished, so nothing was kept")
             raise DiskFullError(f"{exc}; {kept}", path=exc.path, needed_bytes=exc.needed_bytes) from None
         raise
+
+
+def _recalibrate(model: nn.Module, data, config: RunConfig, epoch: int, loader: dict, autocast) -> None:
+    """Recompute the batch-norm running statistics from ``config.bn_recalibration_images`` unaugmented train images
+    (the epoch's shuffle), so that validation, the test and ``weights.pt`` use statistics of the final weights.
+
+    A short run needs it: with torch's momentum 0.1, after a dozen steps the running statistics are still mostly
+    their initial (0, 1) and the net scores chance in evaluation mode however well it trained (measured, see
+    docs/train.md). Weights are untouched; only the buffers change, so training itself is the same.
+    """
+    if not config.bn_recalibration_images:
+        return
+    num_batches = math.ceil(config.bn_recalibration_images / config.batch_size)
+    with autocast() if autocast is not None else contextlib.nullcontext():
+        recalibrate_batch_norm(model, batches(data, "train", epoch=epoch, train=True, augment=False, **loader),
+                               num_batches)
