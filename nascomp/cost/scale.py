@@ -30,15 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from nascomp.cost.budget import format_macs, parse_budget
 from nascomp.cost.profile import profile
-from nascomp.cost.scale_fields import ScaleField, apply_multipliers, find_fields, localize_blocks, plain
+from nascomp.cost.scale_fields import ScaleField, apply_multipliers, find_fields, localize_blocks
 from nascomp.errors import BudgetError, SpecError
 from nascomp.spec.load import SpecSource, load_spec
+from nascomp.spec.write import plain, spec_mapping, spec_yaml
 
-__all__ = ["scale", "ScaleResult", "resolve_net", "space_point", "spec_yaml", "ALPHA", "BETA", "WIDTH_MAX", "NEAR"]
+__all__ = ["scale", "ScaleResult", "resolve_net", "space_point", "ALPHA", "BETA", "WIDTH_MAX", "NEAR"]
 
 #: EfficientNet's depth and width bases (arXiv:1905.11946, section 3.3: alpha = 1.2, beta = 1.1).
 ALPHA = 1.2
@@ -82,20 +81,6 @@ class ScaleResult:
     def to_yaml(self) -> str:
         """The scaled spec as YAML text (one node per line, the doc as a literal block)."""
         return spec_yaml(self.spec)
-
-
-class _SpecDumper(yaml.SafeDumper):
-    pass
-
-
-_SpecDumper.add_representer(
-    str, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", v, style="|" if "\n" in v else None))
-
-
-def spec_yaml(mapping: dict[str, Any]) -> str:
-    """A plain spec mapping as YAML text, keys in the spec format's order."""
-    return yaml.dump(mapping, Dumper=_SpecDumper, sort_keys=False, default_flow_style=None, width=120,
-                     allow_unicode=True)
 
 
 def resolve_net(net: SpecSource) -> tuple[dict[str, Any], Path | None, str]:
@@ -167,21 +152,12 @@ def space_point(space: Any, point_name: str | None = None) -> dict[str, Any]:
 def _with_overrides(raw: dict, origin: Path | None, overrides: dict[str, Any]) -> dict:
     """``raw`` with spec-param / ``input_shape`` overrides applied (checked by load_spec first), reference
     figures dropped (they describe the unscaled net) and ``imports`` made absolute (the result is written
-    elsewhere)."""
+    elsewhere): :func:`nascomp.spec.write.spec_mapping`."""
     load_spec(raw, origin=origin, **overrides)  # raises SpecError on an unknown param or a bad shape
-    out = {k: v for k, v in raw.items() if k != "reference"}
-    params = dict(out.get("params") or {})
-    for key, value in overrides.items():
-        if key == "input_shape":
-            if value is not None:
-                out["input_shape"] = [int(v) for v in value]
-        else:
-            params[key] = value
-    if params:
-        out["params"] = params
-    if out.get("imports") and origin is not None:
-        out["imports"] = [str((Path(origin).parent / p).resolve()) for p in out["imports"]]
-    return out
+    shape = overrides.get("input_shape")
+    params = {k: v for k, v in overrides.items() if k != "input_shape"}
+    return spec_mapping(raw, origin=origin, input_shape=[int(v) for v in shape] if shape is not None else None,
+                        params=params)
 
 
 def _largest_fitting(macs_at: Callable[[float], int], low: float, high: float, budget: int) -> float:
