@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from nascomp._atomic import prepare_out_dir, write_atomic
+from nascomp._console import make_console
 from nascomp._device import resolve_device
 from nascomp._stats import accuracy_se
 from nascomp._stop import StopFlag
@@ -94,7 +95,8 @@ def train_spec(
         stop: A :class:`~nascomp._stop.StopFlag` polled after every step; when set, the run stops keeping the last
             finished epoch's checkpoint, and the summary says ``interrupted`` with the flag's exit code.
         progress: rich progress bars (``True``) or one line per epoch.
-        console: A rich console for messages (default: stdout).
+        console: A rich console for messages, created by the caller (the CLI passes its own); default
+            :func:`nascomp._console.make_console` (stdout).
 
     Returns:
         :class:`~nascomp.train.outputs.TrainSummary`.
@@ -104,8 +106,6 @@ def train_spec(
         SpecError: a spec whose input channels the data cannot give, or whose classes cannot follow the data.
         DataError: missing or malformed data.
     """
-    from nascomp.cli._common import make_console
-
     started = time.perf_counter()
     console = console or make_console()
     stop = stop or StopFlag()
