@@ -132,16 +132,18 @@ def test_space_export_with_imports_rebuilds_from_another_folder(tmp_path, monkey
 
 @pytest.mark.usefixtures("one_thread")
 def test_train_spec_yaml_rebuilds_with_the_datas_shape_from_another_folder(tmp_path, monkeypatch):
-    """train_spec's spec.yaml: the source net at the data's input (8 px digits, 10 classes)."""
+    """train_spec's spec.yaml: the source net at the data's input (8 px digits, 10 classes) with the run's --set
+    values (``width=16`` was dropped before the one writer)."""
     source = _project(tmp_path / "a project")
     config = RunConfig(data="digits", epochs=1, batch_size=32, max_images=200, seed=3, device="cpu", workers=0)
-    train_spec(source, config, out=tmp_path / "run", progress=False)
+    train_spec(source, config, out=tmp_path / "run", overrides={"width": 16}, progress=False)
     monkeypatch.chdir(tmp_path)
     text = (tmp_path / "run" / "spec.yaml").read_text()
     assert "reference" not in text and "doc: |\n  A net whose body" in text
     written = nascomp.load_spec(tmp_path / "run" / "spec.yaml")
     assert written.input_shape == (3, 8, 8) and written.params["num_classes"] == 10
-    expected = nascomp.load_spec(source, input_shape=(3, 8, 8), num_classes=10)
+    assert written.params["width"] == 16
+    expected = nascomp.load_spec(source, input_shape=(3, 8, 8), num_classes=10, width=16)
     assert _cost(written) == _cost(expected) == _real_cost(written)
 
 

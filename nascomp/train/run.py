@@ -61,8 +61,9 @@ def _check_channels(spec_name: str, channels: int, data: str) -> None:
 
 
 def _fit_to_data(base, data) -> tuple[str, Any, Any]:
-    """The spec text with the data's input shape and class count, the spec, and its profile."""
-    params = {"num_classes": data.num_classes} if "num_classes" in base.params else {}
+    """The spec text with the data's input shape and class count and the run's ``--set`` values (``base.params``;
+    a Spec's raw mapping does not hold them), the spec, and its profile."""
+    params = {**base.params, **({"num_classes": data.num_classes} if "num_classes" in base.params else {})}
     text = spec_yaml(spec_mapping(base.raw, origin=base.source, name=base.raw.get("name", base.name),
                                   input_shape=data.image_shape, params=params))
     spec = load_spec(text)
