@@ -22,6 +22,18 @@ DESCRIPTION = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", nargs="?", metavar="RECIPE", help="study recipe: a name in studies/ or a YAML file")
     parser.add_argument("--budget", help="hard MAC budget, e.g. 4GFLOPs, '600 MFLOPs', 4GMACs, 4e9 (FLOPs = MACs)")
+    parser.add_argument("--latency-budget", dest="latency_budget", metavar="TIME",
+                        help="hard forward-latency budget at the input shape, with a unit: 40ms, 0.04s, 40000us; "
+                             "screened on the predicted latency, then measured once before a candidate trains")
+    parser.add_argument("--memory-budget", dest="memory_budget", metavar="SIZE",
+                        help="hard budget on one training step's peak memory at the input shape and train batch "
+                             "size, predicted from the spec: 8GiB, 512MB")
+    parser.add_argument("--latency-device", dest="latency_device", help="where latency is taken: cpu (default), "
+                                                                        "cuda or cuda:N")
+    parser.add_argument("--latency-batch-size", dest="latency_batch_size", type=int, metavar="B",
+                        help="images per forward pass for the latency (default 1)")
+    parser.add_argument("--latency-threads", dest="latency_threads", type=int, metavar="T",
+                        help="torch threads for the latency on CPU (default 1)")
     parser.add_argument("--space", help="search space: a name in search_spaces/ (se_resnext, densenet) or a YAML file")
     parser.add_argument("--input-shape", dest="input_shape", metavar="CxHxW",
                         help="input shape the budget is measured at (default 3x224x224)")
@@ -52,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampler", help="tpe (default) or random")
     parser.add_argument("--pruner", help="sha (default: successive halving over train.data_fractions), median, "
                                          "hyperband or none")
-    parser.add_argument("--objectives", help="accuracy (default) or accuracy,macs for a Pareto front")
+    parser.add_argument("--objectives", help="accuracy (default), or accuracy,macs or accuracy,latency (measured) for "
+                                             "a Pareto front")
     parser.add_argument("--census", type=int, help="random points costed before training (default 300)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no live progress bars")
     parser.add_argument("--check-fidelity", dest="check_fidelity", type=int, metavar="K",
@@ -70,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, seed=args.seed, storage=args.storage, study_name=args.study_name, out=args.out,
         device=args.device, label_smoothing=args.label_smoothing, image_size=args.image_size, sampler=args.sampler,
         pruner=args.pruner, objectives=args.objectives, census=args.census, split_seed=args.split_seed,
-        retrain_epochs=args.retrain_epochs,
+        retrain_epochs=args.retrain_epochs, latency_budget=args.latency_budget, memory_budget=args.memory_budget,
+        latency_device=args.latency_device, latency_batch_size=args.latency_batch_size,
+        latency_threads=args.latency_threads,
     )
     if args.check_fidelity is not None and args.check_fidelity < 1:
         from nascomp.errors import SearchError

@@ -4,7 +4,9 @@ One trial, in order (:meth:`SearchLoop.one_trial`):
 
 1. **draw** -- the budget sampler proposes a point (over-budget and evaluated draws are thrown away inside the
    sampler); what that cost is returned by :meth:`~nascomp.search.sampler.BudgetSampler.draw_stats` and recorded;
-2. **gate** -- the point's analytic cost is recorded, and a point over budget is failed, never trained;
+2. **gate** -- the point's analytic cost is recorded, and a point over budget is failed, never trained; with
+   latency or memory budgets (:mod:`nascomp.search.hardware_gate`) their predictions are checked too, and the
+   latency is measured once: a point measured over the budget is failed with both figures, never trained;
 3. **settle** -- a twin running in another worker is waited for, and a point the study has a result for is reused
    (``duplicate_of``), never trained twice;
 4. **train** -- the injected :class:`Training` builds and fits the point; each epoch's accuracy is reported to the
@@ -31,6 +33,7 @@ from nascomp._stop import StopFlag
 from nascomp.cost.profile import Profile
 from nascomp.errors import SpecError
 from nascomp.search import trials as attrs
+from nascomp.search.hardware_gate import HardwareGate
 from nascomp.search.outputs import best_trial
 from nascomp.search.report import Reporter
 from nascomp.search.sampler import BudgetSampler, evaluated_points
@@ -157,16 +160,22 @@ class SearchLoop:
         stop: The run's stop flag.
         deadline: The run's time limit.
         after_trial: Called after every trial (writes the outputs so far).
+        hardware: Latency and memory budgets (:class:`~nascomp.search.hardware_gate.HardwareGate`): checked in the
+            gate after the MACs, the latency measured there once; with latency as the second objective, the
+            measured latency is the trial's second value. ``None``: MACs only.
     """
 
     def __init__(self, *, study: optuna.Study, space: SearchSpace, sampler: BudgetSampler,
                  cost: Callable[[dict[str, Any]], Profile], budget: int, target: int, multi_objective: bool,
                  training: Training, coordinator: Coordinator, reporter: Reporter, stop: StopFlag,
-                 deadline: Deadline, after_trial: Callable[[], Any] = lambda: None):
+                 deadline: Deadline, after_trial: Callable[[], Any] = lambda: None,
+                 hardware: HardwareGate | None = None, second_objective: str = "macs"):
         self.study, self.space, self.sampler, self.cost, self.budget = study, space, sampler, cost, budget
         self.target, self.multi_objective, self.training = target, multi_objective, training
         self.workers, self.reporter, self.stop, self.deadline = coordinator, reporter, stop, deadline
         self.after_trial = after_trial
+        self.hardware, self.second_objective = hardware, second_objective
+        self._measured: dict[int, float] = {}  # trial number -> measured latency (the second objective)
         self.stats = LoopStats()
         self._bars: Any = None
 
@@ -253,6 +262,18 @@ class SearchLoop:
         if prof.macs > self.budget:  # the hard gate: never train over budget
             self._fail(trial, f"over budget: {prof.macs:,} MACs > {self.budget:,} (not trained)")
             return None
+        if self.hardware is not None:  # latency and memory: predicted, then the latency measured once
+            try:
+                verdict = self.hardware.check(point)
+            except SpecError as exc:
+                self._fail(trial, f"invalid architecture: {exc}")
+                return None
+            self.hardware.record(trial, verdict)
+            if verdict.reason is not None:
+                self._fail(trial, verdict.reason)
+                return None
+            if verdict.measured_ms is not None:
+                self._measured[trial.number] = verdict.measured_ms
         self.stats.screened_fit += 1
         return prof
 
@@ -327,7 +348,8 @@ class SearchLoop:
             return
         if result.losses:
             trial.set_user_attr(attrs.VAL_LOSS, float(result.losses[-1]))
-        self.study.tell(trial, [result.accuracy, float(prof.macs)] if self.multi_objective else result.accuracy)
+        second = self._measured.get(trial.number) if self.second_objective == "latency" else float(prof.macs)
+        self.study.tell(trial, [result.accuracy, second] if self.multi_objective else result.accuracy)
         self._finished(trial, "complete", started)
 
     def _expected_seconds(self, epoch: int, pace: "_Pace", epochs_ahead: int) -> tuple[int, float]:

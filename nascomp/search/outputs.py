@@ -59,12 +59,15 @@ def pareto_front(points: list[tuple[int, float]]) -> list[int]:
 
 def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> Path:
     """One row per trial: number, state, the space's parameters, MACs, params, accuracy, its standard error
-    (:func:`nascomp.search.trials.accuracy_se` over the images the accuracy was measured on), seconds, reason."""
+    (:func:`nascomp.search.trials.accuracy_se` over the images the accuracy was measured on), seconds, reason; in a
+    study with latency or memory budgets, also the predicted and measured latency (ms) and predicted memory (bytes)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     head, tail = CSV_COLUMNS
-    writer.writerow([*head, *dimensions, *tail])
     trials = study.get_trials(deepcopy=False)
+    hardware = [k for k in (attrs.PREDICTED_LATENCY_MS, attrs.MEASURED_LATENCY_MS, attrs.PREDICTED_MEMORY_BYTES)
+                if any(k in t.user_attrs for t in trials)]
+    writer.writerow([*head, *dimensions, *tail, *hardware])
     n_val = attrs.val_images(study)
     for t in trials:
         acc = trial_accuracy(t)
@@ -81,6 +84,7 @@ def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> 
             f"{seconds:.1f}" if seconds != "" else "",
             t.user_attrs.get(attrs.DUPLICATE_OF, ""),
             t.user_attrs.get(attrs.REASON, "") or lost_reason(t, trials),
+            *(t.user_attrs.get(k, "") for k in hardware),
         ])
     return write_atomic(path, buf.getvalue())
 

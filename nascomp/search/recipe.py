@@ -14,6 +14,9 @@ wins over the file. ``studies/default.yaml`` is used when no recipe is named. La
     storage: null                # default sqlite in the output folder
     out: null                    # default runs/<study_name>
     device: auto                 # auto (CUDA when available), cpu, cuda, cuda:1
+    latency_budget: null         # hard limit on forward latency at input_shape, e.g. 40ms (a unit is required)
+    memory_budget: null          # hard limit on one training step's peak memory at input_shape, e.g. 8GiB
+    latency: {device: cpu, batch_size: 1, threads: 1}   # where latency is predicted and measured
 """
 
 from __future__ import annotations
@@ -30,19 +33,20 @@ from nascomp._resources import find_library_file, library_dir, library_names
 from nascomp.cost.budget import format_macs, parse_budget
 from nascomp.data import parse_data_source
 from nascomp.errors import SearchError, SpecError
+from nascomp.hardware.budgets import format_ms, parse_latency_budget, parse_memory_budget
 from nascomp.registry import did_you_mean
 from nascomp.spec.parse import read_yaml_file
 from nascomp.train import TrainConfig
 
-__all__ = ["Recipe", "DataConfig", "SearchConfig", "load_recipe", "check_study_name", "recipe_names", "parse_duration",
-           "upgrade_identity", "legacy_seed", "SAMPLERS", "PRUNERS", "OBJECTIVES"]
+__all__ = ["Recipe", "DataConfig", "SearchConfig", "LatencyConfig", "load_recipe", "check_study_name", "recipe_names",
+           "parse_duration", "upgrade_identity", "legacy_seed", "SAMPLERS", "PRUNERS", "OBJECTIVES"]
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "sha", "hyperband", "none")
-OBJECTIVES = ("accuracy", "macs")
+OBJECTIVES = ("accuracy", "macs", "latency")
 
 _TOP_KEYS = ("doc", "space", "budget", "input_shape", "data", "train", "search", "study_name", "storage", "out",
-             "device")
+             "device", "latency_budget", "memory_budget", "latency")
 
 
 def parse_duration(value: Any) -> float | None:
@@ -92,7 +96,8 @@ class SearchConfig:
         pruner: ``median`` (Optuna's MedianPruner: stop a trial whose epoch accuracy is below the median of earlier
             trials at that epoch), ``sha`` (successive halving over the rungs of ``train.data_fractions``, see
             :func:`nascomp.search.study.fidelity_steps`), ``hyperband`` or ``none``. Ignored with two objectives (Optuna cannot prune those).
-        objectives: ``[accuracy]``, or ``[accuracy, macs]`` for a Pareto front (maximize accuracy, minimize MACs).
+        objectives: ``[accuracy]``, or ``[accuracy, macs]`` or ``[accuracy, latency]`` for a Pareto front (maximize
+            accuracy, minimize MACs or the measured latency at the recipe's ``latency`` settings).
         trials: Trials the study should hold in total (a rerun tops it up; it never adds this many more).
         timeout: Seconds; no trial starts that would likely end after it, and a trial still training when it
             passes is stopped after the current step (recorded as interrupted, not counted). ``None`` for no limit.
@@ -120,6 +125,23 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class LatencyConfig:
+    """Where a search predicts and measures latency (the recipe's ``latency:`` section; flags ``--latency-device``,
+    ``--latency-batch-size``, ``--latency-threads``). Latency is always taken at the recipe's ``input_shape``, never
+    at the proxy training resolution.
+
+    Attributes:
+        device: ``cpu``, ``cuda`` or ``cuda:N`` (checked present when the search starts).
+        batch_size: Images per forward pass.
+        threads: torch intra-op threads on CPU.
+    """
+
+    device: str = "cpu"
+    batch_size: int = 1
+    threads: int = 1
+
+
+@dataclass(frozen=True)
 class Recipe:
     """A full study recipe (see the module docstring for the YAML)."""
 
@@ -133,7 +155,15 @@ class Recipe:
     storage: str | None = None
     out: str | None = None
     device: str = "auto"
+    latency_budget: float | None = None
+    memory_budget: int | None = None
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
     source: str | None = None
+
+    @property
+    def measures_latency(self) -> bool:
+        """Whether trials get their latency measured: a latency budget, or latency as the second objective."""
+        return self.latency_budget is not None or "latency" in self.search.objectives
 
     def resolved_study_name(self) -> str:
         if self.study_name:
@@ -141,7 +171,8 @@ class Recipe:
         kind = parse_data_source(self.data.source)[0]
         budget = format_macs(self.budget).replace(" ", "")
         space = Path(self.space).stem if self.space.endswith((".yaml", ".yml")) else self.space
-        return f"{space}-{budget}-{kind}"
+        hardware = f"-{format_ms(self.latency_budget).replace(' ', '')}" if self.latency_budget is not None else ""
+        return f"{space}-{budget}{hardware}-{kind}"
 
     def resolved_out(self) -> Path:
         return Path(self.out).expanduser() if self.out else Path("runs") / self.resolved_study_name()
@@ -153,7 +184,7 @@ class Recipe:
         as ``data.split_seed``. Studies created before that stored a top-level ``seed`` that seeded both; see
         :func:`upgrade_identity`.
         """
-        return {
+        identity = {
             "space": self.space,
             "budget": self.budget,
             "input_shape": list(self.input_shape),
@@ -162,6 +193,10 @@ class Recipe:
             "objectives": list(self.search.objectives),
             "sampler": self.search.sampler,
         }
+        if self.measures_latency or self.memory_budget is not None:  # absent from studies without hardware budgets
+            identity["hardware"] = {"latency_budget_ms": self.latency_budget, "memory_budget_bytes": self.memory_budget,
+                                    "latency": dataclasses.asdict(self.latency)}
+        return identity
 
     def adopt_split_seed(self, stored: dict[str, Any]) -> "Recipe":
         """This recipe resuming a study whose stored identity is ``stored``.
@@ -179,8 +214,9 @@ class Recipe:
         """Apply command-line flags (``None`` means not given): budget, space, data, trials, timeout, epochs (a number
         of epochs other than the recipe's ``train.data_fractions`` has drops the shares: N full epochs), seed,
         storage, study_name, out, device, input_shape, label_smoothing, image_size, max_images, split_seed, sampler,
-        pruner, objectives, census, retrain_epochs."""
-        top, data, train, search = {}, {}, {}, {}
+        pruner, objectives, census, retrain_epochs, latency_budget, memory_budget, latency_device,
+        latency_batch_size, latency_threads."""
+        top, data, train, search, latency = {}, {}, {}, {}, {}
         for key, value in flags.items():
             if value is None:
                 continue
@@ -188,6 +224,12 @@ class Recipe:
                 top["budget"] = parse_budget(value)
             elif key == "input_shape":
                 top["input_shape"] = _shape(value)
+            elif key == "latency_budget":
+                top["latency_budget"] = parse_latency_budget(value)
+            elif key == "memory_budget":
+                top["memory_budget"] = parse_memory_budget(value)
+            elif key in ("latency_device", "latency_batch_size", "latency_threads"):
+                latency[key.removeprefix("latency_")] = value
             elif key in ("space", "storage", "study_name", "out", "device"):
                 top[key] = str(value)
             elif key == "data":
@@ -223,6 +265,7 @@ class Recipe:
             data=dataclasses.replace(self.data, **data),
             train=new_train,
             search=dataclasses.replace(self.search, **search),
+            latency=dataclasses.replace(self.latency, **latency),
             **top,
         )
         recipe.validate()
@@ -257,6 +300,12 @@ class Recipe:
             raise SearchError(f"input_shape must be (C, H, W) of positive integers, got {self.input_shape}")
         if self.study_name is not None:
             check_study_name(self.study_name)
+        lat = self.latency
+        for name, value in (("latency.batch_size", lat.batch_size), ("latency.threads", lat.threads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SearchError(f"{name} must be a whole number of at least 1, got {value!r}")
+        if not isinstance(lat.device, str) or not lat.device:
+            raise SearchError(f"latency.device must be cpu, cuda or cuda:N, got {lat.device!r}")
 
 
 def legacy_seed(stored: dict[str, Any]) -> int | None:
@@ -329,8 +378,9 @@ def _shape(value: Any) -> tuple[int, int, int]:
 
 def _objectives(value: Any) -> tuple[str, ...]:
     items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
-    if not items or items[0] != "accuracy" or any(v not in OBJECTIVES for v in items) or len(set(items)) != len(items):
-        raise SearchError(f"objectives must be 'accuracy' or 'accuracy,macs', got {value!r}")
+    if not items or items[0] != "accuracy" or any(v not in OBJECTIVES for v in items) or len(set(items)) != len(items) \
+            or len(items) > 2:
+        raise SearchError(f"objectives must be 'accuracy', 'accuracy,macs' or 'accuracy,latency', got {value!r}")
     return tuple(items)
 
 
@@ -371,10 +421,14 @@ def load_recipe(name_or_path: str | os.PathLike | None = None) -> Recipe:
             kwargs["budget"] = parse_budget(raw["budget"])
         if "input_shape" in raw:
             kwargs["input_shape"] = _shape(raw["input_shape"])
+        if raw.get("latency_budget") is not None:
+            kwargs["latency_budget"] = parse_latency_budget(raw["latency_budget"])
+        if raw.get("memory_budget") is not None:
+            kwargs["memory_budget"] = parse_memory_budget(raw["memory_budget"])
         for key in ("space", "study_name", "storage", "out", "device"):
             if raw.get(key) is not None:
                 kwargs[key] = str(raw[key])
-        sections = {"data": DataConfig, "train": TrainConfig, "search": SearchConfig}
+        sections = {"data": DataConfig, "train": TrainConfig, "search": SearchConfig, "latency": LatencyConfig}
         for key, cls in sections.items():
             section = raw.get(key) or {}
             if not isinstance(section, dict):

@@ -18,7 +18,7 @@ from nascomp._atomic import missing_root, prepare_out_dir, remove_empty_dirs
 from nascomp.errors import SearchError
 from nascomp.search import trials as attrs
 from nascomp.search.outputs import write_plots, write_trials_csv
-from nascomp.search.recipe import DataConfig, Recipe, SearchConfig, check_study_name, upgrade_identity
+from nascomp.search.recipe import DataConfig, LatencyConfig, Recipe, SearchConfig, check_study_name, upgrade_identity
 from nascomp.search.space import SearchSpace, load_space
 from nascomp.search.storage import describe_storage, open_storage
 from nascomp.train import TrainConfig
@@ -59,9 +59,18 @@ def load_search_study(storage_url: str, study_name: str) -> tuple[optuna.Study, 
         search=SearchConfig(objectives=tuple(identity["objectives"]), sampler=identity["sampler"]),
         study_name=study_name,
         storage=storage_url,
+        **_hardware(identity.get("hardware")),
     )
     space = _space(identity, study.user_attrs.get(attrs.STUDY_SPACE_FILE), study_name)
     return study, recipe, space, int(identity["num_classes"])
+
+
+def _hardware(stored: dict | None) -> dict:
+    """The latency and memory budgets of a study that had them (``best.yaml`` states them)."""
+    if not stored:
+        return {}
+    return {"latency_budget": stored.get("latency_budget_ms"), "memory_budget": stored.get("memory_budget_bytes"),
+            "latency": LatencyConfig(**stored.get("latency", {}))}
 
 
 def _space(identity: dict, space_file: str | None, study_name: str) -> SearchSpace:

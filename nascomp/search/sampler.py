@@ -97,6 +97,9 @@ class BudgetSampler(optuna.samplers.BaseSampler):
         budget: The hard limit, in MACs.
         max_draws: Draws per trial before repairing the cheapest one (the second half are uniform draws).
         seed: Seeds the uniform draws.
+        screen: ``screen(point) -> reason or None``: further hard budgets checked on a prediction after the MACs fit
+            (latency, training memory: :meth:`nascomp.search.hardware_gate.HardwareGate.screen`); a draw it
+            gives a reason for counts as over budget. ``None``: MACs only.
 
     Example:
         >>> space = load_space("se_resnext")
@@ -109,8 +112,10 @@ class BudgetSampler(optuna.samplers.BaseSampler):
     """
 
     def __init__(self, base: optuna.samplers.BaseSampler, space: SearchSpace, cost: Callable[[dict], int],
-                 budget: int, *, max_draws: int = 100, seed: int | None = None):
+                 budget: int, *, max_draws: int = 100, seed: int | None = None,
+                 screen: Callable[[dict], str | None] | None = None):
         self.base = base
+        self.screen = screen
         self.space = space
         self.cost = cost
         self.budget = budget
@@ -150,6 +155,17 @@ class BudgetSampler(optuna.samplers.BaseSampler):
                 if cheapest is None or macs < cheapest[0]:
                     cheapest = (macs, point)
                 continue
+            if self.screen is not None:
+                try:
+                    reason = self.screen(point)
+                except SpecError as exc:
+                    stats.invalid += 1
+                    self._note(stats, f"invalid: {exc}")
+                    continue
+                if reason is not None:
+                    stats.over_budget += 1
+                    self._note(stats, reason)
+                    continue
             if point_key(point) in seen:
                 stats.duplicates += 1
                 fallback = fallback or point

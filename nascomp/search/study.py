@@ -28,6 +28,7 @@ from nascomp.graph.build import build
 from nascomp.search.artifacts import attach_artifacts
 from nascomp.search.census import Census, take_census
 from nascomp.search.handover import Handover, write_handover
+from nascomp.search.hardware_gate import check_feasible, describe_best, describe_budgets, make_hardware_gate
 from nascomp.search.outputs import best_trial, write_best_yaml, write_plots, write_trials_csv
 from nascomp.search.recipe import Recipe, upgrade_identity
 from nascomp.search.report import Reporter
@@ -90,7 +91,7 @@ class SearchResult:
     retrained: list = field(default_factory=list)
 
 
-def _make_sampler(recipe: Recipe, space: SearchSpace, cost, budget: int) -> BudgetSampler:
+def _make_sampler(recipe: Recipe, space: SearchSpace, cost, budget: int, screen=None) -> BudgetSampler:
     s = recipe.search
     if s.sampler == "random":
         base = optuna.samplers.RandomSampler(seed=s.seed)
@@ -100,7 +101,7 @@ def _make_sampler(recipe: Recipe, space: SearchSpace, cost, budget: int) -> Budg
             base = optuna.samplers.TPESampler(
                 seed=s.seed, multivariate=True, n_startup_trials=max(3, min(10, s.trials // 3))
             )
-    return BudgetSampler(base, space, cost, budget, seed=s.seed)
+    return BudgetSampler(base, space, cost, budget, seed=s.seed, screen=screen)
 
 
 def fidelity_steps(fractions: tuple[float, ...] | None, epochs: int) -> list[int]:
@@ -259,6 +260,7 @@ def export_best(study: optuna.Study, space: SearchSpace, recipe: Recipe, num_cla
         f"Point: {', '.join(f'{k}={v}' for k, v in point.items())}\n"
         f"Expected at input {shape}, batch 1 ({MACS_CONVENTION}):\n"
         f"  params: {best.user_attrs[attrs.PARAMS]:,}\n  MACs: {macs:,}\n"
+        f"{describe_best(best.user_attrs, recipe)}"
     )
     spec = space.export(point, name=f"{space.name}_trial{best.number}", doc=doc,
                         input_shape=recipe.input_shape, num_classes=num_classes)
@@ -296,6 +298,17 @@ def run_search(recipe: Recipe, *, reporter: Reporter | None = None) -> SearchRes
     reporter = reporter or Reporter()
     recipe.validate()
     device = resolve_device(recipe.device, error=SearchError)
+    if recipe.measures_latency:  # an absent latency device fails before anything is written
+        from nascomp.hardware import LatencyError, LatencySettings
+
+        lat = recipe.latency
+        if lat.device.startswith("cuda") and not torch.cuda.is_available():
+            raise SearchError(f"latency device '{lat.device}' requested but CUDA is not available here; use "
+                              f"--latency-device cpu (the recipe's latency.device)")
+        try:
+            LatencySettings(device=lat.device, batch_size=lat.batch_size, threads=lat.threads)
+        except LatencyError as exc:
+            raise SearchError(f"latency settings: {exc}") from None
     out = recipe.resolved_out()
     created = missing_root(out)  # removed again (when empty) if the run fails before writing anything
     prepare_out_dir(out)  # a folder that cannot be written fails now, not after the census
@@ -330,9 +343,15 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
 
         census = take_census(space, cost, budget, samples=recipe.search.census, seed=recipe.search.seed,
                              proxy=proxy)
+        hardware = make_hardware_gate(recipe, space, num_classes)
+        if hardware is not None:  # a latency or memory budget no point meets fails here, on the predictions
+            check_feasible(hardware, space, samples=min(recipe.search.census, 50), seed=recipe.search.seed)
         reporter.census(space, recipe, census, num_classes, data)
+        if hardware is not None:
+            reporter.note(describe_budgets(recipe, hardware))
 
-        sampler = _make_sampler(recipe, space, lambda p: trainable_cost(p).macs, budget)
+        sampler = _make_sampler(recipe, space, lambda p: trainable_cost(p).macs, budget,
+                                screen=hardware.screen if hardware is not None else None)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study, url = _open_study(recipe, space, sampler, _make_pruner(recipe), out, num_classes)
     except BaseException:
@@ -346,7 +365,8 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
         multi_objective=recipe.search.multi_objective, training=_training(recipe, space, data, device),
         coordinator=Coordinator(study, url, list(space.dimensions), note=reporter.note), reporter=reporter,
         stop=stop, deadline=Deadline(started=t0, timeout=recipe.search.timeout),
-        after_trial=lambda: outputs.write(final=False),
+        after_trial=lambda: outputs.write(final=False), hardware=hardware,
+        second_objective=recipe.search.objectives[-1],
     )
     stats = loop.run()
     result.trained, result.screened, result.screened_fit = stats.trained, stats.screened, stats.screened_fit

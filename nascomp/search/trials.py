@@ -22,7 +22,8 @@ from nascomp._stats import accuracy_se  # re-exported: the one standard error (s
 __all__ = [
     "MACS", "PARAMS", "VAL_LOSS", "VAL_IMAGES", "REASON", "INTERRUPTED", "DUPLICATE_OF", "DRAWS", "SCREENED_OUT",
     "REPAIRED", "WITHDRAWN", "WORKER", "HEARTBEAT", "TRAINING", "POINT", "POINT_CONFIRMED", "RETRY_HISTORY",
-    "MAX_REASON_CHARS", "STUDY_RECIPE", "STUDY_SPACE_FILE", "STUDY_VAL_IMAGES", "record_val_images", "val_images",
+    "MAX_REASON_CHARS", "PREDICTED_LATENCY_MS", "MEASURED_LATENCY_MS", "LATENCY_SETTINGS", "PREDICTED_MEMORY_BYTES",
+    "STUDY_RECIPE", "STUDY_SPACE_FILE", "STUDY_VAL_IMAGES", "record_val_images", "val_images",
     "trial_val_images", "accuracy_se",
     "TrialRecord", "record_cost", "record_draws", "record_failure_reason", "record_interrupted", "record_duplicate",
     "retry_history",
@@ -37,6 +38,14 @@ VAL_LOSS = "val_loss"
 #: Validation images behind the trial's latest accuracy (int): fewer than the split's where the schedule validates
 #: its early epochs on a share of it (``train.val_fractions``); the ``n`` of that accuracy's standard error.
 VAL_IMAGES = "val_images"
+#: Forward latency predicted from the spec at the recipe's input shape and latency settings (float, ms).
+PREDICTED_LATENCY_MS = "predicted_latency_ms"
+#: Forward latency measured on the built net before training (float, ms; the median of the repetitions).
+MEASURED_LATENCY_MS = "measured_latency_ms"
+#: The settings the latency was predicted and measured under (``cpu, batch 1, 1 thread, float32, channels-last``).
+LATENCY_SETTINGS = "latency_settings"
+#: Peak memory of one training step predicted from the spec at the input shape and train batch size (int, bytes).
+PREDICTED_MEMORY_BYTES = "predicted_memory_bytes"
 #: Why a trial failed or was pruned (one line, at most :data:`MAX_REASON_CHARS`).
 REASON = "reason"
 #: The trial was stopped by a signal (Ctrl-C, SIGTERM, the time limit); it does not count and is run again.
