@@ -1,18 +1,26 @@
-"""Search quality: does the default search find better nets than random sampling or the scaled canonical net?
+"""Search quality: does the default search find better nets than random sampling, plain TPE, TPE with Optuna's
+Hyperband, or the scaled canonical net, at budgets it was not tuned on?
 
 Measured the way NAS papers measure it (several seeds, a random baseline at equal cost, a held-out test split;
-RegNet, arXiv:2003.13678; Li & Talwalkar, arXiv:1902.07638; Radosavovic et al., arXiv:1905.13214). For each seed,
-at one budget and the same wall time per search:
+RegNet, arXiv:2003.13678; Li & Talwalkar, arXiv:1902.07638; Radosavovic et al., arXiv:1905.13214). For each budget
+of ``--budgets`` and each seed, with the same wall time per search:
 
-- **(a) default**: the default recipe's sampler and pruner (TPE + successive halving over data shares);
+- **(a) default**: the default recipe (TPE + successive halving with paused trials, ASHA, over data shares);
 - **(b) random**: uniform random points of the space under the budget (the same feasible set, nascomp's
   ``BudgetSampler`` around Optuna's ``RandomSampler``), each trained on the full proxy schedule (no pruner),
   RegNet-style. Its sampler is seeded with ``seed + --random-seed-offset`` (default 1000): TPE starts with random
   draws from its own seed, so with the same seed (b)'s few points would be (a)'s first ones and the two would often
   pick the same net by construction (measured 2026-12-02: 3 of 5 seeds). The validation split
-  (``data.split_seed``) and the retraining's initialisation (``seed``) stay the same for both;
+  (``data.split_seed``) and the retraining's initialisation (``seed``) stay the same for all methods;
+- **(d) tpe**: what a user of Optuna would try first: the same TPE sampler, no pruner (every trial trains the full
+  proxy schedule);
+- **(e) hyperband**: TPE with Optuna's ``HyperbandPruner(min_resource=1, max_resource=9, reduction_factor=3)``, as
+  its documentation sets it up (the resource is the rung's training share, reported at steps 1, 3, 9);
 - **(c) scaled**: the space's canonical point (ResNet-50 for ``se_resnext``) scaled to the budget by
   :func:`nascomp.scale` (the search's ``baseline.yaml``), no search at all.
+
+A search that ends without a complete trial has no winner: it is **counted as a loss** (test accuracy 0 in the
+paired differences), never dropped.
 
 Every winner (and (c)) is retrained with one schedule by :func:`nascomp.train.train_spec` (what ``nascomp train``
 runs) with the seed's initialisation and measured once on the data set's official test split (Fashion-MNIST's t10k,
@@ -26,15 +34,15 @@ finished searches and retrainings recorded there), ``table.md`` (the table docs/
 error distribution function of every fully trained candidate of each method, proxy validation error).
 
 Usage:
-    .venv/bin/python benchmarks/bench_search_quality.py [--budget 600MFLOPs] [--seeds 5]
-        [--search-seconds 240 | --trials N]
+    .venv/bin/python benchmarks/bench_search_quality.py [--budgets 300MFLOPs,600MFLOPs,1.5GFLOPs] [--seeds 5]
+        [--search-seconds 240 | --trials N] [--methods default,random,tpe,hyperband]
         [--retrain-epochs 3] [--retrain-images 10000] [--fidelity-extra 1] [--random-seed-offset 1000]
         [--out DIR] [--device cpu]
 
-(``.venv`` is the one ``make setup`` creates.) At the defaults it takes 40 minutes of searching (10 searches of 240
-s) and 20 retrainings of 1-3 minutes each on 2 CPU cores (89 minutes in all on 2026-12-02 evening, the test suite
-running alongside part of the retraining); where (a) and (b) of a seed picked the same net, its retraining is done
-once.
+(``.venv`` is the one ``make setup`` creates.) The full run (3 budgets x 5 seeds x 4 searched methods of 240 s, plus
+the retrainings) takes about 4-5 hours on 2 quiet CPU cores; it is resumable (``results.json``), so stop it and
+run it again at will. The paired table compares (a) with each other method per budget and pooled over budgets:
+wins, median and IQR of the per-seed test-accuracy differences.
 """
 
 from __future__ import annotations
@@ -67,7 +75,11 @@ from nascomp.search.report import Reporter  # noqa: E402
 from nascomp.train import train_spec  # noqa: E402
 from nascomp.train.config import RunConfig  # noqa: E402
 
-METHODS = ("default", "random", "scaled")
+METHODS = ("default", "random", "tpe", "hyperband", "scaled")
+SEARCHED = METHODS[:4]
+LABELS = {"default": "(a) default: TPE + ASHA (paused trials)", "random": "(b) random in budget, no pruner",
+          "tpe": "(d) TPE, no pruner", "hyperband": "(e) TPE + Optuna HyperbandPruner",
+          "scaled": "(c) ResNet-50 scaled to budget"}
 
 
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -100,11 +112,16 @@ def search_job(ledger: Ledger, base, method: str, seed: int, out: Path, log, sam
     ``sampler_seed``."""
     name = f"search-{method}-seed{seed}"
     folder = out / name
-    if (done := ledger.get(name)) is None:
+    key = f"{out.name}-{name}"  # one ledger for every budget (``out`` is the budget's folder)
+    if (done := ledger.get(key)) is None:
         overrides = {"seed": sampler_seed, "out": str(folder), "study_name": name,
                      "storage": f"sqlite:///{folder / 'study.db'}"}
         if method == "random":
             overrides.update(sampler="random", pruner="none")
+        elif method == "tpe":
+            overrides.update(sampler="tpe", pruner="none")
+        elif method == "hyperband":
+            overrides.update(sampler="tpe", pruner="hyperband")
         t0 = time.perf_counter()
         quiet = Reporter(console=rich.console.Console(file=io.StringIO(), width=200), bars=False)
         result = run_search(base.with_overrides(**overrides), reporter=quiet)
@@ -112,11 +129,12 @@ def search_job(ledger: Ledger, base, method: str, seed: int, out: Path, log, sam
             raise SystemExit(f"{name} was interrupted ({result.stop_reason}); rerun to go on")
         done = {"method": method, "seed": seed, "sampler_seed": sampler_seed,
                 "seconds": time.perf_counter() - t0, "folder": str(folder)}
-        ledger.put(name, done)
+        ledger.put(key, done)
     record = {**done, **summarize_study(name, folder)}
-    log(f"{name}: {record['evaluated']} architectures trained ({record['complete']} complete, "
-        f"{record['duplicates']} duplicate points reused) in {record['seconds']:.0f} s; "
-        f"best proxy accuracy {record['best_accuracy']:.4f} at {record['best_macs'] / 1e6:.0f} MMACs")
+    best = ("no complete trial (a loss)" if record["best_trial"] is None else
+            f"best proxy accuracy {record['best_accuracy']:.4f} at {record['best_macs'] / 1e6:.0f} MMACs")
+    log(f"{key}: {record['evaluated']} architectures trained ({record['complete']} complete, "
+        f"{record['duplicates']} duplicate points reused) in {record['seconds']:.0f} s; {best}")
     return record
 
 
@@ -124,13 +142,15 @@ def summarize_study(name: str, folder: Path) -> dict:
     """The trained trials of a finished search (read from its study: a rerun recomputes it)."""
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{folder / 'study.db'}")
     trials = study.get_trials(deepcopy=False)
-    start = min(t.datetime_start for t in trials if t.datetime_start is not None)
+    start = min((t.datetime_start for t in trials if t.datetime_start is not None), default=None)
     rows, duplicates = [], 0
     for t in trials:
         if t.state not in (TrialState.COMPLETE, TrialState.PRUNED) or t.datetime_complete is None:
             continue
         if "duplicate_of" in t.user_attrs:  # an earlier trial's point: reused, not trained again
             duplicates += 1
+            continue
+        if t.user_attrs.get("resumes") is not None:  # a promotion of a paused architecture: counted once, below
             continue
         value = t.values[0] if t.values else (t.intermediate_values[max(t.intermediate_values)]
                                               if t.intermediate_values else None)
@@ -139,12 +159,19 @@ def summarize_study(name: str, folder: Path) -> dict:
                      "val_loss": t.user_attrs.get("val_loss"), "macs": t.user_attrs.get("macs"),
                      "params": {k: t.params[k] for k in sorted(t.params)}})
     complete = [t for t in trials if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
-    if not complete:
-        raise SystemExit(f"{name} finished no trial: raise --search-seconds")
-    best = max(complete, key=lambda t: (t.values[0], -t.number))
-    return {"evaluated": len(rows), "complete": sum(r["state"] == "complete" for r in rows), "duplicates": duplicates,
-            "best_trial": best.number, "best_accuracy": best.values[0], "best_macs": best.user_attrs.get("macs"),
-            "trials": rows}
+    for t in complete:  # a promotion that completed: its architecture's row is complete, with the final value
+        if t.user_attrs.get("resumes") is not None:
+            line = int(t.user_attrs.get("lineage", t.number))
+            for r in rows:
+                if r["number"] == line:
+                    r.update(state="complete", accuracy=t.values[0], val_loss=t.user_attrs.get("val_loss"),
+                             elapsed_s=(t.datetime_complete - start).total_seconds(), number=t.number)
+    record = {"evaluated": len(rows), "complete": len(complete), "duplicates": duplicates, "trials": rows,
+              "best_trial": None, "best_accuracy": None, "best_macs": None}
+    if complete:
+        best = max(complete, key=lambda t: (t.values[0], -t.number))
+        record.update(best_trial=best.number, best_accuracy=best.values[0], best_macs=best.user_attrs.get("macs"))
+    return record
 
 
 def retrain_job(ledger: Ledger, name: str, spec_path: Path, config: RunConfig, out: Path, log) -> dict:
@@ -236,25 +263,104 @@ def machine() -> str:
     return f"{os.cpu_count()} x {cpu}, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
+def _paired_rows(scores: dict, pairs: list[tuple[str, int]], others: tuple[str, ...]) -> list[str]:
+    """Rows of the paired table: (a) minus each other method over ``pairs`` of (budget, seed)."""
+    rows = []
+    for other in others:
+        diffs = [scores[("default", b, s)] - scores[(other, b, s)] for b, s in pairs]
+        if not diffs:
+            continue
+        q25, med, q75 = _quartiles(diffs)
+        rows.append(f"| (a) - {LABELS[other].split(' ')[0]} | {sum(d > 0 for d in diffs)} / {len(diffs)} "
+                    f"(ties {sum(d == 0 for d in diffs)}) | {med:+.4f} [{q25:+.4f}, {q75:+.4f}] | "
+                    f"{', '.join(f'{d:+.4f}' for d in diffs)} |")
+    return rows
+
+
+def run_budget(args, budget: str, ledger: Ledger, out: Path, log, config) -> dict:
+    """Every search and retraining of one budget; returns ``{"searches", "retrained", "fidelity"}``."""
+    timeout = "none" if args.trials else f"{args.search_seconds:g}s"
+    base = load_recipe().with_overrides(budget=budget, timeout=timeout, trials=args.trials or 10_000,
+                                        device=args.device, **({"data": args.data} if args.data else {}))
+    seeds = list(range(args.seeds))
+    space = load_space(base.space)
+    out.mkdir(parents=True, exist_ok=True)
+    searches = {}
+    for s in seeds:  # interleaved, the order rotating per seed, so that a change of load hits every method
+        order = args.methods[s % len(args.methods):] + args.methods[:s % len(args.methods)]
+        for method in order:
+            sampler_seed = s + args.random_seed_offset if method == "random" else s
+            searches[(method, s)] = search_job(ledger, base, method, s, out, log, sampler_seed)
+    retrained: dict[tuple[str, int], dict | None] = {}
+    fidelity: list[dict] = []
+    for s in seeds:
+        by_params: dict[str, dict] = {}
+        for method in args.methods:
+            rec = searches[(method, s)]
+            if rec["best_trial"] is None:
+                retrained[(method, s)] = None  # no winner: a loss
+                continue
+            best = next(r for r in rec["trials"] if r["number"] == rec["best_trial"]) \
+                if any(r["number"] == rec["best_trial"] for r in rec["trials"]) else {"params": None, "val_loss": None}
+            key = json.dumps(best["params"], sort_keys=True)
+            if key in by_params:  # the same net and seed: retraining is deterministic, reuse it
+                job = {**by_params[key], "reused": True}
+            else:
+                job = retrain_job(ledger, f"{out.name}-{method}-seed{s}", Path(rec["folder"]) / "best.yaml", config(s),
+                                  out, log)
+                job = {**job, "params": best["params"]}
+                by_params[key] = job
+            retrained[(method, s)] = job
+            fidelity.append({"arch": f"{method}-seed{s}", "proxy": rec["best_accuracy"],
+                             "test": job["test_accuracy"], "params": best["params"]})
+        baseline = Path(searches[(args.methods[0], s)]["folder"]) / "baseline.yaml"
+        retrained[("scaled", s)] = retrain_job(ledger, f"{out.name}-scaled-seed{s}", baseline, config(s), out, log)
+        if "random" in args.methods:
+            rec = searches[("random", s)]
+            others = [r for r in rec["trials"] if r["state"] == "complete" and r["number"] != rec["best_trial"]]
+            for r in random.Random(s).sample(others, min(args.fidelity_extra, len(others))):
+                path = out / "fidelity" / f"random-seed{s}-trial{r['number']}.yaml"
+                if not path.exists():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    spec = space.export(r["params"], name=f"{space.name}_trial{r['number']}",
+                                        input_shape=base.input_shape, num_classes=10,
+                                        doc=f"Trial {r['number']} of search-random-seed{s}.")
+                    write_best_yaml(spec, path)
+                job = retrain_job(ledger, f"{out.name}-random-seed{s}-trial{r['number']}", path, config(s), out, log)
+                fidelity.append({"arch": path.stem, "proxy": r["accuracy"], "test": job["test_accuracy"],
+                                 "params": r["params"]})
+    if "default" in args.methods and "random" in args.methods:
+        horizon = max((r["elapsed_s"] for rec in searches.values() for r in rec["trials"]), default=1.0) \
+            if args.trials else args.search_seconds
+        plots(searches, seeds, horizon, out)
+    return {"searches": searches, "retrained": retrained, "fidelity": fidelity}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--budget", default="600MFLOPs", help="budget in MACs (the field's FLOPs), default 600MFLOPs")
+    p.add_argument("--budgets", default="300MFLOPs,600MFLOPs,1.5GFLOPs",
+                   help="comma-separated budgets in MACs (the field's FLOPs); default 300MFLOPs,600MFLOPs,1.5GFLOPs")
+    p.add_argument("--methods", default="default,random,tpe,hyperband",
+                   help="searched methods, comma-separated, 'default' first (default: all four); (c) always runs")
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     p.add_argument("--search-seconds", type=float, default=240.0, help="wall time of every search (default 240)")
     p.add_argument("--trials", type=int, default=None,
-                   help="the same number of trials per search instead of the same wall time (no time limit; a rerun on "
-                        "the same machine gives the same table, but (b) then spends more compute than (a))")
+                   help="the same number of trials per search instead of the same wall time (no time limit)")
     p.add_argument("--retrain-epochs", type=int, default=3, help="epochs of the one retraining schedule (default 3)")
     p.add_argument("--retrain-images", type=int, default=10000,
                    help="train + validation images of the retraining (stratified subset; default 10000)")
     p.add_argument("--fidelity-extra", type=int, default=1,
                    help="random non-winning complete trials per (b) study retrained for Spearman's rho (default 1)")
     p.add_argument("--random-seed-offset", type=int, default=1000,
-                   help="(b)'s sampler seed is seed + this (default 1000): its own draws, not TPE's random start; "
-                        "0 pairs them")
+                   help="(b)'s sampler seed is seed + this (default 1000); 0 pairs them")
+    p.add_argument("--data", default=None, help="data source of the searches and retraining (default: the recipe's)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="runs/bench-search-quality")
     args = p.parse_args(argv)
+    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if not args.methods or args.methods[0] != "default" or any(m not in SEARCHED for m in args.methods):
+        raise SystemExit(f"--methods: 'default' first, then any of {', '.join(SEARCHED[1:])}")
+    budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(out / "results.json")
@@ -264,10 +370,10 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(f"[{time.perf_counter() - started:6.0f} s] {message}", flush=True)
 
-    timeout = "none" if args.trials else f"{args.search_seconds:g}s"
-    base = load_recipe().with_overrides(budget=args.budget, timeout=timeout, trials=args.trials or 10_000,
-                                        device=args.device)
-    settings = {"budget": args.budget, "seeds": args.seeds, "search_seconds": args.search_seconds,
+    base = load_recipe()
+    if args.data:
+        base = base.with_overrides(data=args.data)
+    settings = {"seeds": args.seeds, "search_seconds": args.search_seconds,
                 "random_seed_offset": args.random_seed_offset,
                 "retrain_epochs": args.retrain_epochs, "retrain_images": args.retrain_images,
                 "data": base.data.source, "image_size": base.data.image_size, "proxy": {
@@ -281,120 +387,63 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{ledger.path} holds results of other settings; pass another --out")
     ledger.data["settings"] = settings
     seeds = list(range(args.seeds))
-    space = load_space(base.space)
-
-    searches = {}
-    for s in seeds:  # interleaved, the order alternating per seed, so that a change of load hits both methods
-        for method in (("default", "random") if s % 2 == 0 else ("random", "default")):
-            sampler_seed = s + args.random_seed_offset if method == "random" else s
-            searches[(method, s)] = search_job(ledger, base, method, s, out, log, sampler_seed)
-
     def config(seed: int) -> RunConfig:
         return RunConfig(data=base.data.source, image_size=base.data.image_size, epochs=args.retrain_epochs,
                          optimizer="adamw", lr=3e-3, batch_size=64, warmup_epochs=1.0, val_fraction=0.1,
                          max_images=args.retrain_images, seed=seed, device=args.device, workers=0)
 
-    retrained: dict[tuple[str, int], dict] = {}
-    fidelity: list[dict] = []
-    for s in seeds:
-        for method in ("default", "random"):
-            rec = searches[(method, s)]
-            best = next(r for r in rec["trials"] if r["number"] == rec["best_trial"])
-            twin = retrained.get(("default", s)) if method == "random" else None
-            if twin is not None and twin.get("params") == best["params"]:
-                # the same net and seed as (a)'s winner: retraining is deterministic (measured: identical accuracies),
-                # so its result is reused rather than measured twice
-                job = {**twin, "reused_from": f"default-seed{s}"}
-            else:
-                job = retrain_job(ledger, f"{method}-seed{s}", Path(rec["folder"]) / "best.yaml", config(s), out,
-                                  log)
-                job = {**job, "params": best["params"]}
-            retrained[(method, s)] = job
-            fidelity.append({"arch": f"{method}-seed{s}", "proxy": rec["best_accuracy"], "proxy_loss": best["val_loss"],
-                             "test": job["test_accuracy"], "params": best["params"]})
-        baseline = Path(searches[("default", s)]["folder"]) / "baseline.yaml"
-        retrained[("scaled", s)] = retrain_job(ledger, f"scaled-seed{s}", baseline, config(s), out, log)
-        rec = searches[("random", s)]
-        others = [r for r in rec["trials"] if r["state"] == "complete" and r["number"] != rec["best_trial"]]
-        for r in random.Random(s).sample(others, min(args.fidelity_extra, len(others))):
-            path = out / "fidelity" / f"random-seed{s}-trial{r['number']}.yaml"
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                spec = space.export(r["params"], name=f"{space.name}_trial{r['number']}", input_shape=base.input_shape,
-                                    num_classes=10, doc=f"Trial {r['number']} of search-random-seed{s}.")
-                write_best_yaml(spec, path)
-            job = retrain_job(ledger, f"random-seed{s}-trial{r['number']}", path, config(s), out, log)
-            fidelity.append({"arch": path.stem, "proxy": r["accuracy"], "proxy_loss": r["val_loss"],
-                             "test": job["test_accuracy"], "params": r["params"]})
-    # one pair per architecture: (a) and (b) of one seed often share their winner (the same net, seed and result)
-    distinct: dict[str, dict] = {}
-    for f in fidelity:
-        distinct.setdefault(json.dumps(f["params"], sort_keys=True), f)
-    fidelity = list(distinct.values())
-    if len(fidelity) < 3:
-        raise SystemExit(f"only {len(fidelity)} distinct architectures were retrained: Spearman's rho needs at least "
-                         f"3 (raise --search-seconds or --fidelity-extra)")
-
-    from scipy.stats import spearmanr
-
-    stat = spearmanr([f["proxy"] for f in fidelity], [f["test"] for f in fidelity])
-    rho, p_value = float(stat.statistic), float(stat.pvalue)
-    # the other candidate objective: lower validation loss should mean higher test accuracy
-    stat = spearmanr([-f["proxy_loss"] for f in fidelity], [f["test"] for f in fidelity])
-    rho_loss, p_loss = float(stat.statistic), float(stat.pvalue)
-
+    results = {b: run_budget(args, b, ledger, out / b, log, config) for b in budgets}
+    methods = [*args.methods, "scaled"]
+    scores = {(m, b, s): (results[b]["retrained"][(m, s)] or {}).get("test_accuracy", 0.0)
+              for b in budgets for m in methods for s in seeds}
+    searched_s = sum(job["seconds"] for job in ledger.data["jobs"].values()
+                     if isinstance(job, dict) and "seconds" in job)
     lines = [f"Measured {date.today().isoformat()} on {machine()}, load average at the start "
              f"{load_at_start:.1f} and at the end {os.getloadavg()[0]:.1f}; "
-             f"`.venv/bin/python benchmarks/bench_search_quality.py "
-             f"--budget {args.budget} --seeds {args.seeds} "
+             f"`.venv/bin/python benchmarks/bench_search_quality.py --budgets {','.join(budgets)} "
+             f"--methods {','.join(args.methods)} --seeds {args.seeds} "
              f"{f'--trials {args.trials}' if args.trials else f'--search-seconds {args.search_seconds:g}'} "
-             f"--retrain-epochs {args.retrain_epochs} --retrain-images {args.retrain_images}`, "
-             f"{sum(job['seconds'] for job in ledger.data['jobs'].values() if isinstance(job, dict)) / 60:.0f} min "
-             f"of searching and retraining in all.", "",
-             "| method | test accuracy: median [IQR] | per seed | architectures trained per search (complete) |",
-             "| --- | --- | --- | --- |"]
-    for method, label in zip(METHODS, ("(a) default: TPE + SHA", "(b) random in budget, no pruner",
-                                       "(c) ResNet-50 scaled to budget")):
-        accs = [retrained[(method, s)]["test_accuracy"] for s in seeds]
-        q25, med, q75 = _quartiles(accs)
-        if method == "scaled":
-            evaluated = "0 (no search)"
-        else:
-            ev = [searches[(method, s)]["evaluated"] for s in seeds]
-            co = [searches[(method, s)]["complete"] for s in seeds]
-            evaluated = f"median {statistics.median(ev):g} ({statistics.median(co):g}); per seed {ev}"
-        lines.append(f"| {label} | {med:.4f} [{q25:.4f}, {q75:.4f}] | "
-                     f"{', '.join(f'{a:.4f}' for a in accs)} | {evaluated} |")
-    ratios = [searches[("default", s)]["evaluated"] / max(1, searches[("random", s)]["evaluated"]) for s in seeds]
-    lines += ["", "Architectures trained in the same time, (a) / (b) per seed: "
-              f"median {statistics.median(ratios):.2f}x "
-              f"(per seed {', '.join(f'{r:.2f}' for r in ratios)}); duplicate points (reused, not trained) and trials "
-              f"the time limit stopped are not counted."]
-    lines += ["", "| paired difference (per seed) | median [IQR] | per seed | wins / seeds |",
-              "| --- | --- | --- | --- |"]
-    for other, label in (("random", "(a) - (b)"), ("scaled", "(a) - (c)")):
-        diffs = [retrained[("default", s)]["test_accuracy"] - retrained[(other, s)]["test_accuracy"] for s in seeds]
-        q25, med, q75 = _quartiles(diffs)
-        lines.append(f"| {label} | {med:+.4f} [{q25:+.4f}, {q75:+.4f}] | {', '.join(f'{d:+.4f}' for d in diffs)} | "
-                     f"{sum(d > 0 for d in diffs)} / {len(diffs)} |")
-    se = statistics.median(retrained[(m, s)]["test_se"] for m in METHODS for s in seeds)
-    lines += ["", f"Test split: {base.data.source} official test images; median standard error of one test accuracy "
-              f"{se:.4f}. Proxy fidelity: Spearman rho = {rho:.3f} (p = {p_value:.3g}) between proxy validation "
-              f"accuracy and retrained test accuracy over {len(fidelity)} distinct architectures "
-              f"(the winners of (a) and (b), counted once where they are the same net, and "
-              f"{sum(f['arch'].startswith('random-seed') and '-trial' in f['arch'] for f in fidelity)} random complete "
-              f"trials of (b)); "
-              f"with the proxy validation loss (negated) instead: rho = {rho_loss:.3f} (p = {p_loss:.3g})."]
+             f"--retrain-epochs {args.retrain_epochs} --retrain-images {args.retrain_images}"
+             f"{f' --data {args.data}' if args.data else ''}`, "
+             f"{searched_s / 60:.0f} min of searching and retraining in all. A search without a complete trial "
+             f"scores 0 (a loss).", ""]
+    for b in budgets:
+        r = results[b]
+        lines += [f"**{b}**", "", "| method | test accuracy: median [IQR] | per seed | architectures trained per "
+                  "search (complete); searches without a result |", "| --- | --- | --- | --- |"]
+        for m in methods:
+            accs = [scores[(m, b, s)] for s in seeds]
+            q25, med, q75 = _quartiles(accs)
+            if m == "scaled":
+                evaluated = "0 (no search)"
+            else:
+                ev = [r["searches"][(m, s)]["evaluated"] for s in seeds]
+                co = [r["searches"][(m, s)]["complete"] for s in seeds]
+                none = sum(r["searches"][(m, s)]["best_trial"] is None for s in seeds)
+                evaluated = f"median {statistics.median(ev):g} ({statistics.median(co):g}); per seed {ev}; {none}"
+            lines.append(f"| {LABELS[m]} | {med:.4f} [{q25:.4f}, {q75:.4f}] | "
+                         f"{', '.join(f'{a:.4f}' for a in accs)} | {evaluated} |")
+        fid = list({json.dumps(f["params"], sort_keys=True): f for f in r["fidelity"]}.values())
+        if len(fid) >= 3:
+            from scipy.stats import spearmanr
+
+            stat = spearmanr([f["proxy"] for f in fid], [f["test"] for f in fid])
+            lines += ["", f"Proxy fidelity at {b}: Spearman rho = {float(stat.statistic):.3f} "
+                          f"(p = {float(stat.pvalue):.3g}) over {len(fid)} distinct retrained architectures."]
+        lines.append("")
+    lines += ["Paired per-seed differences of (a) against each method (test accuracy; a search without a result "
+              "scores 0):", "", "| pair | budget | wins / pairs | median [IQR] | per pair |",
+              "| --- | --- | --- | --- | --- |"]
+    others = tuple(m for m in methods if m != "default")
+    for b in budgets:
+        lines += [row.replace(" | ", f" | {b} | ", 1) for row in _paired_rows(scores, [(b, s) for s in seeds], others)]
+    lines += [row.replace(" | ", " | pooled | ", 1)
+              for row in _paired_rows(scores, [(b, s) for b in budgets for s in seeds], others)]
     table = "\n".join(lines) + "\n"
     (out / "table.md").write_text(table)
-    ledger.data["summary"] = {"evaluated_ratio_median": statistics.median(ratios), "spearman_rho": rho, "spearman_p": p_value, "spearman_rho_loss": rho_loss,
-                              "spearman_p_loss": p_loss, "fidelity": fidelity}
     ledger.put("_done", True)
-    horizon = max(r["elapsed_s"] for rec in searches.values() for r in rec["trials"]) if args.trials else \
-        args.search_seconds
-    paths = plots(searches, seeds, horizon, out)
     print(table)
-    print("files:", out / "results.json", out / "table.md", *paths)
+    print("files:", out / "results.json", out / "table.md")
     return 0
 
 

@@ -4,7 +4,8 @@ Usage: ``python tests/_fake_worker.py search RECIPE --storage URL --study-name N
 line). Everything is the real command (recipe, census, budget screening, storage, slots, heartbeats, twins,
 outputs) except :func:`nascomp.train.fit`, which here sleeps ``NASCOMP_FAKE_TRAIN_S`` seconds (default 1) per epoch
 and returns an accuracy derived from the model's parameter count, so that a test with several worker processes on
-two CPU cores stays fast and its timing is predictable. When ``NASCOMP_FAKE_TRAIN_LOG`` names a file, each training
+two CPU cores stays fast and its timing is predictable. With ``NASCOMP_FAKE_STEP_S`` set, the real ``fit`` runs
+instead, each step slowed by that many seconds (successive halving's pauses and resumes need the real state). When ``NASCOMP_FAKE_TRAIN_LOG`` names a file, each training
 appends ``start PID ARCH`` and ``end PID ARCH`` lines (``ARCH``: a hash of the built model's structure) so a test can
 count how often each architecture was really trained.
 
@@ -115,9 +116,24 @@ def fake_fit(model, data, config, *, device="cpu", seed=0, on_epoch=None, on_ste
     return FitResult(accuracy=accuracy, history=history, seconds=time.perf_counter() - started)
 
 
+def slow_real_fit(model, data, config, *, on_step=None, **kw):
+    """The real :func:`nascomp.train.fit` (pauses, saved states and resumes included), each step slowed by
+    ``NASCOMP_FAKE_STEP_S`` seconds so that a test can kill a worker in the middle of a trial."""
+    from nascomp.train import fit
+
+    step_s = float(os.environ.get("NASCOMP_FAKE_STEP_S", "0.1"))
+
+    def slow_step(step: int, steps: int) -> None:
+        time.sleep(step_s)
+        if on_step is not None:
+            on_step(step, steps)
+
+    return fit(model, data, config, on_step=slow_step, **kw)
+
+
 if __name__ == "__main__":
     import nascomp.search.study as search_study
     from nascomp.cli.main import main
 
-    search_study.fit = fake_fit
+    search_study.fit = slow_real_fit if os.environ.get("NASCOMP_FAKE_STEP_S") else fake_fit
     sys.exit(main(sys.argv[1:]))

@@ -281,13 +281,13 @@ def test_pruned_points_are_drawn_apart_and_never_on_the_front():
     fig = pareto_figure(study, budget=300)
     ax = fig.axes[0]
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert "pruned (partial training)" in labels and "complete" in labels
+    assert "pruned or paused (partial training)" in labels and "complete" in labels
     front = next(line for line in ax.get_lines() if line.get_label().startswith("Pareto front"))
     assert list(front.get_ydata()) == [0.5, 0.7]  # the pruned 0.9 at 50 MACs would dominate both: not on it
-    pruned = next(c for c in ax.collections if c.get_label() == "pruned (partial training)")
+    pruned = next(c for c in ax.collections if c.get_label() == "pruned or paused (partial training)")
     assert pruned.get_facecolors().size == 0 or pruned.get_facecolors()[0][3] == 0  # hollow
     history = history_figure(study).axes[0]
-    assert "pruned (partial training)" in [text.get_text() for text in history.get_legend().get_texts()]
+    assert "pruned or paused (partial training)" in [text.get_text() for text in history.get_legend().get_texts()]
 
 
 def test_a_refused_search_leaves_no_folder_behind_not_even_runs(tmp_path):

@@ -9,8 +9,16 @@ One trial, in order (:meth:`SearchLoop.one_trial`):
    latency is measured once: a point measured over the budget is failed with both figures, never trained;
 3. **settle** -- a twin running in another worker is waited for, and a point the study has a result for is reused
    (``duplicate_of``), never trained twice;
-4. **train** -- the injected :class:`Training` builds and fits the point; each epoch's accuracy is reported to the
-   pruner, which is never consulted at the last epoch.
+4. **train** -- the injected :class:`Training` builds and fits the point; each epoch's accuracy is reported to
+   Optuna. With a ladder (successive halving with pauses, the default) the scheduler
+   (:func:`nascomp.search.schedule.at_rung`) decides after each rung to go on, complete or pause; a paused trial's
+   training state goes to the artifact store and the trial ends ``PRUNED`` with ``paused_at_rung``. Otherwise
+   Optuna's pruner (never consulted at the last epoch) may stop it.
+
+Which trial runs next is the scheduler's call too (:func:`nascomp.search.schedule.next_job`): a queued trial (a
+promotion or a retry), a promotion queued now (a trial with the paused trial's point and ``resumes``, which
+:meth:`SearchLoop.one_trial` resumes from the saved state), a new trial, a wait for running ones, or the end. See
+docs/search.md, "Paused and resumed trials (ASHA)".
 
 Everything the loop needs is passed in explicitly (study, sampler, cost, training, coordinator, reporter, stop
 flag, deadline), so tests drive it with a stand-in training and no data.
@@ -38,8 +46,14 @@ from nascomp.search.outputs import best_trial
 from nascomp.search.report import Reporter
 from nascomp.search.sampler import BudgetSampler, evaluated_points
 from nascomp.search.space import SearchSpace, point_key
+from nascomp.search.clock import clock_of
+from nascomp.search.lineages import candidates_of, latest_trials, stopped_lineages
+from nascomp.search.schedule import Action, Clock, Decision, Ladder, at_end, at_rung, next_job
+from nascomp.search.states import SavedStates, StateError
+from nascomp.search.slots import rival_promotion
 from nascomp.search.workers import Coordinator, counted
 from nascomp.train import FitResult, TrainingDiverged, TrainingInterrupted
+from nascomp.train.state import PauseTraining, TrainingPaused
 
 __all__ = ["Deadline", "Training", "LoopStats", "SearchLoop"]
 
@@ -91,22 +105,15 @@ class Training:
         step_of: The step an epoch's accuracy is reported to the pruner at (0-based epoch -> step); ``None``: the
             epoch itself. Multi-fidelity schedules report the epoch's training resource (1, 3, 9 for data shares
             1/9, 1/3, 1), the rungs Optuna's SuccessiveHalvingPruner promotes at.
-        epoch_steps: Optimizer steps of each epoch (:meth:`nascomp.train.TrainConfig.epoch_steps`); with them a
-            trial the pruner lets go on to the next epoch is pruned there when the rest of its schedule would
-            likely end after the deadline. ``None``: only the step-by-step deadline check.
+        epoch_steps: Optimizer steps of each epoch (:meth:`nascomp.train.TrainConfig.epoch_steps`): the rung
+            times of the scheduler's clock, and the check that a saved state belongs to this schedule.
         val_images: Validation images of each epoch (:meth:`nascomp.train.TrainConfig.val_images`), recorded on
             the trial with each accuracy (``None``: the study's split size throughout).
-        rung_time_shares: Successive halving's rules under a time limit. Each epoch (rung) after the first gets an
-            equal share of the limit (``timeout / epochs`` seconds of this run's training), as synchronous
-            successive halving spends an equal budget per rung (Jamieson & Talwalkar, arXiv:1502.07943; Li et al.,
-            "Hyperband", arXiv:1603.06560). Optuna's asynchronous pruner cannot pause a trial, so while a rung
-            holds fewer than ``reduction_factor`` results it promotes every best-so-far trial, where ASHA
-            (arXiv:1810.05934) would promote none yet. With the rules, a trial the pruner lets go on is pruned
-            instead (its result kept) when (1) the next epoch is the final one and the rung it leaves holds fewer
-            than ``reduction_factor`` results (ASHA's condition, for the rung that costs most), or (2) it was
-            promoted without such evidence, or goes to the final epoch, and its own pace says it would overrun
-            that epoch's share. Other promotions are the pruner's alone.
-        reduction_factor: Successive halving's eta (results a rung needs before its promotions are evidence).
+        ladder: Successive halving with pauses (ASHA, :mod:`nascomp.search.schedule`): the rungs are the epochs,
+            a trial that lacks the evidence to go on is paused with its state saved in ``states`` and promoted
+            later; Ctrl-C, SIGTERM and the time limit pause the running trial too. ``None``: Optuna's pruner
+            (if any) stops trials, and a stopped run's trial is failed (not counted).
+        states: Where paused trials' training states go (needed with ``ladder``).
     """
 
     build: Callable[[dict[str, Any]], torch.nn.Module]
@@ -117,8 +124,8 @@ class Training:
     step_of: Callable[[int], int] | None = None
     epoch_steps: tuple[int, ...] | None = None
     val_images: tuple[int, ...] | None = None
-    rung_time_shares: bool = False
-    reduction_factor: int = 3
+    ladder: Ladder | None = None
+    states: SavedStates | None = None
 
 
 @dataclass
@@ -129,6 +136,13 @@ class LoopStats:
         trained: Trials it trained (complete or pruned).
         screened: Points it costed for its trials (draws), and ``screened_fit`` of them fit the budget.
         epoch_seconds: Seconds this run's trials spent training and validating each epoch (0-based), summed.
+        rung_seconds: Seconds each epoch (rung) took, every time this run trained one: the scheduler's clock.
+        new_trial_seconds: Wall seconds of each loop iteration that ran a new trial (draw, settle, train or
+            reuse, outputs): the clock's floor for the cost of one more new architecture.
+        step_seconds: Seconds of this run's steady-state training steps (each epoch's first step left out), summed,
+            and ``timed_steps`` of them: the clock's estimate of a rung not measured yet.
+        paused, resumed, restarted: Trials this run paused, resumed from a saved state, and restarted from scratch
+            because their saved state was missing or corrupt.
         durations: Seconds each trained trial took: the start rule's estimate of the next trial.
         stopped_by_timeout: The deadline ended the run.
         interrupted: A signal ended the run.
@@ -139,6 +153,13 @@ class LoopStats:
     screened_fit: int = 0
     durations: list[float] = field(default_factory=list)
     epoch_seconds: dict[int, float] = field(default_factory=dict)
+    rung_seconds: dict[int, list[float]] = field(default_factory=dict)
+    step_seconds: float = 0.0
+    timed_steps: int = 0
+    new_trial_seconds: list[float] = field(default_factory=list)
+    paused: int = 0
+    resumed: int = 0
+    restarted: int = 0
     stopped_by_timeout: bool = False
     interrupted: bool = False
 
@@ -192,21 +213,18 @@ class SearchLoop:
                                     steps=self.training.steps_per_epoch) as bars:
             self._bars = bars
             bars.best(best_trial(self.study))
-            while done < self.target and not self.stop.set:
-                expected = statistics.median(self.stats.durations) if self.stats.durations else 0.0
-                if not self.deadline.leaves_room(expected):
-                    self.stats.stopped_by_timeout = True
-                    self.reporter.note(
-                        f"time limit: {self.deadline.elapsed():.0f} s spent, the next trial would likely end after "
-                        f"the {self.deadline.timeout:.0f} s timeout; stopping with {done} of {self.target} trials")
-                    break
-                trial = self.workers.claim(self.target, lambda: self.stop.set or self.deadline.passed())
+            while not self.stop.set:
+                iteration_started = time.perf_counter()
+                if self.training.ladder is None:
+                    if done >= self.target:
+                        break
+                    trial = self._claim_for_pruner()
+                else:
+                    trial = self._claim_for_ladder()
                 if trial is None:
-                    if not self.stop.set and self._counted() < self.target:
-                        self.stats.stopped_by_timeout = True
-                        self.reporter.note(f"time limit: {self.deadline.timeout:.0f} s spent waiting for other "
-                                           f"workers; stopping")
                     break
+                if trial is _AGAIN:
+                    continue
                 try:
                     with self.workers.heartbeat(trial):
                         self.one_trial(trial)
@@ -216,18 +234,101 @@ class SearchLoop:
                 done = self._counted()
                 bars.trial_done(done, best_trial(self.study))
                 self.after_trial()
+                if trial.user_attrs.get(attrs.RESUMES) is None:  # a new architecture, all its overheads included
+                    self.stats.new_trial_seconds.append(time.perf_counter() - iteration_started)
                 if self.stats.stopped_by_timeout:  # a trial was stopped by the time limit
+                    what = "paused (its state saved)" if self.training.ladder else "stopped and not counted"
                     self.reporter.note(f"time limit: the {self.deadline.timeout:.0f} s timeout passed during trial "
-                                       f"{trial.number}, stopped and not counted; stopping with {done} of "
-                                       f"{self.target} trials")
+                                       f"{trial.number}, {what}; stopping with {done} of {self.target} trials")
                     break
         self.stats.interrupted = self.stop.set
         self.workers.fail_stale()  # before leaving: a dead worker's trial seen standing still long enough is retried
+        if self.training.ladder is not None:
+            self._stop_paused()
         return self.stats
+
+    def _claim_for_pruner(self) -> optuna.Trial | None:
+        """The start rule without the scheduler: a new trial if the median trial so far would end in time."""
+        expected = statistics.median(self.stats.durations) if self.stats.durations else 0.0
+        if not self.deadline.leaves_room(expected):
+            self.stats.stopped_by_timeout = True
+            self.reporter.note(
+                f"time limit: {self.deadline.elapsed():.0f} s spent, the next trial would likely end after "
+                f"the {self.deadline.timeout:.0f} s timeout; stopping with {self._counted()} of {self.target} trials")
+            return None
+        trial = self.workers.claim(self.target, lambda: self.stop.set or self.deadline.passed())
+        if trial is None and not self.stop.set and self._counted() < self.target:
+            self.stats.stopped_by_timeout = True
+            self.reporter.note(f"time limit: {self.deadline.timeout:.0f} s spent waiting for other workers; stopping")
+        return trial
+
+    # -- successive halving with pauses --------------------------------------------------------------------------
+    def _candidates(self, snap) -> list:
+        return candidates_of(snap.trials, stopped=stopped_lineages(self.study.user_attrs), lost=snap.lost)
+
+    def _clock(self) -> Clock:
+        """The scheduler's clock from this run's measurements (:func:`nascomp.search.clock.clock_of`)."""
+        left = None if self.deadline.timeout is None else self.deadline.timeout - self.deadline.elapsed()
+        return clock_of(seconds_left=left, epochs=self.training.epochs, epoch_steps=self.training.epoch_steps,
+                        rung_seconds=self.stats.rung_seconds, step_seconds=self.stats.step_seconds,
+                        timed_steps=self.stats.timed_steps, new_trial_seconds=self.stats.new_trial_seconds)
+
+    def _claim_for_ladder(self) -> Any:
+        """ASHA's ``get_job``: a queued trial (a promotion, a retry), a promotion queued now, a new trial, or
+        ``None`` when the search is over (``_AGAIN``: look again)."""
+        if self.deadline.passed():
+            self.stats.stopped_by_timeout = True
+            self.reporter.note(f"time limit: {self.deadline.timeout:.0f} s spent; stopping with {self._counted()} of "
+                               f"{self.target} trials")
+            return None
+        snap = self.workers.snapshot()
+        if self.workers.fail_stale(snapshot=snap):
+            snap = self.workers.snapshot()
+        if snap.has_queued:
+            return self.workers.take_queued()
+        decision = next_job(self._candidates(snap), self.training.ladder,
+                            can_start=len(snap.claims()) < self.target, clock=self._clock())
+        if decision.action is Action.PROMOTE:
+            self._promote(snap, decision)
+            return _AGAIN
+        if decision.action is Action.START:
+            trial = self.workers.claim(self.target, lambda: self.stop.set or self.deadline.passed())
+            return _AGAIN if trial is None and not self.stop.set and not self.deadline.passed() else trial
+        if decision.action is Action.WAIT:
+            time.sleep(self.workers.poll)
+            return _AGAIN
+        if self.deadline.timeout is not None and self._counted() < self.target:
+            self.stats.stopped_by_timeout = True
+        self.reporter.note(f"successive halving: {decision.reason}; stopping with {self._counted()} of "
+                           f"{self.target} trials")
+        return None
+
+    def _promote(self, snap, decision: Decision) -> None:
+        paused = latest_trials(snap.trials)[decision.lineage]
+        self.reporter.note(f"promoting trial {paused.number} (architecture {decision.lineage}) from epoch "
+                           f"{decision.rung + 1}: {decision.reason}")
+        self.workers.enqueue_promotion({k: paused.params[k] for k in self.space.dimensions}, resumes=paused.number,
+                                       lineage=decision.lineage)
+
+    def _stop_paused(self) -> None:
+        """At the end of a search that was not stopped by a signal and has nothing running: every paused
+        architecture is finally pruned and its saved state removed."""
+        snap = self.workers.snapshot()
+        if snap.running or snap.has_queued:
+            return  # other workers go on: they may still promote them
+        latest = latest_trials(snap.trials)
+        for decision in at_end(self._candidates(snap), interrupted=self.stop.set):
+            artifact = latest[decision.lineage].user_attrs.get(attrs.STATE_ARTIFACT)
+            if artifact and self.training.states is not None:
+                self.training.states.remove(artifact)
+            self.study.set_user_attr(f"{attrs.STUDY_STOPPED_PREFIX}{decision.lineage}", decision.reason)
 
     # -- one trial --------------------------------------------------------------------------------------------------
     def one_trial(self, trial: optuna.Trial) -> None:
-        """Draw, gate, settle and train one trial (see the module docstring)."""
+        """Draw, gate, settle and train one trial (see the module docstring); a promotion resumes instead."""
+        if trial.user_attrs.get(attrs.RESUMES) is not None:
+            self._resume(trial)
+            return
         point = self._draw(trial)
         if point is None:
             return
@@ -283,25 +384,60 @@ class SearchLoop:
         others = [t for t in self.study.get_trials(deepcopy=False) if t.number != trial.number]
         return evaluated_points(others).get(point_key(point))
 
-    def _train(self, trial: optuna.Trial, point: dict[str, Any], prof: Profile) -> None:
+    def _resume(self, trial: optuna.Trial) -> None:
+        """Run a promotion: the paused trial's point, from its saved state (from scratch, with the reason recorded,
+        when the state is missing or corrupt)."""
+        snap = self.workers.snapshot()
+        me = snap.trial(trial.number)
+        rival = rival_promotion(snap, me)
+        if rival is not None:
+            self.workers.withdraw(trial, f"surplus: trial {rival.number} resumes trial "
+                                         f"{trial.user_attrs[attrs.RESUMES]} already; closed unused")
+            return
+        paused = snap.trial(int(trial.user_attrs[attrs.RESUMES]))
+        point = self.space.suggest(trial)  # the queued point (fixed parameters)
+        prof = self.cost(point)
+        attrs.record_cost(trial, macs=prof.macs, params=prof.params)
+        artifact = paused.user_attrs.get(attrs.STATE_ARTIFACT) if paused is not None else None
+        state = None
+        try:
+            if artifact is None or self.training.states is None:
+                raise StateError(f"trial {trial.user_attrs[attrs.RESUMES]} has no saved state")
+            state = self.training.states.read(artifact, epochs=self.training.epochs,
+                                              total_steps=sum(self.training.epoch_steps or ()) or None)
+        except StateError as exc:
+            trial.set_user_attr(attrs.RESTARTED, f"{exc}; trained from scratch")
+            self.reporter.note(f"trial {trial.number}: {exc}; training its point from scratch")
+            self.stats.restarted += 1
+        if state is not None:
+            for step, value in sorted(paused.intermediate_values.items()):
+                trial.report(value, step)
+            self.stats.resumed += 1
+        trial.set_user_attr(attrs.TRAINING, True)
+        self._train(trial, point, prof, resume=state, resumed_artifact=artifact)
+
+    def _train(self, trial: optuna.Trial, point: dict[str, Any], prof: Profile, *, resume: dict | None = None,
+               resumed_artifact: str | None = None) -> None:
         started = time.perf_counter()
         self._bars.start_trial(trial.number, prof.macs)
         last_epoch = self.training.epochs - 1
+        ladder = self.training.ladder
         # where training is (1-based epoch, steps done in it) for the time limit, and since when in this epoch
-        at: dict[str, Any] = {"epoch": 1, "step": 0, "since": started, "last_step": started}
-        pace = _Pace(started)
+        at: dict[str, Any] = {"epoch": 1 + (resume["epoch"] if resume else 0), "step": 0, "since": started,
+                              "last_step": started}
 
         def on_step(step: int, steps: int) -> None:
             now = time.perf_counter()
             if step > 1:  # steady-state step time: the first step of an epoch carries its set-up
-                pace.step_seconds += now - at["last_step"]
-                pace.timed_steps += 1
+                self.stats.step_seconds += now - at["last_step"]
+                self.stats.timed_steps += 1
             at["step"], at["last_step"] = step, now
             self._bars.step(step, steps)
 
         def on_epoch(epoch: int, accuracy: float) -> None:
             now = time.perf_counter()
             self.stats.epoch_seconds[epoch] = self.stats.epoch_seconds.get(epoch, 0.0) + now - at["since"]
+            self.stats.rung_seconds.setdefault(epoch, []).append(now - at["since"])
             at["since"] = now
             at["epoch"], at["step"] = epoch + 2, 0
             self._bars.epoch_done(epoch, accuracy)
@@ -309,18 +445,24 @@ class SearchLoop:
                 trial.set_user_attr(attrs.VAL_IMAGES, int(self.training.val_images[epoch]))
             if not self.multi_objective:
                 trial.report(accuracy, epoch if self.training.step_of is None else self.training.step_of(epoch))
+                if ladder is not None:
+                    decision = self._at_rung(trial)
+                    if decision.action is Action.PAUSE:
+                        raise PauseTraining(f"paused after epoch {epoch + 1}: {decision.reason}")
                 # Never at the last epoch: a fully trained candidate is complete, whatever the median says.
-                if epoch < last_epoch and trial.should_prune():
+                elif epoch < last_epoch and trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} at accuracy {accuracy:.4f}")
-            if epoch < last_epoch:
-                self._check_rung_share(epoch, pace)
-                self._check_room(epoch, pace)
 
         try:
             model = self.training.build(point)
             # The deadline is polled after every step, like the stop flag: a trial still training at the limit stops.
+            extra = {} if resume is None else {"resume": resume}
             result = self.training.fit(model, on_epoch=on_epoch, on_step=on_step,
-                                       should_stop=lambda: self.stop.set or self.deadline.passed())
+                                       should_stop=lambda: self.stop.set or self.deadline.passed(), **extra)
+        except TrainingPaused as exc:
+            self._pause(trial, exc.state, str(exc), resumed_artifact, interrupted=False)
+            self._finished(trial, "paused", started)
+            return
         except optuna.TrialPruned as exc:
             attrs.record_failure_reason(trial, str(exc))
             self.study.tell(trial, state=TrialState.PRUNED)
@@ -328,15 +470,21 @@ class SearchLoop:
             return
         except TrainingInterrupted as exc:
             if self.stop.set:
-                attrs.record_interrupted(trial, f"{self.stop.reason or 'interrupted'}, {exc}")
-            else:  # the deadline: not counted, so a resume trains a trial in its place
+                reason = f"{self.stop.reason or 'interrupted'}, {exc}"
+            else:  # the deadline: not counted, so a resume trains a trial in its place (or resumes it)
                 self.stats.stopped_by_timeout = True
-                attrs.record_interrupted(trial, f"time limit: stopped at epoch {at['epoch']}, step {at['step']} "
-                                                f"after {time.perf_counter() - started:.1f} s")
+                reason = (f"time limit: stopped at epoch {at['epoch']}, step {at['step']} after "
+                          f"{time.perf_counter() - started:.1f} s")
+            if ladder is not None and exc.state is not None and self.training.states is not None:
+                self._pause(trial, exc.state, reason, resumed_artifact, interrupted=True)
+                self.reporter.trial_line(self.study, trial.number, "paused")
+                return
+            attrs.record_interrupted(trial, reason)
             self._tell_failed(trial)
             return
         except (TrainingDiverged, torch.OutOfMemoryError) as exc:
             self._fail(trial, f"{type(exc).__name__}: {exc}")
+            self._drop_state(resumed_artifact)
             self._free()
             return
         except Exception as exc:  # noqa: BLE001 - any trial error is recorded and the study goes on
@@ -344,65 +492,41 @@ class SearchLoop:
                 raise
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             self._fail(trial, f"{type(exc).__name__}: {detail}")
+            self._drop_state(resumed_artifact)
             self._free()
             return
         if result.losses:
             trial.set_user_attr(attrs.VAL_LOSS, float(result.losses[-1]))
         second = self._measured.get(trial.number) if self.second_objective == "latency" else float(prof.macs)
         self.study.tell(trial, [result.accuracy, second] if self.multi_objective else result.accuracy)
+        self._drop_state(resumed_artifact)
         self._finished(trial, "complete", started)
 
-    def _expected_seconds(self, epoch: int, pace: "_Pace", epochs_ahead: int) -> tuple[int, float]:
-        """Steps and likely seconds of the ``epochs_ahead`` epochs after ``epoch`` (0-based), at the running
-        trial's own pace: its steady-state seconds per step, plus its per-epoch overhead so far (building, each
-        epoch's first step, batch-norm recalibration, validation)."""
-        steps = self.training.epoch_steps or ()
-        done, ahead = sum(steps[:epoch + 1]), sum(steps[epoch + 1:epoch + 1 + epochs_ahead])
-        elapsed = time.perf_counter() - pace.started
-        per_step = pace.step_seconds / pace.timed_steps if pace.timed_steps else elapsed / max(1, done)
-        overhead = max(0.0, elapsed - per_step * done) / (epoch + 1)
-        return ahead, per_step * ahead + overhead * epochs_ahead
+    def _at_rung(self, trial: optuna.Trial) -> Decision:
+        """The scheduler's call on ``trial`` after the rung it just reported."""
+        snap = self.workers.snapshot()
+        me = snap.trial(trial.number)
+        return at_rung(self._candidates(snap), attrs.lineage(me), self.training.ladder,
+                       can_start=len(snap.claims()) < self.target, clock=self._clock())
 
-    def _check_rung_share(self, epoch: int, pace: "_Pace") -> None:
-        """Prune the trial before epoch ``epoch + 1`` (0-based), its result kept, when successive halving's time
-        rules say no (see :attr:`Training.rung_time_shares`): the next epoch is the final rung and epoch ``epoch``
-        holds fewer than eta results to rank it among; or the promotion was made without such evidence, or goes
-        to the final rung, and would overrun the next rung's share of the time limit."""
-        if not self.training.rung_time_shares or self.training.epoch_steps is None or self.deadline.timeout is None:
-            return
-        step = epoch if self.training.step_of is None else self.training.step_of(epoch)
-        results = sum(step in t.intermediate_values for t in self.study.get_trials(deepcopy=False))
-        eta = self.training.reduction_factor
-        final = epoch + 1 == self.training.epochs - 1
-        if final and results < eta:
-            raise optuna.TrialPruned(
-                f"pruned after epoch {epoch + 1}: the final epoch admits only a trial ranked among at least {eta} "
-                f"results of epoch {epoch + 1}, which holds {results}")
-        if results >= eta and not final:  # the pruner ranked it among enough others: its call
-            return
-        share = self.deadline.timeout / self.training.epochs
-        spent = self.stats.epoch_seconds.get(epoch + 1, 0.0)
-        _, expected = self._expected_seconds(epoch, pace, 1)
-        if spent + expected > share:
-            why = "the final one" if final else (f"and epoch {epoch + 1} holds {results} result(s), fewer than {eta} "
-                                                 f"to rank it among")
-            raise optuna.TrialPruned(
-                f"pruned after epoch {epoch + 1}: epoch {epoch + 2} would likely take {expected:.0f} s, and this run "
-                f"has spent {spent:.0f} s of its {share:.0f} s share of the time limit on that rung, {why}")
+    def _pause(self, trial: optuna.Trial, state: dict, reason: str, resumed_artifact: str | None, *,
+               interrupted: bool) -> None:
+        """Save the state, record where the trial paused and end it ``PRUNED``: it holds no worker and no slot
+        beyond its architecture's, and a promotion resumes it."""
+        artifact = self.training.states.save(trial, state)
+        trial.set_user_attr(attrs.STATE_ARTIFACT, artifact)
+        trial.set_user_attr(attrs.PAUSED_AT, len(state["history"]) - 1)  # the last rung it finished
+        if interrupted:
+            attrs.record_interrupted(trial, f"{reason}; paused, its state saved")
+        else:
+            attrs.record_failure_reason(trial, reason)
+        self.study.tell(trial, state=TrialState.PRUNED)
+        self._drop_state(resumed_artifact)
+        self.stats.paused += 1
 
-    def _check_room(self, epoch: int, pace: "_Pace") -> None:
-        """Prune the trial after epoch ``epoch`` (0-based), its result kept, when the epochs after it would likely
-        end after the deadline: stopping now rather than at the limit leaves the time the rest would have lost
-        to cheaper first-rung trials, which the start rule admits while they fit. Not in two-objective studies
-        (nothing is reported before a trial's end there, so a pruned trial would hold no result): their trials are
-        stopped by the step-by-step deadline check, not counted."""
-        if self.training.epoch_steps is None or self.deadline.timeout is None or self.multi_objective:
-            return
-        rest, expected = self._expected_seconds(epoch, pace, self.training.epochs - epoch - 1)
-        if not self.deadline.leaves_room(expected):
-            left = max(0.0, self.deadline.timeout - self.deadline.elapsed())
-            raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: the {rest} steps still to train would likely "
-                                     f"take {expected:.0f} s with {left:.0f} s left before the time limit")
+    def _drop_state(self, artifact: str | None) -> None:
+        if artifact and self.training.states is not None:
+            self.training.states.remove(artifact)
 
     def _free(self) -> None:
         if self.training.device.type == "cuda":
@@ -438,10 +562,5 @@ class SearchLoop:
         self.reporter.trial_line(self.study, trial.number, outcome)
 
 
-@dataclass
-class _Pace:
-    """The running trial's timing: when it started, and its steady-state steps (each epoch's first step left out)."""
-
-    started: float
-    step_seconds: float = 0.0
-    timed_steps: int = 0
+#: ``_claim_for_ladder``'s "look again" (a promotion was queued, or the worker waited for running trials).
+_AGAIN: Any = object()

@@ -25,7 +25,8 @@ __all__ = ["write_trials_csv", "write_best_yaml", "write_plots", "history_figure
            "trial_accuracy", "best_trial", "CSV_COLUMNS", "PLOT_STYLES"]
 
 #: Columns of ``trials.csv`` before and after the space's parameters.
-CSV_COLUMNS = (("number", "state"), ("macs", "params", "accuracy", "accuracy_se", "seconds", "duplicate_of", "reason"))
+CSV_COLUMNS = (("number", "state"), ("macs", "params", "accuracy", "accuracy_se", "seconds", "duplicate_of", "reason",
+                                     "lineage", "resumes", "paused_after_epoch", "promoted_as"))
 
 
 def trial_accuracy(trial: FrozenTrial) -> float | None:
@@ -59,8 +60,11 @@ def pareto_front(points: list[tuple[int, float]]) -> list[int]:
 
 def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> Path:
     """One row per trial: number, state, the space's parameters, MACs, params, accuracy, its standard error
-    (:func:`nascomp.search.trials.accuracy_se` over the images the accuracy was measured on), seconds, reason; in a
-    study with latency or memory budgets, also the predicted and measured latency (ms) and predicted memory (bytes)."""
+    (:func:`nascomp.search.trials.accuracy_se` over the images the accuracy was measured on), seconds, reason,
+    successive halving's record: the architecture's first trial (``lineage``), the paused trial this one
+    ``resumes``, the epoch it was paused after (``paused_after_epoch``; 0: inside epoch 1, by a signal or the time
+    limit) and the trial that resumed it (``promoted_as``); in a study with latency or memory budgets, also the
+    predicted and measured latency (ms) and predicted memory (bytes)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     head, tail = CSV_COLUMNS
@@ -69,7 +73,12 @@ def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> 
                 if any(k in t.user_attrs for t in trials)]
     writer.writerow([*head, *dimensions, *tail, *hardware])
     n_val = attrs.val_images(study)
+    promoted_as = {}
     for t in trials:
+        if t.user_attrs.get(attrs.RESUMES) is not None and t.state != TrialState.FAIL:
+            promoted_as.setdefault(int(t.user_attrs[attrs.RESUMES]), t.number)
+    for t in trials:
+        paused_at = t.user_attrs.get(attrs.PAUSED_AT)
         acc = trial_accuracy(t)
         se = None if acc is None else attrs.accuracy_se(acc, attrs.trial_val_images(t, n_val))
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else ""
@@ -84,6 +93,10 @@ def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> 
             f"{seconds:.1f}" if seconds != "" else "",
             t.user_attrs.get(attrs.DUPLICATE_OF, ""),
             t.user_attrs.get(attrs.REASON, "") or lost_reason(t, trials),
+            attrs.lineage(t) if t.params else "",
+            t.user_attrs.get(attrs.RESUMES, ""),
+            "" if paused_at is None else int(paused_at) + 1,
+            promoted_as.get(t.number, ""),
             *(t.user_attrs.get(k, "") for k in hardware),
         ])
     return write_atomic(path, buf.getvalue())
@@ -99,7 +112,7 @@ def write_best_yaml(spec: dict[str, Any], path: Path) -> Path:
 #: epoch before it was stopped: drawn hollow, labelled as partial, never part of the Pareto front or the best.
 PLOT_STYLES = {
     TrialState.COMPLETE: ("o", "tab:blue", "complete", True),
-    TrialState.PRUNED: ("v", "tab:orange", "pruned (partial training)", False),
+    TrialState.PRUNED: ("v", "tab:orange", "pruned or paused (partial training)", False),
 }
 
 
@@ -112,7 +125,8 @@ def _scatter(ax, xs, ys, state: TrialState) -> None:
 
 
 def history_figure(study: optuna.Study):
-    """The figure of ``history.png``: accuracy per trial (pruned ones hollow, failed at 0) and the best so far."""
+    """The figure of ``history.png``: accuracy per trial (pruned and paused ones hollow, failed at 0), dotted lines
+    from each paused trial to the promotion that resumed it, and the best so far."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -130,6 +144,14 @@ def history_figure(study: optuna.Study):
     failed = [t.number for t in trials if t.state == TrialState.FAIL]
     if failed:
         ax.scatter(failed, [0.0] * len(failed), marker="x", color="tab:red", label="failed", zorder=3)
+    accuracy = dict((t.number, a) for t, a in scored)
+    label = "promotion: a paused trial resumed"
+    for t, a in scored:  # successive halving's promotions: a dotted line from the paused trial to its resumption
+        resumes = t.user_attrs.get(attrs.RESUMES)
+        if resumes is not None and a is not None and accuracy.get(int(resumes)) is not None:
+            ax.plot([int(resumes), t.number], [accuracy[int(resumes)], a], linestyle=":", color="tab:purple",
+                    label=label, zorder=1)
+            label = None
     best_x, best_y, best = [], [], -math.inf
     for t, a in scored:
         if t.state == TrialState.COMPLETE and a is not None and a > best:

@@ -171,12 +171,17 @@ class Reporter:
         t = study.get_trials(deepcopy=False)[number]
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else 0.0
         macs = t.user_attrs.get(attrs.MACS)
-        colour = {"complete": "green", "pruned": "yellow", "failed": "red", "reused": "cyan"}.get(outcome, "white")
+        colour = {"complete": "green", "pruned": "yellow", "failed": "red", "reused": "cyan",
+                  "paused": "magenta"}.get(outcome, "white")
         parts = [f"trial {number:>3}", f"[{colour}]{outcome:<8}[/{colour}]", f"acc {_acc(trial_accuracy(t))}",
                  format_macs(macs) if macs is not None else "-", f"{seconds:5.1f} s"]
         draws = t.user_attrs.get(attrs.DRAWS)
         if draws and draws > 1:
             parts.append(f"{draws} draws screened")
+        if t.user_attrs.get(attrs.RESUMES) is not None:
+            parts.append(f"resumed trial {t.user_attrs[attrs.RESUMES]}")
+        if t.user_attrs.get(attrs.RESTARTED):
+            parts.append(f"restarted: {t.user_attrs[attrs.RESTARTED]}")
         if t.user_attrs.get(attrs.REASON):
             parts.append(str(t.user_attrs[attrs.REASON]))
         self.console.print("  ".join(parts), highlight=False)
@@ -250,8 +255,11 @@ def summary_table(study: optuna.Study, budget: int, result) -> Table:
     else:
         table.add_row("best", "none yet: no trial completed")
     noun = "trial" if len(trials) == 1 else "trials"
+    paused = sum(t.user_attrs.get(attrs.PAUSED_AT) is not None for t in trials)
+    promoted = sum(t.user_attrs.get(attrs.RESUMES) is not None for t in trials)
+    halving = f"; successive halving paused {paused} and resumed {promoted} of them" if paused else ""
     table.add_row("study", f"{study.study_name}: {len(trials)} {noun} ({counts[TrialState.COMPLETE]} complete, "
-                           f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed)")
+                           f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed{halving})")
     if result.screened or result.trained:
         table.add_row("this run", f"screened {result.screened} points by analytic cost, {result.screened_fit} fit; "
                                   f"trained {result.trained}; {result.seconds:.0f} s")

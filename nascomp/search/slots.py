@@ -9,8 +9,10 @@ The rules (see the module docstring of :mod:`nascomp.search.workers` for why):
 
 - **lost**: a ``FAIL`` trial that a heartbeat watcher failed (its worker died): it has no recorded ``reason``
   and its retries are not used up (:data:`MAX_RETRY`), or a retry of it exists.
-- **counted**: finished, and not interrupted, not withdrawn, not lost.
-- **claims** (slots held): running or queued, counted, or lost and waiting for its retry to be queued.
+- **counted**: finished, and not interrupted, not withdrawn, not lost; one per architecture (lineage): a trial
+  paused by successive halving and the promotions that resume it count once.
+- **claims** (slots held): running or queued (unless it is a promotion of a counted architecture), counted, or
+  lost and waiting for its retry to be queued.
 - **slot order** (:func:`slot_key`): the trial number, or for a retry the number of the trial it replaces.
 """
 
@@ -25,7 +27,7 @@ from nascomp.search import trials as attrs
 from nascomp.search.trials import TrialRecord, retry_history
 
 __all__ = ["StudySnapshot", "MAX_RETRY", "slot_key", "lost_numbers", "lost_reason", "counted", "rival_for_point",
-           "blocking_twins", "jsonable_point"]
+           "blocking_twins", "jsonable_point", "rival_promotion"]
 
 #: A point whose worker dies this many times in a row is recorded as failed instead of retried again.
 MAX_RETRY = 2
@@ -85,7 +87,7 @@ class StudySnapshot:
                 or (not TrialRecord.of(t).has_reason and len(retry_history(t)) < MAX_RETRY)
             )
         )
-        counted_trials = tuple(t for t in trials if _counts(t, lost))
+        counted_trials = _first_per_lineage(t for t in trials if _counts(t, lost))
         return cls(trials, lost, frozenset(queued), frozenset(finished), counted_trials)
 
     @property
@@ -110,9 +112,11 @@ class StudySnapshot:
         """Trials holding a slot: running or queued, counted, or pending a retry (unless ``forgotten``: their
         watcher died before queueing the retry)."""
         counted_numbers = {t.number for t in self.counted}
+        counted_lineages = {attrs.lineage(t) for t in self.counted}
         pending = self.pending_retry() - frozenset(forgotten)
         return tuple(t for t in self.trials
-                     if t.state in _LIVE or t.number in counted_numbers or t.number in pending)
+                     if (t.state in _LIVE and not _promotion_of(t, counted_lineages)) or t.number in counted_numbers
+                     or t.number in pending)
 
     def claims_ahead(self, trial: FrozenTrial, forgotten: Collection[int] = frozenset()) -> int:
         """How many slots are held by trials ahead of ``trial`` in slot order."""
@@ -134,7 +138,24 @@ def counted(trials: Sequence[FrozenTrial], lost: set[int] | None = None) -> list
     """
     if lost is None:
         return list(StudySnapshot.of(trials).counted)
-    return [t for t in trials if _counts(t, lost)]
+    return list(_first_per_lineage(t for t in trials if _counts(t, lost)))
+
+
+def _first_per_lineage(trials) -> tuple[FrozenTrial, ...]:
+    """One trial per architecture: a paused trial and the promotions that resume it count once (the first)."""
+    seen: set[int] = set()
+    kept = []
+    for t in trials:
+        line = attrs.lineage(t)
+        if line not in seen:
+            seen.add(line)
+            kept.append(t)
+    return tuple(kept)
+
+
+def _promotion_of(trial: FrozenTrial, lineages: Collection[int]) -> bool:
+    """A promotion (it resumes a paused trial) of an architecture that counts already: it holds no new slot."""
+    return trial.user_attrs.get(attrs.RESUMES) is not None and attrs.lineage(trial) in lineages
 
 
 def _counts(trial: FrozenTrial, lost: Collection[int]) -> bool:
@@ -199,3 +220,14 @@ def blocking_twins(snapshot: StudySnapshot, me: FrozenTrial, dimensions: Sequenc
     if training_only:
         return [t for t in twins if t.user_attrs.get(attrs.TRAINING) and slot_key(t) < key]
     return [t for t in twins if t.user_attrs.get(attrs.TRAINING) or slot_key(t) < key]
+
+
+def rival_promotion(snapshot: StudySnapshot, me: FrozenTrial) -> FrozenTrial | None:
+    """An earlier trial that resumes the same paused trial as ``me`` (two workers promoted it at the same moment)
+    and is queued, running or finished; failed ones (killed: their retry is ``me`` or another) do not count."""
+    resumes = me.user_attrs.get(attrs.RESUMES)
+    if resumes is None:
+        return None
+    return next((t for t in snapshot.trials
+                 if t.number < me.number and t.user_attrs.get(attrs.RESUMES) == resumes
+                 and t.state != TrialState.FAIL), None)

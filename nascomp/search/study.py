@@ -36,6 +36,8 @@ from nascomp.search.loop import Deadline, SearchLoop, Training
 from nascomp.search.outcome import EXIT_ALL_FAILED, all_failed
 from nascomp.search.proxy import ProxyResolution
 from nascomp.search.sampler import BudgetSampler
+from nascomp.search.schedule import Ladder
+from nascomp.search.states import SavedStates, default_store
 from nascomp.search.space import SearchSpace, load_space
 from nascomp.search.storage import default_storage_url, describe_storage, open_storage
 from nascomp.search.workers import Coordinator, counted
@@ -108,9 +110,8 @@ def fidelity_steps(fractions: tuple[float, ...] | None, epochs: int) -> list[int
     """The pruner step of each epoch: the epoch's training resource in units of the first epoch's share.
 
     Data shares ``(1/9, 1/3, 1)`` give steps ``[1, 3, 9]``: the rungs of successive halving with eta = 3
-    (Jamieson & Talwalkar, arXiv:1502.07943; Li et al., "Hyperband", arXiv:1603.06560), which Optuna's
-    ``SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)`` decides at steps 1 and 3 (the last epoch is
-    never consulted). Steps strictly increase (equal shares take the next step). Without shares: ``0..epochs-1``.
+    (Jamieson & Talwalkar, arXiv:1502.07943; Li et al., "Hyperband", arXiv:1603.06560), the resource Optuna's
+    ``HyperbandPruner`` is given (``max_resource=9``) and the keys the scheduler ranks each rung's results by. Steps strictly increase (equal shares take the next step). Without shares: ``0..epochs-1``.
 
     Example:
         >>> fidelity_steps((1 / 9, 1 / 3, 1.0), 3), fidelity_steps(None, 3)
@@ -135,11 +136,13 @@ def reduction_factor(fractions: tuple[float, ...] | None) -> int:
 def _make_pruner(recipe: Recipe) -> optuna.pruners.BasePruner:
     if recipe.search.pruner == "median" and not recipe.search.multi_objective:
         return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-    if recipe.search.pruner == "sha" and not recipe.search.multi_objective:
-        return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=1, reduction_factor=reduction_factor(recipe.train.data_fractions), min_early_stopping_rate=0)
+    # "sha": successive halving with pauses is the loop's scheduler (nascomp.search.schedule), not a pruner
     if recipe.search.pruner == "hyperband" and not recipe.search.multi_objective:
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=recipe.train.epochs)
+        # as Optuna's docs set it up: the resource is what each report stands for (the rung's steps 1, 3, 9 with
+        # data shares, else the epoch), its maximum the last one
+        steps = fidelity_steps(recipe.train.data_fractions, recipe.train.epochs)
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(steps[-1], 1),
+                                              reduction_factor=reduction_factor(recipe.train.data_fractions))
     return optuna.pruners.NopPruner()
 
 
@@ -362,7 +365,7 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     outputs = _Outputs(study, space, recipe, num_classes, out)
     loop = SearchLoop(
         study=study, space=space, sampler=sampler, cost=trainable_cost, budget=budget, target=recipe.search.trials,
-        multi_objective=recipe.search.multi_objective, training=_training(recipe, space, data, device),
+        multi_objective=recipe.search.multi_objective, training=_training(recipe, space, data, device, out),
         coordinator=Coordinator(study, url, list(space.dimensions), note=reporter.note), reporter=reporter,
         stop=stop, deadline=Deadline(started=t0, timeout=recipe.search.timeout),
         after_trial=lambda: outputs.write(final=False), hardware=hardware,
@@ -396,7 +399,7 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     return result
 
 
-def _training(recipe: Recipe, space: SearchSpace, data: ImageData, device: torch.device) -> Training:
+def _training(recipe: Recipe, space: SearchSpace, data: ImageData, device: torch.device, out: Path) -> Training:
     """The proxy schedule: every point starts from the same seed, at the proxy resolution, on the train split."""
     size = recipe.data.image_size
 
@@ -409,13 +412,14 @@ def _training(recipe: Recipe, space: SearchSpace, data: ImageData, device: torch
         return fit(model, data, recipe.train, device=device, seed=recipe.search.seed, **callbacks)
 
     steps = fidelity_steps(recipe.train.data_fractions, recipe.train.epochs)
+    asha = recipe.search.pruner == "sha" and not recipe.search.multi_objective and recipe.train.epochs > 1
     return Training(build=build_point, fit=fit_model, epochs=recipe.train.epochs,
                     steps_per_epoch=max(1, -(-len(data.y_train) // recipe.train.batch_size)), device=device,
                     step_of=steps.__getitem__, epoch_steps=tuple(recipe.train.epoch_steps(len(data.y_train))),
                     val_images=tuple(recipe.train.val_images(len(data.y_val))),
-                    rung_time_shares=(recipe.search.pruner == "sha" and recipe.train.data_fractions is not None
-                                      and not recipe.search.multi_objective),
-                    reduction_factor=reduction_factor(recipe.train.data_fractions))
+                    ladder=Ladder(rungs=recipe.train.epochs, eta=reduction_factor(recipe.train.data_fractions))
+                    if asha else None,
+                    states=SavedStates(default_store(out)) if asha else None)
 
 
 class _Outputs:

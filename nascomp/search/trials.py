@@ -22,6 +22,7 @@ from nascomp._stats import accuracy_se  # re-exported: the one standard error (s
 __all__ = [
     "MACS", "PARAMS", "VAL_LOSS", "VAL_IMAGES", "REASON", "INTERRUPTED", "DUPLICATE_OF", "DRAWS", "SCREENED_OUT",
     "REPAIRED", "WITHDRAWN", "WORKER", "HEARTBEAT", "TRAINING", "POINT", "POINT_CONFIRMED", "RETRY_HISTORY",
+    "PAUSED_AT", "STATE_ARTIFACT", "RESUMES", "LINEAGE", "RESTARTED", "STUDY_STOPPED_PREFIX", "lineage",
     "MAX_REASON_CHARS", "PREDICTED_LATENCY_MS", "MEASURED_LATENCY_MS", "LATENCY_SETTINGS", "PREDICTED_MEMORY_BYTES",
     "STUDY_RECIPE", "STUDY_SPACE_FILE", "STUDY_VAL_IMAGES", "record_val_images", "val_images",
     "trial_val_images", "accuracy_se",
@@ -74,6 +75,18 @@ POINT_CONFIRMED = "nascomp_point_confirmed"
 #: :class:`optuna.storages.RetryHeartbeatStaleTrialCallback`).
 RETRY_HISTORY = "retry_history"
 
+#: Successive halving paused the trial after this rung (0-based epoch; -1: during rung 0, by a signal): its
+#: training state is saved (:data:`STATE_ARTIFACT`) and a later promotion resumes it. Set on a ``PRUNED`` trial.
+PAUSED_AT = "paused_at_rung"
+#: Optuna artifact id of the paused trial's saved training state (:mod:`nascomp.search.states`).
+STATE_ARTIFACT = "state_artifact"
+#: A promotion: this trial resumes the saved state of the paused trial with this number (same point).
+RESUMES = "resumes"
+#: The number of the trial that started this trial's architecture (set on promotions; a first trial is its own).
+LINEAGE = "lineage"
+#: The saved state could not be used (missing or corrupt): the trial trained its point from scratch; why.
+RESTARTED = "restarted"
+
 MAX_REASON_CHARS = 1000
 
 # Study-level attributes (on the study, not on a trial).
@@ -83,6 +96,9 @@ STUDY_RECIPE = "nascomp_recipe"
 STUDY_SPACE_FILE = "space_file"
 #: Images in the study's validation split (int): the ``n`` of every accuracy's standard error.
 STUDY_VAL_IMAGES = "val_images"
+#: ``nascomp_stopped_<lineage>``: the paused architecture was finally pruned (its state removed); the value says why.
+#: On the study because a finished trial's attributes cannot change.
+STUDY_STOPPED_PREFIX = "nascomp_stopped_"
 
 
 def record_val_images(study: optuna.Study, n: int) -> None:
@@ -104,6 +120,15 @@ def trial_val_images(trial: FrozenTrial, study_val_images: int | None) -> int | 
 def retry_history(trial: FrozenTrial) -> tuple[int, ...]:
     """Numbers of the trials ``trial`` retries (oldest first); empty for a first attempt."""
     return tuple(trial.system_attrs.get(RETRY_HISTORY, ()))
+
+
+def lineage(trial: FrozenTrial) -> int:
+    """The number of the trial that started ``trial``'s architecture: its :data:`LINEAGE` (promotions and their
+    retries), else the trial a retry replaces, else its own number."""
+    if trial.user_attrs.get(LINEAGE) is not None:
+        return int(trial.user_attrs[LINEAGE])
+    history = retry_history(trial)
+    return history[0] if history else trial.number
 
 
 @dataclass(frozen=True)

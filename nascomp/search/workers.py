@@ -259,7 +259,8 @@ class Coordinator:
                 now = self.snapshot()  # sees this trial, and any created by other workers meanwhile
                 frozen = now.trial(trial.number)
                 assert frozen is not None  # the storage returns the trial it just created
-                if now.claims_ahead(frozen, self._forgotten(now)) >= target:
+                promotion = frozen.user_attrs.get(attrs.RESUMES) is not None  # holds no new slot
+                if not promotion and now.claims_ahead(frozen, self._forgotten(now)) >= target:
                     self._withdraw(trial, f"surplus: another worker took the last of the {target} slots at the "
                                           f"same moment; closed unused (nothing trained)")
                     continue
@@ -285,6 +286,21 @@ class Coordinator:
         self._pending = {n: self._pending.get(n, now) for n in snapshot.pending_retry()}
         return {n for n, since in self._pending.items() if now - since > 2 * self.grace}
 
+    def take_queued(self) -> optuna.Trial:
+        """The oldest queued trial (a promotion or a retry, ``study.ask()`` pops it), marked as this worker's."""
+        trial = self.study.ask()
+        trial.set_user_attr(attrs.WORKER, self.worker)
+        return trial
+
+    def enqueue_promotion(self, params: dict[str, Any], *, resumes: int, lineage: int) -> None:
+        """Queue a promotion: a trial with the paused trial ``resumes``'s point that resumes its saved state. Any
+        worker's next :meth:`take_queued` (or :meth:`claim`) runs it."""
+        self.study.enqueue_trial(params, user_attrs={attrs.RESUMES: int(resumes), attrs.LINEAGE: int(lineage)})
+
+    def withdraw(self, trial: optuna.Trial, reason: str) -> None:
+        """Close ``trial`` unused (``FAIL``, ``withdrawn``): it never counts and holds no slot."""
+        self._withdraw(trial, reason)
+
     def _withdraw(self, trial: optuna.Trial, reason: str) -> None:
         """Close a trial that has no parameter yet, unused: it never counts and holds no slot."""
         trial.set_user_attr(attrs.WITHDRAWN, True)
@@ -296,8 +312,8 @@ class Coordinator:
         point first, or ``None``. Of two trials that publish the same point at the same moment, the later in slot
         order yields; a trial that already confirmed its point is never displaced. A queued retry keeps its stored
         point: it never yields here, and :meth:`await_twins` sorts it out."""
-        if frozen.params:
-            return None
+        if frozen.params or frozen.user_attrs.get(attrs.RESUMES) is not None:
+            return None  # a retry or a promotion: its point is fixed
         point = trial.relative_params  # the budget sampler's draws happen here
         if not all(d in point for d in self.dimensions):
             return None  # the sampler fell back to independent sampling: nothing to compare yet

@@ -18,6 +18,7 @@ from torch import nn
 
 from nascomp.data.pipeline import batches
 from nascomp.train.optim import fused_adamw
+from nascomp.train.state import PauseTraining, TrainingPaused, capture_state, restore_rng
 
 __all__ = ["TrainConfig", "FitResult", "TrainingDiverged", "TrainingInterrupted", "fit", "evaluate",
            "recalibrate_batch_norm"]
@@ -30,7 +31,16 @@ class TrainingDiverged(RuntimeError):
 
 
 class TrainingInterrupted(Exception):
-    """``should_stop()`` returned true (Ctrl-C): training stopped after the current step."""
+    """``should_stop()`` returned true (Ctrl-C): training stopped after the current step.
+
+    Attributes:
+        state: The training state at that step (:mod:`nascomp.train.state`): ``fit(..., resume=state)`` goes on
+            from there exactly.
+    """
+
+    def __init__(self, message: str, state: dict | None = None):
+        super().__init__(message)
+        self.state = state
 
 
 @dataclass(frozen=True)
@@ -228,6 +238,7 @@ def fit(
     on_epoch: Callable[[int, float], None] | None = None,
     on_step: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    resume: dict | None = None,
 ) -> FitResult:
     """Train ``model`` on the train split of ``data`` and report validation accuracy after every epoch.
 
@@ -241,13 +252,17 @@ def fit(
         device: Where to train.
         seed: Seeds the shuffling (the caller seeds the weight initialisation before building ``model``).
         on_epoch: Called as ``on_epoch(epoch, accuracy)`` (0-based epoch); may raise (e.g. ``optuna.TrialPruned``)
-            to stop early, and the exception propagates.
+            to stop early, and the exception propagates; :class:`~nascomp.train.state.PauseTraining` pauses.
         on_step: Called as ``on_step(step, steps_per_epoch)`` after every optimizer step (progress bars).
         should_stop: Polled after every step; when it returns true, :class:`TrainingInterrupted` is raised.
+        resume: A state from :class:`~nascomp.train.state.TrainingPaused` or :class:`TrainingInterrupted` of the
+            same model, data, config and seed: training goes on from it exactly as if it had never stopped
+            (bitwise on the CPU). ``model`` is then freshly built (its weights are replaced).
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite.
-        TrainingInterrupted: ``should_stop()`` returned true.
+        TrainingInterrupted: ``should_stop()`` returned true (its ``state`` resumes the run).
+        TrainingPaused: ``on_epoch`` raised ``PauseTraining`` (its ``state`` resumes the run at the next epoch).
 
     Example:
         >>> from nascomp.data import load_data
@@ -281,11 +296,30 @@ def fit(
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     history: list[float] = []
     losses: list[float] = []
-    for epoch in range(config.epochs):
+    start_epoch, start_step = 0, 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        schedule.load_state_dict(resume["scheduler"])
+        restore_rng(resume)
+        history, losses = list(resume["history"]), list(resume["losses"])
+        start_epoch, start_step = int(resume["epoch"]), int(resume["step"])
+
+    def state(epoch: int, step: int) -> dict:
+        return capture_state(model=model, optimizer=optimizer, scheduler=schedule, epoch=epoch, step=step,
+                             history=history, losses=losses, total_steps=total_steps, epochs=config.epochs)
+
+    for epoch in range(start_epoch, config.epochs):
         model.train()
-        step = 0
+        step, skip = 0, start_step if epoch == start_epoch else 0
         for xb, yb in batches(data, "train", batch_size=config.batch_size, epoch=epoch, seed=seed, train=True,
                               device=device, channels_last=True):
+            if skip:  # a resumed epoch: the batches its first steps trained on (the order is seeded per epoch)
+                skip -= 1
+                step += 1
+                if step >= epoch_steps[epoch]:
+                    break
+                continue
             step += 1
             loss = criterion(model(xb), yb)
             if not torch.isfinite(loss):
@@ -298,7 +332,7 @@ def fit(
             if on_step is not None:
                 on_step(step, epoch_steps[epoch])
             if should_stop is not None and should_stop():
-                raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {step}")
+                raise TrainingInterrupted(f"interrupted at epoch {epoch + 1}, step {step}", state(epoch, step))
             if step >= epoch_steps[epoch]:  # the epoch's share of the train split (multi-fidelity rungs)
                 break
         if config.bn_recalibration_batches:
@@ -309,5 +343,8 @@ def fit(
         history.append(accuracy)
         losses.append(loss)
         if on_epoch is not None:
-            on_epoch(epoch, accuracy)
+            try:
+                on_epoch(epoch, accuracy)
+            except PauseTraining as exc:
+                raise TrainingPaused(str(exc) or f"paused after epoch {epoch + 1}", state(epoch + 1, 0)) from None
     return FitResult(accuracy=history[-1], history=history, seconds=time.perf_counter() - start_time, losses=losses)
