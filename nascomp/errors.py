@@ -7,7 +7,7 @@ obvious.
 
 from __future__ import annotations
 
-__all__ = ["NascompError", "SpecError", "BudgetError", "DataError", "SearchError", "RegistryError", "DiskFullError"]
+__all__ = ["NascompError", "SpecError", "UnknownNetError", "BudgetError", "DataError", "SearchError", "RegistryError", "DiskFullError"]
 
 
 class NascompError(Exception):
@@ -53,6 +53,14 @@ class SpecError(NascompError, ValueError):
             line=self.line if self.line is not None else line,
             node=self.node if self.node is not None else node,
         )
+
+
+class UnknownNetError(SpecError):
+    """A name given for a net is none of a spec file, YAML text or a zoo net (:func:`nascomp.load_spec`).
+
+    A caller that accepts more kinds of name (``nascomp scale`` takes a search-space point ``SPACE[:POINT]``)
+    catches this type, never the message text, and adds its own kinds to the message.
+    """
 
 
 class BudgetError(NascompError, ValueError):

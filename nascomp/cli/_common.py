@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from typing import Any
 
-from rich.console import Console
-
+from nascomp._console import make_console  # re-exported: the CLI creates the consoles
 from nascomp._shape import as_input_shape, format_shape
 from nascomp.errors import NascompError, SpecError
-from nascomp.spec._yaml import load_yaml
+from nascomp.spec import load_yaml
 
 __all__ = ["make_console", "parse_input_shape", "parse_overrides", "add_spec_arguments", "spec_overrides",
            "name_the_set", "fmt_int", "fmt_shape"]
@@ -90,12 +87,3 @@ def fmt_int(n: int) -> str:
 
 
 fmt_shape = format_shape  # the CLI's name for it
-
-
-def make_console(stderr: bool = False) -> Console:
-    """A rich console; when output is not a terminal, 160 columns (unless COLUMNS says otherwise) so tables of
-    long node names are not truncated in logs."""
-    stream = sys.stderr if stderr else sys.stdout
-    if stream.isatty() or "COLUMNS" in os.environ:
-        return Console(stderr=stderr)
-    return Console(stderr=stderr, width=160)

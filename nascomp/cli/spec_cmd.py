@@ -11,7 +11,7 @@ from pathlib import Path
 from nascomp._atomic import atomic_path
 from nascomp.errors import NascompError, SpecError
 from nascomp.registry import did_you_mean
-from nascomp.spec._yaml import load_yaml
+from nascomp.spec import load_yaml
 from nascomp.spec.load import load_spec
 from nascomp.zoo import zoo_names, zoo_path, zoo_registry
 

@@ -25,20 +25,18 @@ Deviations from the paper, all because the budget is a hard limit and the resolu
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from nascomp.cost.budget import format_macs, parse_budget
 from nascomp.cost.profile import profile
-from nascomp.cost.scale_fields import ScaleField, apply_multipliers, find_fields, localize_blocks, plain
+from nascomp.cost.scale_fields import ScaleField, apply_multipliers, find_fields, localize_blocks
 from nascomp.errors import BudgetError, SpecError
 from nascomp.spec.load import SpecSource, load_spec
+from nascomp.spec.write import plain, spec_mapping, spec_yaml
 
-__all__ = ["scale", "ScaleResult", "resolve_net", "space_point", "spec_yaml", "ALPHA", "BETA", "WIDTH_MAX", "NEAR"]
+__all__ = ["scale", "ScaleResult", "resolve_net", "ALPHA", "BETA", "WIDTH_MAX", "NEAR"]
 
 #: EfficientNet's depth and width bases (arXiv:1905.11946, section 3.3: alpha = 1.2, beta = 1.1).
 ALPHA = 1.2
@@ -52,7 +50,6 @@ NEAR = 0.95
 _WIDTH_MIN = 1e-3  # every width at its floor
 _PHI_RANGE = (-40.0, 20.0)
 _STEPS = 40
-_SPACE_REF = re.compile(r"^(?P<space>[A-Za-z_]\w*)(?::(?P<point>[A-Za-z_]\w*))?$")
 
 
 @dataclass(frozen=True)
@@ -84,50 +81,20 @@ class ScaleResult:
         return spec_yaml(self.spec)
 
 
-class _SpecDumper(yaml.SafeDumper):
-    pass
-
-
-_SpecDumper.add_representer(
-    str, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", v, style="|" if "\n" in v else None))
-
-
-def spec_yaml(mapping: dict[str, Any]) -> str:
-    """A plain spec mapping as YAML text, keys in the spec format's order."""
-    return yaml.dump(mapping, Dumper=_SpecDumper, sort_keys=False, default_flow_style=None, width=120,
-                     allow_unicode=True)
-
-
 def resolve_net(net: SpecSource) -> tuple[dict[str, Any], Path | None, str]:
     """The spec mapping of ``net``, the file it came from and a label for messages.
 
     Args:
-        net: A :class:`Spec`, a spec mapping, a zoo name, a spec file, or a search-space point written
-            ``SPACE:POINT`` (``se_resnext:resnext50_32x4d``) or ``SPACE`` for the space's default architecture.
+        net: A :class:`Spec`, a spec mapping, a zoo name, a spec file or YAML text (search-space points are
+            resolved a layer up, by :func:`nascomp.search.space_points.scale`).
 
     Raises:
-        SpecError: neither a zoo net, a file, nor a space point (the message lists the zoo nets).
-        SearchError: an unknown point of a known space (the message lists its points).
+        SpecError: the net cannot be read; :class:`~nascomp.errors.UnknownNetError` for a name that is neither a
+            zoo net nor a file (the message lists the zoo nets).
     """
     if isinstance(net, dict):
         return plain(net), None, str(net.get("name", "spec"))
-    if isinstance(net, str) and (match := _SPACE_REF.match(net)) and not Path(net).exists():
-        from nascomp.zoo import zoo_registry
-
-        if net not in zoo_registry():
-            from nascomp.search.space import space_names
-
-            if match["space"] in space_names():
-                return _space_point(match["space"], match["point"])
-    try:
-        spec = load_spec(net)
-    except SpecError as exc:
-        if isinstance(net, str) and "neither a spec file nor a zoo net" in str(exc):
-            from nascomp.search.space import space_names
-
-            raise SpecError(f"{exc}; or a search space point SPACE[:POINT] (spaces: {', '.join(space_names())})") \
-                from None
-        raise
+    spec = load_spec(net)
     raw = plain(spec.raw)  # a Spec's overrides live in its fields, not in raw
     if spec.params:
         raw["params"] = {**(raw.get("params") or {}), **plain(dict(spec.params))}
@@ -135,53 +102,15 @@ def resolve_net(net: SpecSource) -> tuple[dict[str, Any], Path | None, str]:
     return raw, spec.source, spec.name
 
 
-def _space_point(space_name: str, point_name: str | None) -> tuple[dict[str, Any], Path | None, str]:
-    from nascomp.search.space import load_space
-
-    space = load_space(space_name)
-    return space_point(space, point_name), space.source, point_name or space_name
-
-
-def space_point(space: Any, point_name: str | None = None) -> dict[str, Any]:
-    """The spec mapping of a search space's named point, or of its default architecture (``point_name=None``:
-    the ``architecture:``'s own parameter values, e.g. ResNet-50 for ``se_resnext``), at the space's input shape.
-
-    Raises:
-        SearchError: ``point_name`` is not a point of the space (the message lists its points).
-    """
-    from nascomp.errors import SearchError
-
-    params = space.template.params
-    if point_name is None:
-        point, label, what = {name: params[name] for name in space.dimensions}, space.name, "default architecture"
-    elif point_name in space.points:
-        point, label, what = space.points[point_name], point_name, f"point '{point_name}'"
-    else:
-        raise SearchError(f"space '{space.name}' has no point '{point_name}' (its points: "
-                          f"{', '.join(space.points) or 'none'}; or write '{space.name}' for its default architecture)")
-    mapping = space.export(point, name=label, doc=f"The {what} of search space '{space.name}'.\n{space.doc}",
-                           input_shape=tuple(space.template.input_shape), num_classes=params.get("num_classes", 1000))
-    return plain(mapping)
-
-
 def _with_overrides(raw: dict, origin: Path | None, overrides: dict[str, Any]) -> dict:
     """``raw`` with spec-param / ``input_shape`` overrides applied (checked by load_spec first), reference
     figures dropped (they describe the unscaled net) and ``imports`` made absolute (the result is written
-    elsewhere)."""
+    elsewhere): :func:`nascomp.spec.write.spec_mapping`."""
     load_spec(raw, origin=origin, **overrides)  # raises SpecError on an unknown param or a bad shape
-    out = {k: v for k, v in raw.items() if k != "reference"}
-    params = dict(out.get("params") or {})
-    for key, value in overrides.items():
-        if key == "input_shape":
-            if value is not None:
-                out["input_shape"] = [int(v) for v in value]
-        else:
-            params[key] = value
-    if params:
-        out["params"] = params
-    if out.get("imports") and origin is not None:
-        out["imports"] = [str((Path(origin).parent / p).resolve()) for p in out["imports"]]
-    return out
+    shape = overrides.get("input_shape")
+    params = {k: v for k, v in overrides.items() if k != "input_shape"}
+    return spec_mapping(raw, origin=origin, input_shape=[int(v) for v in shape] if shape is not None else None,
+                        params=params)
 
 
 def _largest_fitting(macs_at: Callable[[float], int], low: float, high: float, budget: int) -> float:
@@ -207,8 +136,9 @@ def scale(net: SpecSource, budget: str | int | float, *, input_shape: tuple[int,
     for the method and its deviations, and :mod:`nascomp.cost.scale_fields` for which fields are scaled.
 
     Args:
-        net: A zoo name, spec file, :class:`Spec`, spec mapping, or search-space point (``se_resnext`` for the
-            space's default architecture, ``se_resnext:resnext50_32x4d`` for a named point).
+        net: A zoo name, spec file, YAML text, :class:`Spec` or spec mapping. (:func:`nascomp.scale`, a layer up
+            in :mod:`nascomp.search.space_points`, also takes a search-space point: ``se_resnext`` for the
+            space's default architecture, ``se_resnext:resnext50_32x4d`` for a named point.)
         budget: MACs (``"1GFLOPs"`` = ``"1GMACs"`` = 1e9; FLOPs counted as MACs, the field's convention).
         input_shape: ``(C, H, W)`` to scale at, instead of the spec's (the data fixes it).
         name: Name of the scaled spec (default ``<net>_scaled``).

@@ -29,7 +29,6 @@ groups`` channels) scales exactly with ``planes``; any other block with ``groups
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 from dataclasses import dataclass
@@ -38,8 +37,9 @@ from typing import Any, Literal
 
 from nascomp.spec.expr import make_divisible
 from nascomp.spec.parse import read_yaml_file
+from nascomp.spec.write import plain
 
-__all__ = ["ScaleField", "find_fields", "localize_blocks", "apply_multipliers", "WIDTH_FIELDS", "GENERIC_WIDTH_FIELDS", "DEPTH_FIELDS", "WIDTH_DIVISOR", "plain"]
+__all__ = ["ScaleField", "find_fields", "localize_blocks", "apply_multipliers", "WIDTH_FIELDS", "GENERIC_WIDTH_FIELDS", "DEPTH_FIELDS", "WIDTH_DIVISOR"]
 
 #: Base rounding of every width (channels are multiples of 8, as in MobileNet and EfficientNet).
 WIDTH_DIVISOR = 8
@@ -318,15 +318,6 @@ def localize_blocks(raw: dict, library: Any, suffix: str = "_scaled") -> tuple[d
         local[renames[name]] = block
     out["blocks"] = local
     return out, {new: old for old, new in renames.items()}
-
-
-def plain(value: Any) -> Any:
-    """Deep copy of YAML data into plain dicts and lists (``yaml.safe_dump`` refuses the line-tracking types)."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return copy.copy(value)
 
 
 def apply_multipliers(raw: dict, fields: list[ScaleField], width: float, depth: float) -> dict:

@@ -25,7 +25,7 @@ from nascomp.registry import did_you_mean
 from nascomp.spec.expr import ExprError, is_expr
 from nascomp.spec.library import BlockLibrary
 from nascomp.spec.model import BlockDef, NodeSpec, RepeatSpec
-from nascomp.spec.params import _UNCHECKED, ParamDecl, ParamError
+from nascomp.spec.params import UNCHECKED, ParamDecl, ParamError
 
 __all__ = ["INPUT", "PrimNode", "Sub", "Expansion", "Totals", "expand_nodes", "Frame", "needed_nodes", "qualify",
            "MAX_OPS", "MAX_REPEAT", "MAX_BLOCK_DEPTH"]
@@ -119,7 +119,7 @@ class _Expander:
                 value = self.evaluate(raw[name], names, node, frame, name)
             elif decl.required:
                 raise self.error(f"missing required parameter '{name}' of {what}", node, frame)
-            elif decl.checked_default is not _UNCHECKED:
+            elif decl.checked_default is not UNCHECKED:
                 out[name] = decl.checked_default
                 continue
             else:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nascomp.cost.budget import format_macs
-from nascomp.cost.scale import scale, space_point
+from nascomp.cost.scale import scale
 from nascomp.errors import NascompError
+from nascomp.search.space_points import space_point
 
 __all__ = ["Handover", "write_handover", "train_command"]
 

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from nascomp._atomic import atomic_path, write_atomic
 from nascomp.cost.budget import format_macs
 from nascomp.search.slots import lost_reason
 from nascomp.search import trials as attrs
+from nascomp.spec.write import write_spec
 
 __all__ = ["write_trials_csv", "write_best_yaml", "write_plots", "history_figure", "pareto_figure", "pareto_front",
            "trial_accuracy", "best_trial", "CSV_COLUMNS", "PLOT_STYLES"]
@@ -102,23 +102,10 @@ def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> 
     return write_atomic(path, buf.getvalue())
 
 
-class _SpecDumper(yaml.SafeDumper):
-    """Multi-line strings (the ``doc``) as literal blocks, as hand-written specs have them."""
-
-
-def _str(dumper: yaml.SafeDumper, value: str):
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_SpecDumper.add_representer(str, _str)
-
-
 def write_best_yaml(spec: dict[str, Any], path: Path) -> Path:
-    """Write a plain spec mapping as YAML (keys in the spec format's order, one node per line)."""
-    text = yaml.dump(spec, Dumper=_SpecDumper, sort_keys=False, default_flow_style=None, width=120,
-                     allow_unicode=True)
-    return write_atomic(path, text)
+    """Write a plain spec mapping as YAML (:func:`nascomp.spec.write.write_spec`: keys in the spec format's order,
+    one node per line), atomically."""
+    return write_spec(spec, path)
 
 
 #: Marker, colour, legend label and fill of each plotted trial state. A pruned trial's accuracy is that of its last

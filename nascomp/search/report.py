@@ -5,8 +5,6 @@ takes their place."""
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import time
 from collections.abc import Iterator
 
@@ -24,17 +22,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from nascomp._console import make_console
 from nascomp.cost.budget import format_macs
 from nascomp.search.outputs import best_trial, trial_accuracy
 from nascomp.search import trials as attrs
 
 __all__ = ["Reporter", "summary_table", "trials_table", "no_winner"]
-
-
-def _console() -> Console:
-    if sys.stdout.isatty() or "COLUMNS" in os.environ:
-        return Console()
-    return Console(width=160)
 
 
 def _acc(value: float | None) -> str:
@@ -108,7 +101,7 @@ class Reporter:
     """
 
     def __init__(self, console: Console | None = None, bars: bool = True):
-        self.console = console or _console()
+        self.console = console or make_console()
         self.bars = bars
 
     @property

@@ -25,7 +25,6 @@ same parameters and MACs. Each dimension's domain is fixed per name, as Optuna r
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 from collections.abc import Mapping
@@ -43,6 +42,7 @@ from nascomp.registry import did_you_mean
 from nascomp.spec.load import load_spec
 from nascomp.spec.model import Spec
 from nascomp.spec.parse import read_yaml_file
+from nascomp.spec.write import spec_mapping
 
 __all__ = ["Dimension", "IntRange", "Choice", "SearchSpace", "load_space", "space_names", "point_key"]
 
@@ -214,29 +214,13 @@ class SearchSpace:
 
     def export(self, point: Mapping[str, Any], *, name: str, doc: str, input_shape: tuple[int, int, int],
                num_classes: int) -> dict[str, Any]:
-        """A plain spec mapping of ``point``: the architecture with the point's values as its ``params``.
+        """A plain spec mapping of ``point``: the architecture with the point's values as its ``params``
+        (written by :func:`nascomp.spec.write.spec_mapping`: ``imports`` absolute, ``reference`` dropped).
 
         ``nascomp build`` of the result gives the same module, parameters and MACs as :meth:`spec` of the point.
         """
-        raw = _plain(self.template.raw)
-        out: dict[str, Any] = {"name": name, "doc": doc, "input_shape": list(input_shape)}
-        params = dict(raw.get("params") or {})
-        params.update(point)
-        params["num_classes"] = num_classes
-        out["params"] = params
-        for key, value in raw.items():
-            if key not in ("name", "doc", "input_shape", "params", "reference"):
-                out[key] = value
-        return out
-
-
-def _plain(value: Any) -> Any:
-    """Deep copy of YAML data into plain dicts and lists (safe_dump refuses the line-tracking subclasses)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return copy.copy(value)
+        return spec_mapping(self.template.raw, origin=self.template.source, name=name, doc=doc,
+                            input_shape=input_shape, params={**dict(point), "num_classes": num_classes})
 
 
 def space_names() -> list[str]:

@@ -17,6 +17,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from nascomp._stats import accuracy_se  # re-exported: the one standard error (search and train)
+
 __all__ = [
     "MACS", "PARAMS", "VAL_LOSS", "VAL_IMAGES", "REASON", "INTERRUPTED", "DUPLICATE_OF", "DRAWS", "SCREENED_OUT",
     "REPAIRED", "WITHDRAWN", "WORKER", "HEARTBEAT", "TRAINING", "POINT", "POINT_CONFIRMED", "RETRY_HISTORY",
@@ -113,20 +115,6 @@ def val_images(study: optuna.Study) -> int | None:
 def trial_val_images(trial: FrozenTrial, study_val_images: int | None) -> int | None:
     """The ``n`` of a trial's accuracy: the images its latest validation used, else the study's split size."""
     return _int_or_none(trial.user_attrs.get(VAL_IMAGES)) or study_val_images
-
-
-def accuracy_se(accuracy: float, n: int | None) -> float | None:
-    """Standard error of an accuracy measured on ``n`` images: ``sqrt(p (1 - p) / n)`` (binomial), or ``None``
-    when ``n`` is unknown.
-
-    Example:
-        >>> round(accuracy_se(0.9, 3000), 5)
-        0.00548
-    """
-    if not n:
-        return None
-    p = min(1.0, max(0.0, float(accuracy)))
-    return (p * (1.0 - p) / n) ** 0.5
 
 
 def retry_history(trial: FrozenTrial) -> tuple[int, ...]:

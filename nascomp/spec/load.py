@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nascomp._shape import as_input_shape
-from nascomp.errors import SpecError
+from nascomp.errors import SpecError, UnknownNetError
 from nascomp.registry import did_you_mean
 from nascomp.spec._yaml import load_yaml
 from nascomp.spec.library import file_stamp, library_for
@@ -82,7 +82,7 @@ def _resolve(source: SpecSource, origin: str | os.PathLike | None = None) -> Spe
     if path.exists() or path.suffix in (".yaml", ".yml") or os.sep in source:
         return _from_path(path)
     hint = did_you_mean(source, zoo_names())
-    raise SpecError(
+    raise UnknownNetError(
         f"'{source}' is neither a spec file nor a zoo net{hint} (zoo nets: {', '.join(zoo_names())})"
     )
 
@@ -102,6 +102,7 @@ def load_spec(source: SpecSource, *, origin: str | os.PathLike | None = None, **
 
     Raises:
         SpecError: missing file, malformed YAML, structural errors, or an override the spec does not declare.
+        UnknownNetError: a name that is none of a spec file, YAML text or a zoo net (a :class:`SpecError`).
 
     Example:
         >>> spec = load_spec("resnet50", num_classes=10)

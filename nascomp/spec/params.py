@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ParamDecl", "ParamError", "REQUIRED", "PARAM_TYPES"]
+__all__ = ["ParamDecl", "ParamError", "REQUIRED", "UNCHECKED", "PARAM_TYPES"]
 
 
 class _Required:
@@ -19,7 +19,9 @@ class _Required:
 
 
 REQUIRED: Any = _Required()
-_UNCHECKED: Any = object()  # marks a default that must be checked when used (an expression)
+#: The ``checked_default`` of a declaration whose default must be checked where it is used (an expression, or a
+#: literal that failed its check and is reported where the declaration is parsed).
+UNCHECKED: Any = object()
 PARAM_TYPES = ("int", "float", "bool", "str", "int_or_pair", "list", "any")
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n", "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF"}
 
@@ -66,12 +68,12 @@ class ParamDecl:
 
     def __post_init__(self) -> None:
         """Check a literal default once (pairs normalised), so expansion can use it without re-checking."""
-        value = _UNCHECKED
+        value = UNCHECKED
         if self.default is not REQUIRED and not (isinstance(self.default, str) and self.default.startswith("${")):
             try:
                 value = self.check(self.default)
             except ParamError:
-                value = _UNCHECKED  # reported where the declaration is parsed
+                value = UNCHECKED  # reported where the declaration is parsed
         object.__setattr__(self, "checked_default", value)
 
     @property

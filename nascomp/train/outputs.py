@@ -5,23 +5,19 @@ Every file is written atomically (a crash leaves the previous version or nothing
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from nascomp._atomic import atomic_path, write_atomic
-from nascomp.spec.model import Spec
 
-__all__ = ["TrainSummary", "spec_yaml", "write_metrics_csv", "write_curves", "write_weights", "write_summary",
-           "METRIC_COLUMNS", "standard_error"]
+__all__ = ["TrainSummary", "write_metrics_csv", "write_curves", "write_weights", "write_summary",
+           "METRIC_COLUMNS"]
 
 METRIC_COLUMNS = ("epoch", "lr", "train_loss", "val_loss", "val_accuracy", "seconds", "images_per_second")
 
@@ -73,38 +69,6 @@ class TrainSummary:
         out["input_shape"] = list(self.input_shape)
         out["macs_convention"] = "MACs (multiply-accumulates) = the field's CNN 'FLOPs' = FlopCounterMode FLOPs / 2"
         return out
-
-
-def standard_error(p: float, n: int) -> float:
-    """Binomial standard error of an accuracy ``p`` measured on ``n`` images: ``sqrt(p (1 - p) / n)``."""
-    return math.sqrt(p * (1.0 - p) / n) if n > 0 else float("nan")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return copy.copy(value)
-
-
-def spec_yaml(spec: Spec, *, input_shape: tuple[int, int, int], params: dict[str, Any]) -> str:
-    """The YAML text of ``spec`` with ``input_shape`` and ``params`` set, ``imports`` made absolute (so the file
-    rebuilds from any folder) and its ``reference`` figures dropped (they describe the canonical configuration)."""
-    raw = _plain(spec.raw)
-    out: dict[str, Any] = {"name": raw.get("name", spec.name)}
-    if raw.get("doc"):
-        out["doc"] = raw["doc"]
-    out["input_shape"] = list(input_shape)
-    out["params"] = {**(raw.get("params") or {}), **_plain(params)}
-    base = spec.source.parent if spec.source is not None else Path.cwd()
-    for key, value in raw.items():
-        if key in ("name", "doc", "input_shape", "params", "reference"):
-            continue
-        if key == "imports":
-            value = [str((base / p).resolve()) for p in value]
-        out[key] = value
-    return yaml.safe_dump(out, sort_keys=False, default_flow_style=None, width=120, allow_unicode=True)
 
 
 def write_metrics_csv(path: Path, rows: list[dict]) -> Path:

@@ -20,7 +20,9 @@ import torch
 from torch import nn
 
 from nascomp._atomic import prepare_out_dir, write_atomic
+from nascomp._console import make_console
 from nascomp._device import resolve_device
+from nascomp._stats import accuracy_se
 from nascomp._stop import StopFlag
 from nascomp.cost.profile import profile
 from nascomp.data import load_data
@@ -29,11 +31,12 @@ from nascomp.data.pipeline import batches
 from nascomp.errors import DiskFullError, NascompError, SpecError
 from nascomp.graph.build import build
 from nascomp.spec.load import SpecSource, load_spec
+from nascomp.spec.write import spec_mapping, spec_yaml
 from nascomp.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng, run_identity, save_checkpoint
 from nascomp.train.config import RunConfig
 from nascomp.train.loop import evaluate, recalibrate_batch_norm
 from nascomp.train.optim import make_optimizer, make_schedule
-from nascomp.train.outputs import (TrainSummary, spec_yaml, standard_error, write_curves, write_metrics_csv,
+from nascomp.train.outputs import (TrainSummary, write_curves, write_metrics_csv,
                                    write_summary, write_weights)
 from nascomp.train.progress import TrainProgress
 from nascomp.train.step import TrainStep, amp_settings
@@ -58,9 +61,11 @@ def _check_channels(spec_name: str, channels: int, data: str) -> None:
 
 
 def _fit_to_data(base, data) -> tuple[str, Any, Any]:
-    """The spec text with the data's input shape and class count, the spec, and its profile."""
-    params = {"num_classes": data.num_classes} if "num_classes" in base.params else {}
-    text = spec_yaml(base, input_shape=data.image_shape, params=params)
+    """The spec text with the data's input shape and class count and the run's ``--set`` values (``base.params``;
+    a Spec's raw mapping does not hold them), the spec, and its profile."""
+    params = {**base.params, **({"num_classes": data.num_classes} if "num_classes" in base.params else {})}
+    text = spec_yaml(spec_mapping(base.raw, origin=base.source, name=base.raw.get("name", base.name),
+                                  input_shape=data.image_shape, params=params))
     spec = load_spec(text)
     prof = profile(spec)
     if prof.output_shape[-1] != data.num_classes:
@@ -91,7 +96,8 @@ def train_spec(
         stop: A :class:`~nascomp._stop.StopFlag` polled after every step; when set, the run stops keeping the last
             finished epoch's checkpoint, and the summary says ``interrupted`` with the flag's exit code.
         progress: rich progress bars (``True``) or one line per epoch.
-        console: A rich console for messages (default: stdout).
+        console: A rich console for messages, created by the caller (the CLI passes its own); default
+            :func:`nascomp._console.make_console` (stdout).
 
     Returns:
         :class:`~nascomp.train.outputs.TrainSummary`.
@@ -101,8 +107,6 @@ def train_spec(
         SpecError: a spec whose input channels the data cannot give, or whose classes cannot follow the data.
         DataError: missing or malformed data.
     """
-    from nascomp.cli._common import make_console
-
     started = time.perf_counter()
     console = console or make_console()
     stop = stop or StopFlag()
@@ -218,7 +222,7 @@ def train_spec(
         accuracy, _ = evaluate(runner, data, "test", device=device, batch_size=config.eval_batch_size,
                                workers=config.workers, channels_last=channels_last, autocast=autocast)
         summary.test_accuracy = accuracy
-        summary.test_stderr = standard_error(accuracy, len(data.y_test))
+        summary.test_stderr = accuracy_se(accuracy, len(data.y_test))
         write_weights(out / "weights.pt", model)
         summary.seconds = time.perf_counter() - started
         write_summary(out / "summary.json", summary)
