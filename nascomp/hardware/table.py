@@ -168,7 +168,7 @@ class LatencyTable:
         )
 
     def save(self) -> None:
-        """Merge with the file on disk (its entries kept, ours win) and write it atomically."""
+        """Merge with the file on disk (its entries and calibrations kept, ours win) and write it atomically."""
         if self.path is None:
             return
         if self.path.exists():
@@ -180,7 +180,6 @@ class LatencyTable:
                 self.entries = {**disk.entries, **self.entries}
                 if self.call_overhead_ms is None:
                     self.call_overhead_ms = disk.call_overhead_ms
-                if not self.calibration:
-                    self.calibration = disk.calibration
+                self.calibration = {**disk.calibration, **self.calibration}  # per input shape
         os.makedirs(self.path.parent, exist_ok=True)
         write_atomic(self.path, self.to_json())
