@@ -4,10 +4,13 @@ options of ``profile_cmd.py``; ``--batch-size`` is shared with them)."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nascomp.errors import NascompError
-from nascomp.hardware.memory import MEMORY_OPTIMIZERS, TrainingMemory, predict_training_memory
+from nascomp.hardware.names import MEMORY_OPTIMIZERS
+
+if TYPE_CHECKING:
+    from nascomp.hardware.memory import TrainingMemory
 
 __all__ = ["add_memory_arguments", "training_memory", "memory_json"]
 
@@ -33,6 +36,8 @@ def training_memory(args: argparse.Namespace, overrides: dict[str, Any]) -> Trai
     batch = args.batch_size
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise NascompError(f"--batch-size must be a whole number of at least 1, found {batch!r}")
+    from nascomp.hardware.memory import predict_training_memory
+
     return predict_training_memory(args.spec, batch_size=batch, optimizer=args.optimizer, **overrides)
 
 

@@ -7,18 +7,19 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from nascomp.cli._common import make_console, add_spec_arguments, fmt_int, fmt_shape, spec_overrides
 from nascomp.cli._memory_profile import add_memory_arguments, memory_json, training_memory
-from nascomp.cost.profile import MACS_CONVENTION, Profile, profile
-from nascomp.graph.build import build
-from nascomp.hardware import LatencyModel, LatencySettings, measure_latency
-from nascomp.hardware.measure import LatencyMeasurement
-from nascomp.hardware.model import CACHE_ENV, LatencyPrediction
-from nascomp.spec.load import load_spec
+from nascomp.hardware.names import CACHE_ENV
+
+if TYPE_CHECKING:  # the command's work loads torch: imported inside the functions, so that --help answers at once
+    from nascomp.cost.profile import Profile
+    from nascomp.hardware import LatencyModel, LatencySettings
+    from nascomp.hardware.measure import LatencyMeasurement
+    from nascomp.hardware.model import LatencyPrediction
 
 NAME = "profile"
 HELP = "exact MACs, params and activations of a spec, computed without building it; --latency on a device"
@@ -58,10 +59,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> LatencySettings:
+    from nascomp.hardware import LatencySettings
+
     return LatencySettings(device=args.device, batch_size=args.batch_size, threads=args.threads)
 
 
 def _latency(args: argparse.Namespace, prof: Profile, settings: LatencySettings) -> tuple[LatencyModel, LatencyPrediction, LatencyMeasurement | None]:
+    from nascomp.graph.build import build
+    from nascomp.hardware import LatencyModel, measure_latency
+    from nascomp.spec.load import load_spec
+
     overrides = spec_overrides(args)
     cache = Path(args.latency_cache) if args.latency_cache else None
     model = LatencyModel.open(settings, cache_dir=cache, progress=True)
@@ -74,6 +81,8 @@ def _latency(args: argparse.Namespace, prof: Profile, settings: LatencySettings)
 
 
 def _json(prof: Profile, settings: LatencySettings | None, model, predicted, measured) -> dict[str, Any]:
+    from nascomp.cost.profile import MACS_CONVENTION
+
     out: dict[str, Any] = {
         "name": prof.name, "input_shape": list(prof.input_shape), "output_shape": list(prof.output_shape),
         "macs": prof.macs, "params": prof.params, "activations": prof.activations, "macs_convention": MACS_CONVENTION,
@@ -125,6 +134,8 @@ def _print_latency(console, settings: LatencySettings, model, predicted: Latency
 
 
 def run(args: argparse.Namespace) -> int:
+    from nascomp.cost.profile import MACS_CONVENTION, profile
+
     want_latency = args.latency or args.no_measure
     settings = _settings(args) if want_latency else None  # bad device/threads/batch: one line before any work
     prof = profile(args.spec, **spec_overrides(args))

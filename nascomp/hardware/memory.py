@@ -36,12 +36,11 @@ from typing import Any
 
 from nascomp.graph.build import expand_spec
 from nascomp.graph.expand import INPUT, PrimNode
+from nascomp.hardware.names import MEMORY_OPTIMIZERS
 from nascomp.spec.load import SpecSource, load_spec
 
 __all__ = ["TrainingMemory", "predict_training_memory", "MEMORY_OPTIMIZERS", "format_bytes"]
 
-#: Optimizers whose state the prediction knows: name -> optimizer-state bytes per parameter byte.
-MEMORY_OPTIMIZERS = {"sgd": 1, "adamw": 2}
 _STEP_TEMPORARIES = {"sgd": 2, "adamw": 0}  # largest-parameter-sized temporaries of the CPU step
 
 FLOAT32 = 4

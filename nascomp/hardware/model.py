@@ -23,6 +23,7 @@ from nascomp.cost.profile import profile
 from nascomp.graph.build import build
 from nascomp.graph.expansion import PrimNode, needed_nodes
 from nascomp.hardware.measure import LatencyMeasurement, measure_latency
+from nascomp.hardware.names import CACHE_ENV
 from nascomp.hardware.settings import LatencySettings
 from nascomp.errors import SpecError
 from nascomp.hardware.table import LatencyTable, measure_call_overhead, measure_op, node_key
@@ -30,7 +31,6 @@ from nascomp.spec.load import SpecSource, load_spec
 
 __all__ = ["LatencyModel", "LatencyPrediction", "CACHE_ENV", "DEFAULT_CALIBRATION_NETS", "default_cache_dir", "shape_key"]
 
-CACHE_ENV = "NASCOMP_LATENCY_CACHE"
 # Measured whole (once per device fingerprint and input shape) to fit the calibration: plain, grouped + SE and
 # densely connected nets, from 69 to 427 ops.
 DEFAULT_CALIBRATION_NETS: tuple[str, ...] = ("resnet18", "resnet50", "densenet121", "se_resnext50_32x4d")
