@@ -22,7 +22,7 @@ def add_memory_arguments(parser: argparse.ArgumentParser) -> None:
                             "docs/memory.md)")
     group.add_argument("--optimizer", choices=tuple(MEMORY_OPTIMIZERS), default="adamw",
                        help="with --memory: the optimizer whose state is held (adamw: 2x the parameters, the "
-                            "search's default; sgd with momentum: 1x, nascomp train's default)")
+                            "default of the search and of nascomp train; sgd with momentum: 1x)")
 
 
 def training_memory(args: argparse.Namespace, overrides: dict[str, Any]) -> TrainingMemory | None:
