@@ -130,3 +130,23 @@ def test_help_and_usage_errors_do_not_import_torch(args):
         assert report["code"] == 0 and "usage: nascomp" in report["out"]
     else:
         assert report["code"] == 2 and len(report["err"].strip().splitlines()) == 1, report
+
+
+def test_a_reader_that_leaves_ends_the_command_quietly(tmp_path):
+    """`nascomp ... | head -1`: the closed pipe ends the command without a traceback (exit 1, as rich's Console and
+    Python's docs do it)."""
+    from _cli import _command
+
+    for args in (["build", "resnet50"], ["profile", "resnet18", "--memory", "--json"]):
+        proc = subprocess.Popen([*_command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.close()  # the reader leaves before the first line: every write of the command meets EPIPE
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) == 1, err
+        assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err, err
+
+
+def test_an_unusable_latency_cache_folder_is_refused_before_any_op_is_measured(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = run_cli("profile", "resnet18", "--input", "3x32x32", "--no-measure", "--latency-cache", str(blocker / "x"))
+    assert_one_line_error(result, "cannot keep the latency lookup table in", "is a file, not a folder", "--latency-cache")

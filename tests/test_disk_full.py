@@ -85,7 +85,7 @@ def test_train_on_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(tmp_path
     spec = tmp_path / "wide.yaml"
     spec.write_text(WIDE_SPEC)
     out = small_disk / "run"
-    args = ["train", str(spec), "--data", "digits", "--max-images", "300", "--epochs", "3", "--batch-size", "32",
+    args = ["train", str(spec), "--data", "digits", "--max-images", "300", "--epochs", "3", "--batch-size", "32", "--optimizer", "sgd",
             "--no-progress", "--device", "cpu", "--out", str(out)]
     result = run_cli(*args, env={"OMP_NUM_THREADS": "1"})
     checkpoint = out / "checkpoint.pt"

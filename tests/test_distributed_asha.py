@@ -47,7 +47,9 @@ def test_a_worker_killed_in_a_resumed_trial_is_resumed_by_another_from_the_saved
     require_service(_postgres_up(url), "PostgreSQL (NASCOMP_TEST_POSTGRES_URL)")
     recipe = _recipe(tmp_path / "recipe dir")
     out = tmp_path / "shared out"  # the artifact store (out/artifacts) is shared by both workers
-    env = {**worker_env(heartbeat_s=0.5), "NASCOMP_FAKE_STEP_S": "0.15"}  # stale after 3 s without a beat
+    # stale after 3 s without a beat; 0.4 s steps make a resumed rung last seconds (7 steps at rung 1), so that the
+    # kill lands inside it even on a loaded machine
+    env = {**worker_env(heartbeat_s=0.5), "NASCOMP_FAKE_STEP_S": "0.4"}
     with _fresh_database(url) as storage:
         name = f"asha-{uuid.uuid4().hex[:8]}"
         victim = start_worker(recipe, storage, name, out, env)
@@ -66,7 +68,7 @@ def test_a_worker_killed_in_a_resumed_trial_is_resumed_by_another_from_the_saved
                     if t.state == TrialState.RUNNING and t.user_attrs.get(attrs.RESUMES) is not None \
                             and t.user_attrs.get(attrs.TRAINING):
                         killed = t
-            time.sleep(0.5)  # inside its first resumed epoch
+            time.sleep(0.2)  # inside its first resumed epoch
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
             survivor = start_worker(recipe, storage, name, out, env)

@@ -171,3 +171,19 @@ def test_the_clock_scales_an_unmeasured_rung_by_its_steps_above_rung_0s_fixed_pa
     # no timed step: rung 0 scaled by steps
     c = clock_of(seconds_left=1.0, epochs=2, epoch_steps=(10, 30), rung_seconds={0: [2.0]})
     assert c.rung_seconds == pytest.approx((2.0, 6.0))
+
+
+def test_past_the_limit_the_best_paused_candidate_is_finished_only_while_none_is_complete():
+    """The endgame's rung times are estimates: when the limit passed with nothing complete (a loaded machine made a
+    rung slower than predicted), the best paused candidate is still finished, within the overrun allowance."""
+    from nascomp.search.schedule import past_limit
+
+    paused = [Candidate(0, (0.5,), Status.PAUSED), Candidate(1, (0.6, 0.7), Status.PAUSED),
+              Candidate(2, (0.9,), Status.PAUSED)]
+    decision = past_limit(paused, overrun_left=True)
+    assert decision.action is Action.PROMOTE and decision.lineage == 1 and decision.rung == 1  # nearest to done
+    assert past_limit(paused, overrun_left=False).action is Action.DONE  # the allowance is spent
+    assert past_limit([*paused, Candidate(3, (0.4,), Status.RUNNING)], overrun_left=True).action is Action.DONE
+    assert past_limit([*paused, Candidate(3, (0.4, 0.5, 0.6), Status.COMPLETE)], overrun_left=True).action \
+        is Action.DONE
+    assert past_limit([], overrun_left=True).action is Action.DONE

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import signal
 import sys
@@ -37,6 +38,7 @@ COMMANDS: tuple[str, ...] = (
 )
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 1  # as rich's Console and Python's docs ("Note on SIGPIPE") end a program whose reader left
 
 # A value that starts like a negative number (-4G, -1, -.5, -1e3): argparse takes it for an option unless it is a
 # plain number; glued to its flag (--budget=-4G) it is read as the value, then checked by the command.
@@ -118,7 +120,8 @@ def _load_commands():
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 2 bad input, 130 after Ctrl-C, 143 after SIGTERM)."""
+    """Run the CLI; returns the exit code (0 ok, 2 bad input, 130 after Ctrl-C, 143 after SIGTERM, 1 when the
+    reader of its output left: `nascomp build resnet50 | head -1`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     modules = _load_commands()
     chosen = _chosen_command(argv)
@@ -126,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(_glue_negative_values(argv, parser))
     try:
         return int(args._run(args) or 0)
+    except BrokenPipeError:  # `nascomp ... | head`: the reader left; end quietly (Python's docs, "Note on SIGPIPE")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's final flush does not raise again
+        return EXIT_BROKEN_PIPE
     except NascompError as exc:
         exc = name_the_set(args, exc)
         message = mask_credentials(str(exc))  # a URL a message quotes (a driver's error): its password never shows

@@ -24,7 +24,7 @@ from nascomp.graph.build import build
 from nascomp.graph.expansion import PrimNode, needed_nodes
 from nascomp.hardware.measure import LatencyMeasurement, measure_latency
 from nascomp.hardware.names import CACHE_ENV
-from nascomp.hardware.settings import LatencySettings
+from nascomp.hardware.settings import LatencyError, LatencySettings
 from nascomp.errors import SpecError
 from nascomp.hardware.table import LatencyTable, measure_call_overhead, measure_op, node_key
 from nascomp.spec.load import SpecSource, load_spec
@@ -109,6 +109,14 @@ class LatencyModel:
             LatencyError: the cached table belongs to another fingerprint or cannot be read.
         """
         folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        try:  # before any op is measured: a table that could not be saved would lose minutes of measuring
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from nascomp._atomic import why_not_a_folder
+
+            why = why_not_a_folder(folder) if not folder.is_dir() else (exc.strerror or str(exc))
+            raise LatencyError(f"cannot keep the latency lookup table in {folder}: {why} (choose another folder with "
+                               f"--latency-cache or ${CACHE_ENV})") from None
         table = LatencyTable.load(folder / settings.cache_name(), settings.fingerprint())
         return cls(settings, table, progress=progress, calibration_nets=calibration_nets)
 

@@ -48,7 +48,7 @@ from nascomp.search.sampler import BudgetSampler, evaluated_points
 from nascomp.search.space import SearchSpace, point_key
 from nascomp.search.clock import clock_of
 from nascomp.search.lineages import candidates_of, latest_trials, stopped_lineages
-from nascomp.search.schedule import Action, Clock, Decision, Ladder, at_end, at_rung, next_job
+from nascomp.search.schedule import OVERRUN, Action, Clock, Decision, Ladder, at_end, at_rung, next_job, past_limit
 from nascomp.search.states import SavedStates, StateError
 from nascomp.search.slots import rival_promotion
 from nascomp.search.workers import Coordinator, counted
@@ -225,6 +225,7 @@ class SearchLoop:
                     break
                 if trial is _AGAIN:
                     continue
+                timed_out = self.stats.stopped_by_timeout
                 try:
                     with self.workers.heartbeat(trial):
                         self.one_trial(trial)
@@ -236,10 +237,14 @@ class SearchLoop:
                 self.after_trial()
                 if trial.user_attrs.get(attrs.RESUMES) is None:  # a new architecture, all its overheads included
                     self.stats.new_trial_seconds.append(time.perf_counter() - iteration_started)
-                if self.stats.stopped_by_timeout:  # a trial was stopped by the time limit
-                    what = "paused (its state saved)" if self.training.ladder else "stopped and not counted"
+                if self.stats.stopped_by_timeout and not timed_out:  # this trial was stopped by the time limit
+                    if self.training.ladder is not None:  # the scheduler says what comes next (schedule.past_limit)
+                        self.reporter.note(f"time limit: the {self.deadline.timeout:.0f} s timeout passed during "
+                                           f"trial {trial.number}, paused (its state saved)")
+                        continue
                     self.reporter.note(f"time limit: the {self.deadline.timeout:.0f} s timeout passed during trial "
-                                       f"{trial.number}, {what}; stopping with {done} of {self.target} trials")
+                                       f"{trial.number}, stopped and not counted; stopping with {done} of "
+                                       f"{self.target} trials")
                     break
         self.stats.interrupted = self.stop.set
         self.workers.fail_stale()  # before leaving: a dead worker's trial seen standing still long enough is retried
@@ -277,6 +282,12 @@ class SearchLoop:
         """ASHA's ``get_job``: a queued trial (a promotion, a retry), a promotion queued now, a new trial, or
         ``None`` when the search is over (``_AGAIN``: look again)."""
         if self.deadline.passed():
+            snap = self.workers.snapshot()
+            overrun_left = self.deadline.elapsed() < OVERRUN * self.deadline.timeout
+            decision = past_limit(self._candidates(snap), overrun_left=overrun_left)
+            if decision.action is Action.PROMOTE and not self.stop.set:
+                self._promote(snap, decision)
+                return self.workers.take_queued()
             self.stats.stopped_by_timeout = True
             self.reporter.note(f"time limit: {self.deadline.timeout:.0f} s spent; stopping with {self._counted()} of "
                                f"{self.target} trials")
@@ -453,12 +464,21 @@ class SearchLoop:
                 elif epoch < last_epoch and trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} at accuracy {accuracy:.4f}")
 
+        # A promotion that starts while no trial is complete may finish past the time limit (up to OVERRUN times
+        # it): the search must end with a complete candidate (schedule.past_limit).
+        finishing = ladder is not None and resume is not None and not self.study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE,))
+        limit = (OVERRUN * self.deadline.timeout) if finishing and self.deadline.timeout is not None else None
+
+        def out_of_time() -> bool:
+            return self.deadline.elapsed() > limit if limit is not None else self.deadline.passed()
+
         try:
             model = self.training.build(point)
             # The deadline is polled after every step, like the stop flag: a trial still training at the limit stops.
             extra = {} if resume is None else {"resume": resume}
             result = self.training.fit(model, on_epoch=on_epoch, on_step=on_step,
-                                       should_stop=lambda: self.stop.set or self.deadline.passed(), **extra)
+                                       should_stop=lambda: self.stop.set or out_of_time(), **extra)
         except TrainingPaused as exc:
             self._pause(trial, exc.state, str(exc), resumed_artifact, interrupted=False)
             self._finished(trial, "paused", started)

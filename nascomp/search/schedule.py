@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = ["Status", "Action", "Candidate", "Ladder", "Clock", "Decision", "next_job", "at_rung", "at_end",
-           "rung_ranking", "best_paused", "SAFETY"]
+           "past_limit", "rung_ranking", "best_paused", "SAFETY", "OVERRUN"]
 
 #: The endgame starts this much earlier than the rung times predict (the estimates come from other architectures,
 #: on a machine whose load changes).
@@ -273,6 +273,43 @@ def at_rung(candidates: Sequence[Candidate], lineage: int, ladder: Ladder, *, ca
                                       f"are left", lineage, rung)
     return Decision(Action.CONTINUE, f"rank {top.index(me) + 1} of {n} results at rung {rung} (top {len(top)})",
                     lineage, rung)
+
+
+#: Past the time limit, the best paused candidate is finished (when none is complete) until this multiple of the
+#: limit has passed: the endgame's rung times are estimates, and a busy machine can make them wrong.
+OVERRUN = 2.0
+
+
+def past_limit(candidates: Sequence[Candidate], *, overrun_left: bool) -> Decision:
+    """What a free worker does once the time limit has passed: finish the best paused candidate when none is
+    complete (the guarantee that a search which evaluated an architecture ends with a complete one, whatever the
+    machine's load did to the endgame's estimates), else stop.
+
+    Args:
+        candidates: Every candidate of the study.
+        overrun_left: Less than :data:`OVERRUN` times the limit has passed.
+
+    Returns:
+        :attr:`Action.PROMOTE` of the best paused candidate, or :attr:`Action.DONE` (also while another worker
+        trains a candidate: it finishes or pauses that one itself).
+
+    Example:
+        >>> c = [Candidate(0, (0.5,), Status.PAUSED), Candidate(1, (0.6, 0.7), Status.PAUSED)]
+        >>> past_limit(c, overrun_left=True).lineage
+        1
+        >>> past_limit([*c, Candidate(2, (0.4, 0.5, 0.6), Status.COMPLETE)], overrun_left=True).action.value
+        'done'
+    """
+    if any(c.status is Status.COMPLETE for c in candidates):
+        return Decision(Action.DONE, "the time limit passed; a candidate is complete")
+    if any(c.status is Status.RUNNING for c in candidates):
+        return Decision(Action.DONE, "the time limit passed; another worker trains a candidate")
+    best = best_paused(candidates)
+    if best is None or not overrun_left:
+        return Decision(Action.DONE, "the time limit passed with no candidate complete"
+                        + ("" if best is None else f" and {OVERRUN:g}x the limit spent"))
+    return Decision(Action.PROMOTE, "the time limit passed with no candidate complete: finishing the best paused "
+                                    "one past it", best.lineage, best.rung)
 
 
 def at_end(candidates: Sequence[Candidate], *, interrupted: bool) -> list[Decision]:
