@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -26,6 +26,7 @@ from nascomp._console import make_console
 from nascomp.cost.budget import format_macs
 from nascomp.search.outputs import best_trial, trial_accuracy
 from nascomp.search import trials as attrs
+from nascomp.search.lineages import latest_trials, stopped_lineages
 
 __all__ = ["Reporter", "summary_table", "trials_table", "no_winner"]
 
@@ -220,10 +221,21 @@ def no_winner(result, timeout: float | None) -> str:
             f"more --trials to resume the study.")
 
 
+def _state_label(t: FrozenTrial, stopped: Collection[int]) -> str:
+    """A trial's state as a reader needs it: a paused trial (its state saved, it may be promoted) is not pruned."""
+    if t.state == TrialState.PRUNED and t.user_attrs.get(attrs.PAUSED_AT) is not None \
+            and attrs.lineage(t) not in stopped:
+        return "paused"
+    return t.state.name.lower()
+
+
 def trials_table(study: optuna.Study, limit: int = 10) -> Table:
-    """The top trials by accuracy (complete and pruned), then the failed ones' count."""
+    """The top architectures by accuracy (complete first, then paused or pruned), one row each: the latest trial of
+    each lineage (under successive halving with pauses an architecture is trained by several trials in turn)."""
     trials = study.get_trials(deepcopy=False)
-    ranked = sorted((t for t in trials if trial_accuracy(t) is not None),
+    latest = set(map(id, latest_trials(trials).values()))
+    stopped = stopped_lineages(study.user_attrs)
+    ranked = sorted((t for t in trials if trial_accuracy(t) is not None and (id(t) in latest or not t.params)),
                     key=lambda t: (t.state != TrialState.COMPLETE, -(trial_accuracy(t) or 0.0), t.number))
     table = Table(title=f"Top trials of study '{study.study_name}'", title_justify="left")
     n_val = attrs.val_images(study)
@@ -232,7 +244,7 @@ def trials_table(study: optuna.Study, limit: int = 10) -> Table:
         table.add_column(col, justify=just)
     for t in ranked[:limit]:
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else 0.0
-        table.add_row(str(t.number), t.state.name.lower(), _acc(trial_accuracy(t)),
+        table.add_row(str(t.number), _state_label(t, stopped), _acc(trial_accuracy(t)),
                       _se(trial_accuracy(t), attrs.trial_val_images(t, n_val)),
                       format_macs(t.user_attrs.get(attrs.MACS, 0)), _params(t.user_attrs.get(attrs.PARAMS, 0)),
                       f"{seconds:.0f}", _point(t))
@@ -258,8 +270,11 @@ def summary_table(study: optuna.Study, budget: int, result) -> Table:
     paused = sum(t.user_attrs.get(attrs.PAUSED_AT) is not None for t in trials)
     promoted = sum(t.user_attrs.get(attrs.RESUMES) is not None for t in trials)
     halving = f"; successive halving paused {paused} and resumed {promoted} of them" if paused else ""
-    table.add_row("study", f"{study.study_name}: {len(trials)} {noun} ({counts[TrialState.COMPLETE]} complete, "
-                           f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed{halving})")
+    architectures = len(latest_trials(trials))  # what --trials counts: one per architecture, however many trials
+    what = f"{architectures} architecture{'' if architectures == 1 else 's'} in " if promoted else ""
+    table.add_row("study", f"{study.study_name}: {what}{len(trials)} {noun} ({counts[TrialState.COMPLETE]} "
+                           f"complete, {counts[TrialState.PRUNED]} pruned or paused, {counts[TrialState.FAIL]} "
+                           f"failed{halving})")
     if result.screened or result.trained:
         table.add_row("this run", f"screened {result.screened} points by analytic cost, {result.screened_fit} fit; "
                                   f"trained {result.trained}; {result.seconds:.0f} s")
