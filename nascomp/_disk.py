@@ -14,9 +14,10 @@ import os
 import shutil
 from pathlib import Path
 
+from nascomp._units import format_bytes
 from nascomp.errors import DiskFullError
 
-__all__ = ["is_disk_full", "disk_full_error", "format_bytes", "free_bytes"]
+__all__ = ["is_disk_full", "disk_full_error", "free_bytes"]
 
 _FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 # SQLite's SQLITE_FULL and the C library's ENOSPC text say it plainly, whatever wraps them.
@@ -57,16 +58,6 @@ def is_disk_full(exc: BaseException, path: str | os.PathLike | None, needed_byte
             return free is not None and free < max(_NEARLY_FULL, needed_bytes or 0)
         exc = exc.__cause__ or exc.__context__
     return False
-
-
-def format_bytes(n: int) -> str:
-    """``1536`` -> ``'1.5 KiB'``."""
-    size = float(n)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{n:,} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def disk_full_error(exc: BaseException, path: str | os.PathLike, needed_bytes: int | None,

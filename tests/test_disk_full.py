@@ -40,7 +40,7 @@ def test_enospc_and_edquot_in_an_atomic_write_name_the_file_and_the_space(tmp_pa
         with atomic_path(dest, needed_bytes=3 * 2**20):
             raise OSError(code, os.strerror(code))
     message = str(info.value)
-    assert message.startswith(f"cannot write {dest}: ") and "it needs about 3.0 MiB more" in message
+    assert message.startswith(f"cannot write {dest}: ") and "it needs about 3.00 MiB more" in message
     assert ("quota" in message) == (code == errno.EDQUOT) and "\n" not in message
     assert dest.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.iterdir()) == ["weights.pt"]
 
@@ -89,7 +89,7 @@ def test_train_on_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(tmp_path
             "--no-progress", "--device", "cpu", "--out", str(out)]
     result = run_cli(*args, env={"OMP_NUM_THREADS": "1"})
     checkpoint = out / "checkpoint.pt"
-    assert_one_line_error(result, f"cannot write {checkpoint}: the disk is full (it needs about 1.0 MiB more)",
+    assert_one_line_error(result, f"cannot write {checkpoint}: the disk is full (it needs about 1.03 MiB more)",
                           f"the last good checkpoint {checkpoint} is kept", "run the same command again to resume")
     assert "epoch 1/3" in result.stdout and "epoch 2/3" not in result.stdout
     import torch

@@ -117,7 +117,8 @@ def test_foreign_checkpoint_via_cli(tmp_path):
     assert "high" not in line and "weights_only=False" not in line and line.endswith(str(checkpoint))
 
 
-def test_corrupt_image_stops_or_is_skipped(tmp_path):
+def _image_folder(tmp_path):
+    """Two classes of six 12x12 PNGs each, in ``tmp_path / "imgs"``."""
     import numpy as np
     from PIL import Image
 
@@ -126,6 +127,11 @@ def test_corrupt_image_stops_or_is_skipped(tmp_path):
         (root / name).mkdir(parents=True)
         for i in range(6):
             Image.fromarray(np.full((12, 12, 3), 40 * c + 7 * i, dtype=np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+def test_corrupt_image_stops_or_is_skipped(tmp_path):
+    root = _image_folder(tmp_path)
     (root / "b" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     args = ["train", str(write_spec(tmp_path)), "--data", f"imagefolder:{root}", "--image-size", "8", "--epochs", "1",
             "--batch-size", "4", "--workers", "1", "--no-progress", "--out", str(tmp_path / "out")]
@@ -137,14 +143,7 @@ def test_corrupt_image_stops_or_is_skipped(tmp_path):
 
 def test_an_image_that_fails_to_decode_mid_epoch_leaves_no_output_folder(tmp_path):
     """Issue 22: a data error found mid-epoch left a half-made folder (spec.yaml alone)."""
-    import numpy as np
-    from PIL import Image
-
-    root = tmp_path / "imgs"
-    for c, name in enumerate(("a", "b")):
-        (root / name).mkdir(parents=True)
-        for i in range(6):
-            Image.fromarray(np.full((12, 12, 3), 40 * c + 7 * i, dtype=np.uint8)).save(root / name / f"{i}.png")
+    root = _image_folder(tmp_path)
     broken = root / "b" / "0.png"
     broken.write_bytes(broken.read_bytes()[:60])  # the header survives the start-up scan, the pixels do not
     out = tmp_path / "out"

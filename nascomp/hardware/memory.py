@@ -36,6 +36,7 @@ from typing import Any
 
 from nascomp.graph.build import expand_spec
 from nascomp.graph.expand import INPUT, PrimNode
+from nascomp._units import format_bytes
 from nascomp.hardware.names import MEMORY_OPTIMIZERS
 from nascomp.spec.load import SpecSource, load_spec
 
@@ -88,20 +89,6 @@ class TrainingMemory:
             f"saved for backward {format_bytes(self.saved_bytes)}, batch {format_bytes(self.batch_bytes)}, and "
             f"transients"
         )
-
-
-def format_bytes(n: int | float) -> str:
-    """``1536 -> '1.50 KiB'``; binary prefixes (KiB, MiB, GiB, TiB), three significant digits.
-
-    Example:
-        >>> format_bytes(8 * 2**30), format_bytes(512)
-        ('8.00 GiB', '512 B')
-    """
-    value = float(n)
-    for prefix, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {prefix}" if value / scale >= 100 else f"{value / scale:.2f} {prefix}"
-    return f"{value:.0f} B"
 
 
 def _numel(shape: tuple[int, ...]) -> int:

@@ -143,8 +143,9 @@ class BudgetSampler(optuna.samplers.BaseSampler):
                 point = {name: self._explore.sample_independent(study, trial, name, dist)
                          for name, dist in search_space.items()}
             stats.draws += 1
-            try:
+            try:  # the MACs budget first (cheap); the screen (a hardware prediction) only for points within it
                 macs = self.cost(point)
+                screened = self.screen(point) if self.screen is not None and macs <= self.budget else None
             except SpecError as exc:
                 stats.invalid += 1
                 self._note(stats, f"invalid: {exc}")
@@ -155,17 +156,10 @@ class BudgetSampler(optuna.samplers.BaseSampler):
                 if cheapest is None or macs < cheapest[0]:
                     cheapest = (macs, point)
                 continue
-            if self.screen is not None:
-                try:
-                    reason = self.screen(point)
-                except SpecError as exc:
-                    stats.invalid += 1
-                    self._note(stats, f"invalid: {exc}")
-                    continue
-                if reason is not None:
-                    stats.over_budget += 1
-                    self._note(stats, reason)
-                    continue
+            if screened is not None:
+                stats.over_budget += 1
+                self._note(stats, screened)
+                continue
             if point_key(point) in seen:
                 stats.duplicates += 1
                 fallback = fallback or point
