@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             raise
         raise full from None
     if result.interrupted:
-        print(f"nascomp search: {result.stop_reason}: stopped with {result.trials} trial(s) recorded, outputs "
+        print(f"nascomp search: {result.stop_reason}: stopped with {result.trials} architecture(s) recorded, outputs "
               f"written to {result.out}; rerun the same command to resume", file=sys.stderr)
         return result.exit_code
     if result.failure is not None:  # the outputs are written; the command must not report success
