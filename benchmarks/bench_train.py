@@ -61,10 +61,11 @@ class Nascomp:
         if self.cuda:
             self.model.to(memory_format=torch.channels_last)
         config = RunConfig(data="synthetic", epochs=100, batch_size=batch, lr=0.01)
-        optimizer = make_optimizer(self.model, config)
+        optimizer = make_optimizer(self.model, config.engine_config())
         autocast, scaler, _ = amp_settings(device)
         spe = len(data.y_train) // batch
-        self.step = TrainStep(self.model, optimizer, make_schedule(optimizer, config, spe),
+        schedule = make_schedule(optimizer, config.engine_config(), [spe] * config.epochs)
+        self.step = TrainStep(self.model, optimizer, schedule,
                               criterion=nn.CrossEntropyLoss(label_smoothing=0.1), autocast=autocast, scaler=scaler)
         self.data, self.batch, self.device, self.augment = data, batch, device, augment
         self.epoch = 0

@@ -17,7 +17,7 @@ from nascomp.data.pipeline import batches
 from nascomp.errors import SearchError
 from nascomp.search import load_recipe
 from nascomp.train import TrainConfig, fit
-from nascomp.train.loop import recalibrate_batch_norm
+from nascomp.train.evaluation import recalibrate_batch_norm
 
 
 def test_running_statistics_become_the_average_of_the_batch_statistics():

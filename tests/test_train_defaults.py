@@ -14,7 +14,7 @@ import torch
 from rich.console import Console
 
 from nascomp.train import RunConfig, train_spec
-from nascomp.train.loop import recalibrate_batch_norm
+from nascomp.train.evaluation import recalibrate_batch_norm
 
 from _search import one_thread  # noqa: F401 (fixture)
 from _train import write_spec

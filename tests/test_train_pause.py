@@ -64,7 +64,7 @@ def test_an_interrupt_mid_epoch_resumes_at_that_step(data):
     model, straight = _straight(data)
     calls = {"n": 0}
 
-    steps = CONFIG.epoch_steps(len(data.y_train))  # [2, 4, 11] steps on 321 train images
+    steps = CONFIG.epoch_steps(len(data.y_train))  # [2, 4, 10] steps on 321 train images
     assert steps[2] > 5
 
     def stop_at_step_5() -> bool:

@@ -108,13 +108,13 @@ def test_foreign_checkpoint_is_refused_not_loaded(finished, tmp_path):
 
 def test_no_weight_decay_on_norm_and_bias(finished):
     model = nascomp.build(nascomp.load_spec(finished[1] / "spec.yaml"))
-    decay, no_decay = make_optimizer(model, CONFIG).param_groups
+    decay, no_decay = make_optimizer(model, CONFIG.engine_config()).param_groups
     norm_and_bias = {id(p) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()}
     norm_and_bias |= {id(m.bias) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
                       and m.bias is not None}
     assert {id(p) for p in no_decay["params"]} == norm_and_bias and no_decay["weight_decay"] == 0.0
     assert decay["weight_decay"] == CONFIG.weight_decay and all(p.ndim >= 2 for p in decay["params"])
-    assert isinstance(make_optimizer(model, CONFIG), torch.optim.SGD) and decay["nesterov"] and decay["momentum"] == 0.9
+    assert isinstance(make_optimizer(model, CONFIG.engine_config()), torch.optim.SGD) and decay["nesterov"] and decay["momentum"] == 0.9
 
 
 def test_adamw_on_cpu_is_torchs_fused_kernel_and_steps_like_its_for_loop():
@@ -128,7 +128,7 @@ def test_adamw_on_cpu_is_torchs_fused_kernel_and_steps_like_its_for_loop():
     net(x)
     ours, ref = copy.deepcopy(net).to(memory_format=torch.channels_last), copy.deepcopy(net)
     config = RunConfig(optimizer="adamw", lr=1e-2, weight_decay=0.05)
-    opt = make_optimizer(ours, config)
+    opt = make_optimizer(ours, config.engine_config())
     assert opt.defaults["fused"] is True
     ref_opt = torch.optim.AdamW([{"params": [p for p in ref.parameters() if p.ndim >= 2], "weight_decay": 0.05},
                                  {"params": [p for p in ref.parameters() if p.ndim < 2], "weight_decay": 0.0}],
@@ -146,9 +146,9 @@ def test_schedule_is_linear_warmup_then_torch_cosine():
     config = RunConfig(epochs=10, warmup_epochs=1, lr=0.2)
     spe = 20
     model = torch.nn.Linear(2, 2)
-    opt = make_optimizer(model, config)
-    sched = make_schedule(opt, config, spe)
-    warm = warmup_steps(config, spe)
+    opt = make_optimizer(model, config.engine_config())
+    sched = make_schedule(opt, config.engine_config(), [spe] * config.epochs)
+    warm = warmup_steps(config.engine_config(), spe)
     lrs = []
     for _ in range(config.epochs * spe):
         lrs.append(opt.param_groups[0]["lr"])
@@ -167,7 +167,7 @@ def test_schedule_is_linear_warmup_then_torch_cosine():
     ({"epochs": 0}, "--epochs must be a whole number of at least 1"),
     ({"lr": -1.0}, "--lr must be positive"),
     ({"label_smoothing": 1.0}, "--label-smoothing"),
-    ({"optimizer": "adam"}, "--optimizer must be one of sgd, adamw"),
+    ({"optimizer": "adam"}, "--optimizer must be one of adamw, sgd"),
 ])
 def test_bad_settings(kwargs, fragment):
     with pytest.raises(NascompError, match=fragment):

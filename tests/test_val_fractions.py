@@ -47,7 +47,7 @@ def test_evaluate_with_a_stride_scores_every_kth_image():
 
 
 def test_fit_validates_each_epoch_on_its_share(monkeypatch):
-    import nascomp.train.loop as loop
+    import nascomp.train.evaluation as loop  # where evaluate() takes its batches
 
     data = load_data("digits", image_size=8, seed=0)
     seen = []

@@ -19,13 +19,26 @@ from torch.utils.data import DataLoader, Sampler, Subset
 
 from nascomp.errors import DataError
 
-__all__ = ["batches", "epoch_generator", "pad_crop_flip", "EpochBatchSampler"]
+__all__ = ["batches", "epoch_generator", "pad_crop_flip", "EpochBatchSampler", "train_batches"]
 
 
 def epoch_generator(seed: int, epoch: int, stream: int) -> torch.Generator:
     """A CPU generator seeded from ``(seed, epoch, stream)`` (numpy's SeedSequence mixes them)."""
     state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch), int(stream)]).generate_state(2)
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def train_batches(n: int, batch_size: int) -> int:
+    """Batches in one training pass over ``n`` images: every batch of ``batch_size``, the last one dropped when it
+    would hold a single image (and others came before it). What :class:`EpochBatchSampler` yields when training,
+    and so the optimizer steps of a full epoch (:func:`nascomp.train.engine.steps_per_epoch`).
+
+    Example:
+        >>> train_batches(321, 32), train_batches(322, 32), train_batches(1, 32)
+        (10, 11, 1)
+    """
+    full, rest = divmod(n, batch_size)
+    return full + (1 if rest and (rest >= 2 or full == 0) else 0)
 
 
 class EpochBatchSampler(Sampler[list[int]]):
@@ -49,8 +62,9 @@ class EpochBatchSampler(Sampler[list[int]]):
             yield batch
 
     def __len__(self) -> int:
-        full, rest = divmod(self.n, self.batch_size)
-        return full + (1 if rest and (self.generator is None or rest >= 2 or full == 0) else 0)
+        if self.generator is not None:
+            return train_batches(self.n, self.batch_size)
+        return -(-self.n // self.batch_size)
 
 
 def pad_crop_flip(x: torch.Tensor, generator: torch.Generator, *, pad: int | None = None, crop: bool = True,

@@ -41,7 +41,7 @@ from nascomp.search.states import SavedStates, default_store
 from nascomp.search.space import SearchSpace, load_space
 from nascomp.search.storage import default_storage_url, describe_storage, open_storage
 from nascomp.search.workers import Coordinator, counted
-from nascomp.train import fit
+from nascomp.train import fit, steps_per_epoch
 from nascomp.search import trials as attrs
 
 __all__ = ["run_search", "SearchResult", "RECIPE_ATTR", "export_best", "fidelity_steps", "reduction_factor"]
@@ -414,7 +414,7 @@ def _training(recipe: Recipe, space: SearchSpace, data: ImageData, device: torch
     steps = fidelity_steps(recipe.train.data_fractions, recipe.train.epochs)
     asha = recipe.search.pruner == "sha" and not recipe.search.multi_objective and recipe.train.epochs > 1
     return Training(build=build_point, fit=fit_model, epochs=recipe.train.epochs,
-                    steps_per_epoch=max(1, -(-len(data.y_train) // recipe.train.batch_size)), device=device,
+                    steps_per_epoch=steps_per_epoch(len(data.y_train), recipe.train.batch_size), device=device,
                     step_of=steps.__getitem__, epoch_steps=tuple(recipe.train.epoch_steps(len(data.y_train))),
                     val_images=tuple(recipe.train.val_images(len(data.y_val))),
                     ladder=Ladder(rungs=recipe.train.epochs, eta=reduction_factor(recipe.train.data_fractions))

@@ -18,6 +18,7 @@ import torch
 from nascomp._atomic import atomic_path
 from nascomp.errors import NascompError
 from nascomp.train.outputs import tensor_bytes
+from nascomp.train.state import rng_state
 
 __all__ = ["Checkpoint", "run_identity", "save_checkpoint", "load_checkpoint", "CHECKPOINT_NAME"]
 
@@ -48,18 +49,12 @@ class Checkpoint:
     identity: dict
     scaler: dict | None = None
 
-
-def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    def engine_state(self) -> dict:
+        """The state the training engine resumes from (:meth:`nascomp.train.engine.Engine.resume`): the start of the
+        epoch after the finished one."""
+        return {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler,
+                "rng": self.rng, "epoch": self.epoch, "step": 0,
+                "history": [m["val_accuracy"] for m in self.metrics], "losses": [m["val_loss"] for m in self.metrics]}
 
 
 def save_checkpoint(path: Path, *, epoch: int, model: torch.nn.Module, optimizer, scheduler, metrics: list[dict],
@@ -67,7 +62,7 @@ def save_checkpoint(path: Path, *, epoch: int, model: torch.nn.Module, optimizer
     """Write the checkpoint of a finished ``epoch`` (1-based) atomically: a crash leaves the previous one."""
     payload = {
         "format": FORMAT, "epoch": int(epoch), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(), "rng": _rng_state(), "metrics": metrics, "identity": identity,
+        "scheduler": scheduler.state_dict(), "rng": rng_state(), "metrics": metrics, "identity": identity,
         "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
     }
     with atomic_path(path, needed_bytes=tensor_bytes(payload)) as tmp:

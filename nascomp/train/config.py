@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nascomp.errors import NascompError
 
+if TYPE_CHECKING:
+    from nascomp.train.engine import EngineConfig
+
 __all__ = ["RunConfig", "OPTIMIZERS", "DEFAULT_LR"]
 
-OPTIMIZERS = ("sgd", "adamw")
+#: The optimizers of the training engine (:func:`nascomp.train.optim.make_optimizer`), of ``nascomp train`` and of
+#: the search's proxy alike.
+OPTIMIZERS = ("adamw", "sgd")
 #: Peak learning rate per optimizer when ``lr`` is not given (SGD: Goyal et al.'s 0.1 per 256 images, scaled by
 #: the batch size; AdamW: 1e-3, Loshchilov & Hutter arXiv:1711.05101). AdamW is the default optimizer: measured on
 #: Fashion-MNIST (docs/train.md, "Defaults"), SGD at 0.05 diverged in short runs of deep nets (training loss 10 after
@@ -98,6 +105,22 @@ class RunConfig:
         if self.lr is not None:
             return float(self.lr)
         return DEFAULT_LR["sgd"] * self.batch_size / 256 if self.optimizer == "sgd" else DEFAULT_LR["adamw"]
+
+    @property
+    def bn_recalibration_batches(self) -> int:
+        """Train batches that hold ``bn_recalibration_images`` (rounded up; 0: off)."""
+        return math.ceil(self.bn_recalibration_images / self.batch_size)
+
+    def engine_config(self) -> EngineConfig:
+        """These settings as the training engine runs them (:class:`nascomp.train.engine.EngineConfig`): the
+        warm-up + cosine schedule, no weight decay on norms and biases, the standard augmentation."""
+        from nascomp.train.engine import EngineConfig  # loads torch: not at import (the CLI's --help)
+
+        return EngineConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer, lr=self.peak_lr,
+                            weight_decay=self.weight_decay, decay_norms_and_biases=False, lr_schedule="warmup_cosine",
+                            warmup_epochs=self.warmup_epochs, label_smoothing=self.label_smoothing,
+                            bn_recalibration_batches=self.bn_recalibration_batches, augment=self.augment,
+                            workers=self.workers, eval_batch_size=self.eval_batch_size, compile=self.compile)
 
     def schedule_identity(self) -> dict:
         """What must match for a checkpoint to be resumed: the schedule, its seed and the data settings."""

@@ -1,23 +1,41 @@
-"""Optimizer with no weight decay on norm and bias parameters, and a linear-warm-up + cosine learning rate.
+"""The one optimizer and learning-rate schedule factory of the training engine (:mod:`nascomp.train.engine`).
 
-- SGD with Nesterov momentum 0.9 (Sutskever et al. 2013), or AdamW (Loshchilov & Hutter, arXiv:1711.05101).
-- No weight decay on BatchNorm/GroupNorm/LayerNorm weights and on biases ("Bag of Tricks for Image Classification",
-  He et al., arXiv:1812.01187, section 3.1): only parameters with two or more dimensions (conv and linear
-  weights) are decayed.
-- Linear warm-up (Goyal et al., "Accurate, Large Minibatch SGD", arXiv:1706.02677) then cosine decay to zero
-  without restarts (Loshchilov & Hutter, "SGDR", arXiv:1608.03983), stepped after every optimizer step.
+Optimizers:
+
+- SGD with Nesterov momentum 0.9 (Sutskever et al. 2013), or AdamW (Loshchilov & Hutter, arXiv:1711.05101), torch's
+  fused kernel where it applies.
+- ``decay_norms_and_biases=False`` (``nascomp train``): no weight decay on BatchNorm/GroupNorm/LayerNorm weights and
+  on biases ("Bag of Tricks for Image Classification", He et al., arXiv:1812.01187, section 3.1): only parameters
+  with two or more dimensions (conv and linear weights) are decayed, in two parameter groups. ``True`` (the search's
+  proxy): one group, every parameter decayed.
+
+Schedules, stepped after every optimizer step:
+
+- ``warmup_cosine`` (``nascomp train``): linear warm-up (Goyal et al., "Accurate, Large Minibatch SGD",
+  arXiv:1706.02677) then cosine decay to zero without restarts (Loshchilov & Hutter, "SGDR", arXiv:1608.03983).
+- ``one_cycle`` (the search's proxy): torch's ``OneCycleLR`` (Smith & Topin, "Super-Convergence",
+  arXiv:1708.07120) with ``pct_start = warmup_fraction``; with too few steps for a warm-up phase (torch's
+  ``OneCycleLR`` divides by zero), cosine decay from the peak.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from nascomp.train.config import RunConfig
+from nascomp.train.config import OPTIMIZERS
 
-__all__ = ["fused_adamw", "param_groups", "make_optimizer", "make_schedule", "warmup_cosine", "warmup_steps"]
+if TYPE_CHECKING:
+    from nascomp.train.engine import EngineConfig
+
+__all__ = ["LR_SCHEDULES", "OPTIMIZERS", "fused_adamw", "param_groups", "make_optimizer", "make_schedule",
+           "warmup_cosine", "warmup_steps"]
+
+#: The learning-rate schedules :func:`make_schedule` builds.
+LR_SCHEDULES = ("warmup_cosine", "one_cycle")
 
 
 def fused_adamw(device: torch.device) -> bool:
@@ -35,16 +53,28 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
-    groups = param_groups(model, config.weight_decay)
+def make_optimizer(model: nn.Module, config: EngineConfig) -> torch.optim.Optimizer:
+    """The optimizer of ``model`` (already on its device: the fused AdamW kernel follows the parameters) under
+    ``config``: its ``optimizer``, peak ``lr``, ``weight_decay`` and ``decay_norms_and_biases`` (every parameter
+    decayed in one group, or only conv and linear weights: see the module docstring).
+
+    Raises:
+        ValueError: an optimizer not in :data:`OPTIMIZERS`.
+    """
+    if config.optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer '{config.optimizer}' (valid: {', '.join(OPTIMIZERS)})")
+    if config.decay_norms_and_biases:
+        params, decay = model.parameters(), {"weight_decay": config.weight_decay}
+    else:
+        params, decay = param_groups(model, config.weight_decay), {}
     if config.optimizer == "adamw":
         first = next(model.parameters(), None)
-        return torch.optim.AdamW(groups, lr=config.peak_lr, fused=first is not None and fused_adamw(first.device))
-    return torch.optim.SGD(groups, lr=config.peak_lr, momentum=0.9, nesterov=True)
+        return torch.optim.AdamW(params, lr=config.lr, fused=first is not None and fused_adamw(first.device), **decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=0.9, nesterov=True, **decay)
 
 
-def warmup_steps(config: RunConfig, steps_per_epoch: int) -> int:
-    """Warm-up length in steps: ``warmup_epochs`` of them, at most a fifth of the run."""
+def warmup_steps(config: EngineConfig, steps_per_epoch: int) -> int:
+    """Warm-up length of ``warmup_cosine`` in steps: ``warmup_epochs`` of them, at most a fifth of the run."""
     total = config.epochs * steps_per_epoch
     return min(int(round(config.warmup_epochs * steps_per_epoch)), total // 5)
 
@@ -58,7 +88,26 @@ def warmup_cosine(step: int, *, warmup: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, config: RunConfig, steps_per_epoch: int):
-    total = config.epochs * steps_per_epoch
-    warmup = warmup_steps(config, steps_per_epoch)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, warmup=warmup, total=total))
+def make_schedule(optimizer: torch.optim.Optimizer, config: EngineConfig, epoch_steps: list[int]):
+    """The learning-rate schedule ``config.lr_schedule`` over the run's optimizer steps.
+
+    Args:
+        optimizer: From :func:`make_optimizer` with the same ``config``.
+        config: ``lr_schedule`` (``warmup_cosine`` or ``one_cycle``, see the module docstring), the peak ``lr``,
+            and ``warmup_epochs`` (``warmup_cosine``: at most a fifth of the run) or ``warmup_fraction``
+            (``one_cycle``'s ``pct_start``).
+        epoch_steps: Optimizer steps of each epoch (:func:`nascomp.train.engine.epoch_steps`).
+
+    Raises:
+        ValueError: a schedule not in :data:`LR_SCHEDULES`.
+    """
+    total = sum(epoch_steps)
+    if config.lr_schedule == "warmup_cosine":
+        warmup = warmup_steps(config, epoch_steps[-1])
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, warmup=warmup, total=total))
+    if config.lr_schedule != "one_cycle":
+        raise ValueError(f"unknown learning-rate schedule '{config.lr_schedule}' (valid: {', '.join(LR_SCHEDULES)})")
+    if config.warmup_fraction * total >= 2:
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total,
+                                                   pct_start=config.warmup_fraction)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total))

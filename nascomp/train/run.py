@@ -10,14 +10,12 @@ the CPU a resumed run ends with the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from nascomp._atomic import prepare_out_dir, write_atomic
 from nascomp._console import make_console
@@ -27,19 +25,16 @@ from nascomp._stop import StopFlag
 from nascomp.cost.profile import profile
 from nascomp.data import load_data
 from nascomp.data.dataset import parse_data_source
-from nascomp.data.pipeline import batches
-from nascomp.errors import DiskFullError, NascompError, SpecError
+from nascomp.errors import DiskFullError, SpecError
 from nascomp.graph.build import build
 from nascomp.spec.load import SpecSource, load_spec
 from nascomp.spec.write import spec_mapping, spec_yaml
-from nascomp.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, restore_rng, run_identity, save_checkpoint
+from nascomp.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, run_identity, save_checkpoint
 from nascomp.train.config import RunConfig
-from nascomp.train.loop import evaluate, recalibrate_batch_norm
-from nascomp.train.optim import make_optimizer, make_schedule
+from nascomp.train.engine import Engine, EpochReport, TrainingDiverged, TrainingInterrupted
 from nascomp.train.outputs import (TrainSummary, write_curves, write_metrics_csv,
                                    write_summary, write_weights)
 from nascomp.train.progress import TrainProgress
-from nascomp.train.step import TrainStep, amp_settings
 
 __all__ = ["train_spec", "default_out", "resolve_device"]
 
@@ -103,7 +98,8 @@ def train_spec(
         :class:`~nascomp.train.outputs.TrainSummary`.
 
     Raises:
-        NascompError: bad settings, an unwritable ``out``, a foreign checkpoint, loss becoming NaN.
+        NascompError: bad settings, an unwritable ``out``, a foreign checkpoint.
+        TrainingDiverged: the loss became NaN or infinite (a :class:`~nascomp.errors.NascompError`).
         SpecError: a spec whose input channels the data cannot give, or whose classes cannot follow the data.
         DataError: missing or malformed data.
     """
@@ -136,77 +132,48 @@ def train_spec(
     torch.manual_seed(config.seed)
     model = build(trained)
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    model.to(device)
-    # channels-last on CPU too: measured 6-35 % faster training steps, up to 2x faster evaluation of in-band
-    # SE-ResNeXt nets on 2 CPU cores (2026-12-02)
-    channels_last = device.type in ("cpu", "cuda")
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    autocast, scaler, precision = amp_settings(device)
-    optimizer = make_optimizer(model, config)
-    steps_per_epoch = max(1, len(data.y_train) // config.batch_size + (len(data.y_train) % config.batch_size >= 2))
-    schedule = make_schedule(optimizer, config, steps_per_epoch)
+    engine = Engine(model, data, config.engine_config(), device=device, seed=config.seed)
     metrics: list[dict] = []
     start_epoch = 0
     if ckpt is not None:
-        model.load_state_dict(ckpt.model, strict=True)
-        optimizer.load_state_dict(ckpt.optimizer)
-        schedule.load_state_dict(ckpt.scheduler)
-        if scaler is not None and ckpt.scaler:
-            scaler.load_state_dict(ckpt.scaler)
-        restore_rng(ckpt.rng)
+        engine.resume(ckpt.engine_state())
         metrics, start_epoch = ckpt.metrics, ckpt.epoch
-    runner = torch.compile(model) if config.compile else model
-    step = TrainStep(runner, optimizer, schedule, criterion=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
-                     autocast=autocast, scaler=scaler)
-    loader = dict(batch_size=config.batch_size, seed=config.seed, workers=config.workers, device=device,
-                  channels_last=channels_last)
     summary = TrainSummary(
-        spec_name=trained.name, out=str(out), data=config.data, device=f"{device} ({precision})",
+        spec_name=trained.name, out=str(out), data=config.data, device=f"{device} ({engine.precision})",
         epochs=config.epochs, epochs_done=start_epoch, input_shape=tuple(data.image_shape),
         num_classes=data.num_classes, params=n_params, macs=int(prof.macs), test_n=len(data.y_test),
         test_source=data.test_source, skipped_images=len(data.skipped), history=metrics,
     )
     with _tidy_on_failure(out, created, spec_existed), TrainProgress(
-            console, bars=progress, epochs=config.epochs, steps_per_epoch=steps_per_epoch, start_epoch=start_epoch,
+            console, bars=progress, epochs=config.epochs, steps_per_epoch=engine.epoch_steps[-1],
+            start_epoch=start_epoch,
     ) as bars:
         write_atomic(out / "spec.yaml", text)
         if start_epoch:
             bars.note(f"resuming {out / CHECKPOINT_NAME} after epoch {start_epoch}/{config.epochs}")
         if data.skipped:
             bars.note(f"skipped {len(data.skipped)} bad image file(s) (--skip-bad-images), e.g. {data.skipped[0]}")
-        for epoch in range(start_epoch, config.epochs):
-            bars.start_epoch(epoch + 1)
-            runner.train()
-            t0, loss_sum, images, lr = time.perf_counter(), torch.zeros((), device=device), 0, 0.0
-            for xb, yb in batches(data, "train", epoch=epoch, train=True, augment=config.augment, **loader):
-                lr = optimizer.param_groups[0]["lr"]
-                loss_sum += step(xb, yb) * len(yb)
-                images += len(yb)
-                bars.step()
-                if stop.set:
-                    break
-            if stop.set:
-                break
-            train_seconds = time.perf_counter() - t0
-            train_loss = float(loss_sum) / max(1, images)
-            if not math.isfinite(train_loss):
-                raise NascompError(f"training diverged: the loss became {train_loss} in epoch {epoch + 1}; "
-                                   f"lower --lr (now {config.peak_lr:g})")
-            _recalibrate(runner, data, config, epoch, loader, autocast)
-            val_accuracy, val_loss = evaluate(runner, data, "val", device=device, batch_size=config.eval_batch_size,
-                                              workers=config.workers, channels_last=channels_last, autocast=autocast)
-            row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "val_loss": val_loss,
-                   "val_accuracy": val_accuracy, "seconds": time.perf_counter() - t0,
-                   "images_per_second": images / max(train_seconds, 1e-9), "train_images": images,
-                   "train_seconds": train_seconds}
+
+        def epoch_done(report: EpochReport) -> None:
+            row = {"epoch": report.epoch + 1, "lr": report.lr, "train_loss": report.train_loss,
+                   "val_loss": report.val_loss, "val_accuracy": report.val_accuracy, "seconds": report.seconds,
+                   "images_per_second": report.train_images / max(report.train_seconds, 1e-9),
+                   "train_images": report.train_images, "train_seconds": report.train_seconds}
             metrics.append(row)
-            save_checkpoint(out / CHECKPOINT_NAME, epoch=epoch + 1, model=model, optimizer=optimizer,
-                            scheduler=schedule, metrics=metrics, identity=identity, scaler=scaler)
+            save_checkpoint(out / CHECKPOINT_NAME, epoch=report.epoch + 1, model=model, optimizer=engine.optimizer,
+                            scheduler=engine.scheduler, metrics=metrics, identity=identity, scaler=engine.scaler)
             write_metrics_csv(out / "metrics.csv", metrics)
             write_curves(out / "curves.png", metrics, title=f"{trained.name} on {config.data}")
-            summary.epochs_done = epoch + 1
+            summary.epochs_done = report.epoch + 1
             bars.epoch_done(row)
+
+        try:
+            engine.run(on_step=lambda step, steps: bars.step(), on_epoch=epoch_done, should_stop=lambda: stop.set,
+                       keep_states=False)
+        except TrainingInterrupted:
+            pass  # the last finished epoch's checkpoint is kept
+        except TrainingDiverged as exc:
+            raise TrainingDiverged(f"training diverged: the {exc}; lower --lr (now {config.peak_lr:g})") from None
     summary.history = metrics
     if metrics:
         summary.val_accuracy = metrics[-1]["val_accuracy"]
@@ -219,8 +186,7 @@ def train_spec(
             write_metrics_csv(out / "metrics.csv", metrics)
         return summary
     with _tidy_on_failure(out, created, spec_existed):
-        accuracy, _ = evaluate(runner, data, "test", device=device, batch_size=config.eval_batch_size,
-                               workers=config.workers, channels_last=channels_last, autocast=autocast)
+        accuracy, _ = engine.evaluate("test")
         summary.test_accuracy = accuracy
         summary.test_stderr = accuracy_se(accuracy, len(data.y_test))
         write_weights(out / "weights.pt", model)
@@ -249,18 +215,3 @@ def _tidy_on_failure(out: Path, created: bool, spec_existed: bool) -> Iterator[N
             raise DiskFullError(f"{exc}; {kept}", path=exc.path, needed_bytes=exc.needed_bytes) from None
         raise
 
-
-def _recalibrate(model: nn.Module, data, config: RunConfig, epoch: int, loader: dict, autocast) -> None:
-    """Recompute the batch-norm running statistics from ``config.bn_recalibration_images`` unaugmented train images
-    (the epoch's shuffle), so that validation, the test and ``weights.pt`` use statistics of the final weights.
-
-    A short run needs it: with torch's momentum 0.1, after a dozen steps the running statistics are still mostly
-    their initial (0, 1) and the net scores chance in evaluation mode however well it trained (measured, see
-    docs/train.md). Weights are untouched; only the buffers change, so training itself is the same.
-    """
-    if not config.bn_recalibration_images:
-        return
-    num_batches = math.ceil(config.bn_recalibration_images / config.batch_size)
-    with autocast() if autocast is not None else contextlib.nullcontext():
-        recalibrate_batch_norm(model, batches(data, "train", epoch=epoch, train=True, augment=False, **loader),
-                               num_batches)
