@@ -1,6 +1,7 @@
 """One training step on a batch: forward (mixed precision on CUDA), loss, backward, optimizer and schedule step.
 
-The same object runs in ``nascomp train`` and in ``benchmarks/bench_train.py``.
+The training engine (:mod:`nascomp.train.engine`: ``nascomp train`` and the search's proxy) runs every step through it,
+as does ``benchmarks/bench_train.py``.
 """
 
 from __future__ import annotations
