@@ -15,7 +15,7 @@ from rich.console import Console
 from nascomp.errors import SearchError
 from nascomp.search import load_recipe, run_search
 from nascomp.search import trials as attrs
-from nascomp.search.artifact_store import STUDY_ARTIFACT_STORE, parse_artifact_store
+from nascomp.search.artifact_store import STUDY_ARTIFACT_STORE, check_study_store, parse_artifact_store
 from nascomp.search.artifacts import STUDY_ARTIFACTS
 from nascomp.search.report import Reporter
 from nascomp.search.states import SavedStates
@@ -64,11 +64,12 @@ def test_a_folder_store_holds_the_saved_states_and_every_worker_must_name_it(tmp
     files = {v["artifact_id"] for v in json.loads(study.user_attrs[STUDY_ARTIFACTS]).values()}
     assert {p.name for p in store.iterdir()} == files and not (out / "artifacts").exists()
 
-    # a second worker of the study that names another store, or none (<out>/artifacts), is refused before it trains
-    for extra in (("--artifact-store", str(tmp_path / "other")), ()):
-        refused = run_cli("search", str(recipe_path), "--out", str(out), "--trials", "6", "--no-progress", *extra)
-        assert_one_line_error(refused, "keeps the saved states of its paused trials in the artifact store",
-                              f"'{store.resolve()}'", f"pass --artifact-store {store.resolve()}")
+    # a second worker of the study without the flag (its store: <out>/artifacts) is refused before it trains
+    # (another named store: test_a_study_records_its_store_refuses_another_and_follows_a_moved_folder)
+    refused = run_cli("search", str(recipe_path), "--out", str(out), "--trials", "6", "--no-progress")
+    assert_one_line_error(refused, "keeps the saved states of its paused trials in the artifact store",
+                          f"'{store.resolve()}'", f"this worker asks '{(out / 'artifacts').resolve()}'",
+                          f"pass --artifact-store {store.resolve()}")
     assert len(optuna.load_study(study_name="tiny", storage=result.storage).trials) == len(study.trials)
 
 
@@ -95,3 +96,20 @@ def test_parse_artifact_store(tmp_path):
         with pytest.raises(SearchError, match=fragment) as err:
             parse_artifact_store(value, tmp_path)
         assert "secret" not in str(err.value)
+
+
+def test_a_study_records_its_store_refuses_another_and_follows_a_moved_folder(tmp_path):
+    study = optuna.create_study(study_name="s")
+    first, other = tmp_path / "first", tmp_path / "other"
+    first.mkdir()
+    other.mkdir()
+    check_study_store(study, parse_artifact_store(str(first), tmp_path), "memory")
+    assert study.user_attrs[STUDY_ARTIFACT_STORE] == str(first.resolve())
+    with pytest.raises(SearchError, match=f"in the artifact store '{first.resolve()}', this worker asks "
+                                          f"'{other.resolve()}'"):
+        check_study_store(study, parse_artifact_store(str(other), tmp_path), "memory")
+    with pytest.raises(SearchError, match="pass --artifact-store"):
+        check_study_store(study, parse_artifact_store("s3://bucket", tmp_path), "memory")
+    first.rename(tmp_path / "moved")  # the run folder was moved: the recorded folder is gone, the new one is taken
+    check_study_store(study, parse_artifact_store(str(tmp_path / "moved"), tmp_path), "memory")
+    assert study.user_attrs[STUDY_ARTIFACT_STORE] == str((tmp_path / "moved").resolve())

@@ -151,14 +151,16 @@ def check_study_store(study: optuna.Study, location: ArtifactLocation, where: st
         location: This worker's store.
         where: The study's storage as printed (:func:`nascomp.search.storage.describe_storage`).
         record: Record it when the study has none yet (a study created before this attribute existed, or a moment
-            ago by another worker); ``False`` only compares.
+            ago by another worker), or when the recorded store is a folder that no longer exists (a run folder
+            moved or renamed: its saved states moved with it); ``False`` only compares.
 
     Raises:
         SearchError: the study keeps its saved states in another store (one line naming both and the fix).
     """
     mine = location.describe()
     recorded = study.user_attrs.get(STUDY_ARTIFACT_STORE)
-    if recorded is None:
+    moved = recorded is not None and "://" not in recorded and not Path(recorded).exists()
+    if recorded is None or moved:  # none yet, or a folder that is gone (the run folder was moved): this one
         if record:
             study.set_user_attr(STUDY_ARTIFACT_STORE, mine)
     elif recorded != mine:

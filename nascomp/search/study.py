@@ -377,8 +377,9 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
         sampler = _make_sampler(recipe, space, lambda p: trainable_cost(p).macs, budget,
                                 screen=hardware.screen if hardware is not None else None)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study, url = _open_study(recipe, space, sampler, _make_pruner(recipe), out, num_classes, artifacts)
+        # the store's folder exists before the study records it (a recorded folder that is missing counts as moved)
         store = open_artifact_store(artifacts) if pauses_trials(recipe) else None
+        study, url = _open_study(recipe, space, sampler, _make_pruner(recipe), out, num_classes, artifacts)
     except BaseException:
         remove_empty_dirs(out, created)
         raise
