@@ -340,6 +340,8 @@ def run_search(recipe: Recipe, *, reporter: Reporter | None = None) -> SearchRes
 
 def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, created: Path | None, stop: StopFlag,
          t0: float) -> SearchResult:
+    store_created: Path | None = None  # the store's folder as far as this run created it (removed on failure)
+    store_folder: Path | None = None
     try:
         space = load_space(recipe.space)
         channels = recipe.input_shape[0]
@@ -378,9 +380,16 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
                                 screen=hardware.screen if hardware is not None else None)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         # the store's folder exists before the study records it (a recorded folder that is missing counts as moved)
-        store = open_artifact_store(artifacts) if pauses_trials(recipe) else None
+        store = None
+        if pauses_trials(recipe):
+            if artifacts.kind == "folder":
+                store_folder = Path(artifacts.where)
+                store_created = missing_root(store_folder)
+            store = open_artifact_store(artifacts)
         study, url = _open_study(recipe, space, sampler, _make_pruner(recipe), out, num_classes, artifacts)
     except BaseException:
+        if store_folder is not None:
+            remove_empty_dirs(store_folder, store_created)
         remove_empty_dirs(out, created)
         raise
     attrs.record_val_images(study, len(data.y_val))  # the n of every accuracy's standard error
