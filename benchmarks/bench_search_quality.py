@@ -28,6 +28,17 @@ which no search saw). Proxy fidelity: a few more complete trials of the (b) stud
 retrained too, and Spearman's rho between proxy validation accuracy and retrained test accuracy is computed over
 every retrained searched architecture ((a) and (b) winners plus those).
 
+**Long schedule** (``--long-budget B``): the winners of seeds ``0..--long-seeds-1`` at budget ``B`` (every searched
+method with a winner, and (c)) are retrained with ``--long-epochs`` x ``--long-images`` image-epochs, at least 5x the
+retraining's (default: the retraining's images, and the fewest epochs that reach 5x; less is refused), ledger names
+``long-<budget>-<method>-seed<s>``. ``table.md`` then gives per seed the short and long test accuracies, in how many
+seeds (a) beats each method under each schedule and keeps its order, and Spearman's rho between short and long test
+accuracy over every distinct retrained net (:mod:`search_quality_long`). The long schedule is stored apart from the
+settings (``results.json``'s ``long``), so a finished ledger takes ``--long-...`` flags later and reuses everything.
+
+**Combine** (``--combine DIR,DIR``): one ``table.md`` in ``--out`` from several finished ledgers (budgets run in
+separate processes, each with its own search time, which each budget's heading states); it runs nothing.
+
 Writes to ``--out`` (default ``runs/bench-search-quality``): ``results.json`` (every number; a rerun reuses the
 finished searches and retrainings recorded there), ``table.md`` (the table docs/search.md shows), ``best_so_far.png``
 (median over seeds of the best complete proxy accuracy against search time, with the IQR band), ``edf.png`` (the
@@ -37,7 +48,9 @@ Usage:
     .venv/bin/python benchmarks/bench_search_quality.py [--budgets 300MFLOPs,600MFLOPs,1.5GFLOPs] [--seeds 5]
         [--search-seconds 240 | --trials N] [--methods default,random,tpe,hyperband]
         [--retrain-epochs 3] [--retrain-images 10000] [--fidelity-extra 1] [--random-seed-offset 1000]
+        [--long-budget 600MFLOPs [--long-seeds 3] [--long-epochs E] [--long-images N]]
         [--out DIR] [--device cpu]
+    .venv/bin/python benchmarks/bench_search_quality.py --combine runs/bq-a,runs/bq-b --out runs/bq
 
 (``.venv`` is the one ``make setup`` creates.) The full run (3 budgets x 5 seeds x 4 searched methods of 240 s, plus
 the retrainings) takes about 4-5 hours on 2 quiet CPU cores; it is resumable (``results.json``), so stop it and
@@ -54,7 +67,7 @@ import math
 import os
 import platform
 import random
-import statistics
+import re
 import sys
 import time
 from datetime import date
@@ -75,33 +88,40 @@ from nascomp.search.report import Reporter  # noqa: E402
 from nascomp.train import train_spec  # noqa: E402
 from nascomp.train.config import RunConfig  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the table's modules beside this file
+from search_quality_long import LongNet, long_schedule  # noqa: E402
+from search_quality_plots import plots  # noqa: E402
+from search_quality_table import Part, make_table  # noqa: E402
+
 METHODS = ("default", "random", "tpe", "hyperband", "scaled")
 SEARCHED = METHODS[:4]
-LABELS = {"default": "(a) default: TPE + ASHA (paused trials)", "random": "(b) random in budget, no pruner",
-          "tpe": "(d) TPE, no pruner", "hyperband": "(e) TPE + Optuna HyperbandPruner",
-          "scaled": "(c) ResNet-50 scaled to budget"}
-
-
-def _quartiles(values: list[float]) -> tuple[float, float, float]:
-    """(25th percentile, median, 75th percentile), linear interpolation (numpy's default)."""
-    import numpy as np
-
-    q = np.percentile(values, [25, 50, 75])
-    return float(q[0]), float(q[1]), float(q[2])
 
 
 class Ledger:
-    """``results.json``: every finished job by name, rewritten atomically after each one."""
+    """``results.json``: every finished job by name, rewritten atomically after each one.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    A read-only ledger (``--combine``) runs nothing: a job it lacks stops the benchmark with one line.
+    """
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path, self.readonly = path, readonly
+        if readonly and not path.is_file():
+            raise SystemExit(f"--combine: {path} does not exist; pass --out folders of finished benchmark runs")
         self.data = json.loads(path.read_text()) if path.exists() else {"jobs": {}}
 
     def get(self, name: str):
-        return self.data["jobs"].get(name)
+        done = self.data["jobs"].get(name)
+        if done is None and self.readonly:
+            raise SystemExit(f"--combine: {self.path} has no finished job '{name}'; run that benchmark to the end "
+                             f"first (the same command and --out resume it)")
+        return done
 
     def put(self, name: str, value) -> None:
         self.data["jobs"][name] = value
+        self.save()
+
+    def save(self) -> None:
+        assert not self.readonly, "a read-only ledger is never written"
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data, indent=1))
         os.replace(tmp, self.path)
@@ -130,7 +150,7 @@ def search_job(ledger: Ledger, base, method: str, seed: int, out: Path, log, sam
         done = {"method": method, "seed": seed, "sampler_seed": sampler_seed,
                 "seconds": time.perf_counter() - t0, "folder": str(folder)}
         ledger.put(key, done)
-    record = {**done, **summarize_study(name, folder)}
+    record = {**done, **summarize_study(name, folder), "folder": str(folder)}  # where it is now (--combine)
     best = ("no complete trial (a loss)" if record["best_trial"] is None else
             f"best proxy accuracy {record['best_accuracy']:.4f} at {record['best_macs'] / 1e6:.0f} MMACs")
     log(f"{key}: {record['evaluated']} architectures trained ({record['complete']} complete, "
@@ -190,67 +210,6 @@ def retrain_job(ledger: Ledger, name: str, spec_path: Path, config: RunConfig, o
     return record
 
 
-def best_so_far(trials: list[dict], grid: list[float]) -> list[float]:
-    """Best complete proxy accuracy finished by each time of ``grid`` (nan before the first)."""
-    done = sorted((r["elapsed_s"], r["accuracy"]) for r in trials if r["state"] == "complete")
-    out, best, i = [], math.nan, 0
-    for t in grid:
-        while i < len(done) and done[i][0] <= t:
-            best = done[i][1] if math.isnan(best) else max(best, done[i][1])
-            i += 1
-        out.append(best)
-    return out
-
-
-def plots(searches: dict, seeds: list[int], seconds: float, out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    grid = list(np.linspace(0, seconds, 121))
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for method, color in (("default", "tab:blue"), ("random", "tab:orange")):
-        curves = np.array([best_so_far(searches[(method, s)]["trials"], grid) for s in seeds])
-        with np.errstate(all="ignore"):
-            ok = (~np.isnan(curves)).sum(axis=0) > len(seeds) // 2  # drawn where most seeds have a result
-            q25, med, q75 = (np.nanpercentile(np.where(np.isnan(curves), -np.inf, curves), q, axis=0)
-                             for q in (25, 50, 75))
-        g = np.array(grid)
-        ax.plot(g[ok], med[ok], color=color, label=f"({'a' if method == 'default' else 'b'}) {method}: median")
-        ax.fill_between(g[ok], np.maximum(q25[ok], np.nanmin(curves)), q75[ok], color=color, alpha=0.2,
-                        label=f"IQR over {len(seeds)} seeds")
-    paths = [_save(fig, ax, out / "best_so_far.png", "search time (s)", "best complete proxy val. accuracy",
-                   "Best so far (median over seeds)")]
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for method, color in (("default", "tab:blue"), ("random", "tab:orange")):
-        errors = sorted(1 - r["accuracy"] for s in seeds for r in searches[(method, s)]["trials"]
-                        if r["state"] == "complete")
-        if errors:  # F(e) = share of candidates with error <= e, from 0 before the first
-            ax.step([errors[0], *errors], np.arange(len(errors) + 1) / len(errors), where="post", color=color,
-                    label=f"({'a' if method == 'default' else 'b'}) {method}: {len(errors)} complete trials")
-    paths.append(_save(fig, ax, out / "edf.png", "proxy validation error (1 - accuracy)",
-                       "fraction of candidates with error <= e",
-                       "Error EDF of every fully trained candidate (arXiv:1905.13214)"))
-    return paths
-
-
-def _save(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
-    import matplotlib.pyplot as plt
-
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -263,28 +222,16 @@ def machine() -> str:
     return f"{os.cpu_count()} x {cpu}, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
-def _paired_rows(scores: dict, pairs: list[tuple[str, int]], others: tuple[str, ...]) -> list[str]:
-    """Rows of the paired table: (a) minus each other method over ``pairs`` of (budget, seed)."""
-    rows = []
-    for other in others:
-        diffs = [scores[("default", b, s)] - scores[(other, b, s)] for b, s in pairs]
-        if not diffs:
-            continue
-        q25, med, q75 = _quartiles(diffs)
-        rows.append(f"| (a) - {LABELS[other].split(' ')[0]} | {sum(d > 0 for d in diffs)} / {len(diffs)} "
-                    f"(ties {sum(d == 0 for d in diffs)}) | {med:+.4f} [{q25:+.4f}, {q75:+.4f}] | "
-                    f"{', '.join(f'{d:+.4f}' for d in diffs)} |")
-    return rows
-
-
 def run_budget(args, budget: str, ledger: Ledger, out: Path, log, config) -> dict:
-    """Every search and retraining of one budget; returns ``{"searches", "retrained", "fidelity"}``."""
+    """Every search and retraining of one budget; returns ``{"searches", "retrained", "fidelity", "winners"}``
+    (``winners``: per ``(method, seed)`` with a winner, its ``best.yaml`` and a key equal for equal points)."""
     timeout = "none" if args.trials else f"{args.search_seconds:g}s"
     base = load_recipe().with_overrides(budget=budget, timeout=timeout, trials=args.trials or 10_000,
                                         device=args.device, **({"data": args.data} if args.data else {}))
     seeds = list(range(args.seeds))
     space = load_space(base.space)
-    out.mkdir(parents=True, exist_ok=True)
+    if not ledger.readonly:
+        out.mkdir(parents=True, exist_ok=True)
     searches = {}
     for s in seeds:  # interleaved, the order rotating per seed, so that a change of load hits every method
         order = args.methods[s % len(args.methods):] + args.methods[:s % len(args.methods)]
@@ -292,6 +239,7 @@ def run_budget(args, budget: str, ledger: Ledger, out: Path, log, config) -> dic
             sampler_seed = s + args.random_seed_offset if method == "random" else s
             searches[(method, s)] = search_job(ledger, base, method, s, out, log, sampler_seed)
     retrained: dict[tuple[str, int], dict | None] = {}
+    winners: dict[tuple[str, int], dict] = {}
     fidelity: list[dict] = []
     for s in seeds:
         by_params: dict[str, dict] = {}
@@ -303,6 +251,7 @@ def run_budget(args, budget: str, ledger: Ledger, out: Path, log, config) -> dic
             best = next(r for r in rec["trials"] if r["number"] == rec["best_trial"]) \
                 if any(r["number"] == rec["best_trial"] for r in rec["trials"]) else {"params": None, "val_loss": None}
             key = json.dumps(best["params"], sort_keys=True)
+            winners[(method, s)] = {"key": key, "spec": Path(rec["folder"]) / "best.yaml"}
             if key in by_params:  # the same net and seed: retraining is deterministic, reuse it
                 job = {**by_params[key], "reused": True}
             else:
@@ -314,13 +263,14 @@ def run_budget(args, budget: str, ledger: Ledger, out: Path, log, config) -> dic
             fidelity.append({"arch": f"{method}-seed{s}", "proxy": rec["best_accuracy"],
                              "test": job["test_accuracy"], "params": best["params"]})
         baseline = Path(searches[(args.methods[0], s)]["folder"]) / "baseline.yaml"
+        winners[("scaled", s)] = {"key": "scaled", "spec": baseline}
         retrained[("scaled", s)] = retrain_job(ledger, f"{out.name}-scaled-seed{s}", baseline, config(s), out, log)
         if "random" in args.methods:
             rec = searches[("random", s)]
             others = [r for r in rec["trials"] if r["state"] == "complete" and r["number"] != rec["best_trial"]]
             for r in random.Random(s).sample(others, min(args.fidelity_extra, len(others))):
                 path = out / "fidelity" / f"random-seed{s}-trial{r['number']}.yaml"
-                if not path.exists():
+                if not path.exists() and not ledger.readonly:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     spec = space.export(r["params"], name=f"{space.name}_trial{r['number']}",
                                         input_shape=base.input_shape, num_classes=10,
@@ -329,11 +279,161 @@ def run_budget(args, budget: str, ledger: Ledger, out: Path, log, config) -> dic
                 job = retrain_job(ledger, f"{out.name}-random-seed{s}-trial{r['number']}", path, config(s), out, log)
                 fidelity.append({"arch": path.stem, "proxy": r["accuracy"], "test": job["test_accuracy"],
                                  "params": r["params"]})
-    if "default" in args.methods and "random" in args.methods:
+    if "default" in args.methods and "random" in args.methods and not ledger.readonly:
         horizon = max((r["elapsed_s"] for rec in searches.values() for r in rec["trials"]), default=1.0) \
             if args.trials else args.search_seconds
         plots(searches, seeds, horizon, out)
-    return {"searches": searches, "retrained": retrained, "fidelity": fidelity}
+    return {"searches": searches, "retrained": retrained, "fidelity": fidelity, "winners": winners}
+
+
+def run_long(budget: str, result: dict, methods: list[str], seeds: int, ledger: Ledger, out: Path, log,
+             config) -> list[LongNet]:
+    """Retrain the winners of seeds ``0..seeds-1`` (every searched method with a winner, and (c)) with the long
+    schedule ``config(seed)``; ledger names ``long-<budget>-<method>-seed<s>``. Returns one :class:`LongNet` per
+    retrained winner (a net two methods picked on one seed is retrained once)."""
+    nets = []
+    for s in range(seeds):
+        done: dict[str, dict] = {}
+        for method in [*methods, "scaled"]:
+            winner = result["winners"].get((method, s))
+            if winner is None:  # no winner: a loss, no net
+                continue
+            if winner["key"] not in done:
+                done[winner["key"]] = retrain_job(ledger, f"long-{budget}-{method}-seed{s}", winner["spec"],
+                                                  config(s), out, log)
+            nets.append(LongNet(method, s, winner["key"], result["retrained"][(method, s)]["test_accuracy"],
+                                done[winner["key"]]["test_accuracy"]))
+    return nets
+
+
+def _settings(args, base) -> dict:
+    """What a rerun must match to reuse a ledger (as stored: through JSON). The long schedule is not in it: it is
+    stored apart (``long``), so a finished ledger takes ``--long-...`` flags later."""
+    settings = {"seeds": args.seeds, "search_seconds": args.search_seconds,
+                "random_seed_offset": args.random_seed_offset,
+                "retrain_epochs": args.retrain_epochs, "retrain_images": args.retrain_images,
+                "data": base.data.source, "image_size": base.data.image_size, "proxy": {
+                    "max_images": base.data.max_images, "val_fraction": base.data.val_fraction,
+                    "epochs": base.train.epochs, "data_fractions": base.train.data_fractions,
+                    "pruner": base.search.pruner, "sampler": base.search.sampler}}
+    if args.trials:
+        settings["trials"] = args.trials
+    return json.loads(json.dumps(settings))  # tuples become lists, so that a rerun compares equal
+
+
+def _command(settings: dict, out: str, budgets: list[str], methods: list[str], long: dict) -> str:
+    """The command line that made (or resumes) a ledger, from its stored settings."""
+    s = settings
+    run = f"--trials {s['trials']}" if s.get("trials") else f"--search-seconds {s['search_seconds']:g}"
+    cmd = (f".venv/bin/python benchmarks/bench_search_quality.py --budgets {','.join(budgets)} --methods "
+           f"{','.join(methods)} --seeds {s['seeds']} {run} --retrain-epochs {s['retrain_epochs']} --retrain-images "
+           f"{s['retrain_images']} --data {s['data']} --out {out}")
+    for b, lg in long.items():
+        cmd += (f" --long-budget {b} --long-seeds {lg['seeds']} --long-epochs {lg['epochs']} --long-images "
+                f"{lg['images']}")
+    return cmd
+
+
+def _measured(ledger: Ledger) -> str:
+    finished = ledger.data.get("finished") or {}
+    work_s = sum(job["seconds"] for job in ledger.data["jobs"].values() if isinstance(job, dict) and "seconds" in job)
+    end = finished.get("load_average_at_end")
+    return (f"measured {finished.get('date', '(date not recorded)')}, load average at the start "
+            f"{ledger.data.get('load_average_at_start', math.nan):.1f} and at the end "
+            f"{'n/a' if end is None else f'{end:.1f}'}; {work_s / 60:.0f} min of searching and retraining in all")
+
+
+def _config_factory(data: str, image_size: int, device: str, epochs: int, images: int):
+    """The one retraining schedule (``nascomp train``'s engine) at ``epochs`` x ``images``, per seed."""
+    def config(seed: int) -> RunConfig:
+        return RunConfig(data=data, image_size=image_size, epochs=epochs, optimizer="adamw", lr=3e-3, batch_size=64,
+                         warmup_epochs=1.0, val_fraction=0.1, max_images=images, seed=seed, device=device, workers=0)
+    return config
+
+
+def _long_plan(args, budgets: list[str]) -> tuple[int, int] | None:
+    """The long schedule's ``(epochs, images)`` from the ``--long-...`` flags, or ``None`` without
+    ``--long-budget``; a bad combination stops with one line before anything runs."""
+    if args.long_budget is None:
+        if args.long_epochs is not None or args.long_images is not None:
+            raise SystemExit("--long-epochs and --long-images need --long-budget (one of --budgets)")
+        return None
+    if args.long_budget not in budgets:
+        raise SystemExit(f"--long-budget {args.long_budget} is not one of --budgets {','.join(budgets)}; the long "
+                         f"schedule retrains that budget's winners")
+    if not 1 <= args.long_seeds <= args.seeds:
+        raise SystemExit(f"--long-seeds must be 1..{args.seeds} (--seeds), got {args.long_seeds}")
+    try:
+        return long_schedule(args.retrain_epochs, args.retrain_images, args.long_epochs, args.long_images)
+    except ValueError as exc:
+        raise SystemExit(f"--long-epochs/--long-images: {exc}") from None
+
+
+def _run(args, log) -> Part:
+    """Run (or resume) the benchmark of ``args`` in ``args.out``."""
+    budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
+    plan = _long_plan(args, budgets)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(out / "results.json")
+    ledger.data.setdefault("load_average_at_start", os.getloadavg()[0])
+    base = load_recipe()
+    if args.data:
+        base = base.with_overrides(data=args.data)
+    settings = _settings(args, base)
+    if ledger.data.get("settings", settings) != settings:
+        raise SystemExit(f"{ledger.path} holds results of other settings; pass another --out")
+    ledger.data["settings"] = settings
+    if plan is not None:
+        stored = ledger.data.setdefault("long", {}).get(args.long_budget)
+        if stored is not None and (stored["epochs"], stored["images"]) != plan:
+            raise SystemExit(f"{ledger.path} holds long retrainings at {args.long_budget} of {stored['epochs']} "
+                             f"epochs x {stored['images']} images, this run asks {plan[0]} x {plan[1]}; pass "
+                             f"--long-epochs {stored['epochs']} --long-images {stored['images']}")
+        ledger.data["long"][args.long_budget] = {"epochs": plan[0], "images": plan[1],
+                                                 "seeds": max(args.long_seeds, (stored or {}).get("seeds", 0))}
+    config = _config_factory(base.data.source, base.data.image_size, args.device, args.retrain_epochs,
+                             args.retrain_images)
+    results = {b: run_budget(args, b, ledger, out / b, log, config) for b in budgets}
+    long = {}
+    if plan is not None:
+        nets = run_long(args.long_budget, results[args.long_budget], args.methods, args.long_seeds, ledger,
+                        out / args.long_budget, log, _config_factory(base.data.source, base.data.image_size,
+                                                                     args.device, *plan))
+        long[args.long_budget] = {"epochs": plan[0], "images": plan[1], "seeds": args.long_seeds, "nets": nets}
+    ledger.data["finished"] = {"date": date.today().isoformat(), "load_average_at_end": os.getloadavg()[0]}
+    ledger.put("_done", True)
+    return Part(out=str(out), settings=settings, budgets=budgets, methods=args.methods, seeds=list(range(args.seeds)),
+                results=results, command=_command(settings, str(out), budgets, args.methods, long),
+                measured=_measured(ledger), long=long)
+
+
+def _load_part(folder: Path, log) -> Part:
+    """A finished ledger, read only (``--combine``): its budgets and methods from its job names, its settings as
+    stored; it runs nothing."""
+    ledger = Ledger(folder / "results.json", readonly=True)
+    settings, jobs = ledger.data.get("settings"), ledger.data["jobs"]
+    if settings is None:
+        raise SystemExit(f"--combine: {ledger.path} has no settings; is it a bench_search_quality.py ledger?")
+    budgets = sorted({k.split("-search-")[0] for k in jobs if "-search-" in k}, key=nascomp.parse_budget)
+    methods = [m for m in SEARCHED if any(f"{b}-search-{m}-seed0" in jobs for b in budgets)]
+    extra = [len([k for k in jobs if re.fullmatch(rf"{re.escape(b)}-random-seed{s}-trial\d+", k)])
+             for b in budgets for s in range(settings["seeds"])]
+    args = argparse.Namespace(seeds=settings["seeds"], search_seconds=settings["search_seconds"],
+                              trials=settings.get("trials"), random_seed_offset=settings["random_seed_offset"],
+                              retrain_epochs=settings["retrain_epochs"], retrain_images=settings["retrain_images"],
+                              fidelity_extra=max(extra, default=0), data=settings["data"], device="cpu",
+                              methods=methods)
+    config = _config_factory(settings["data"], settings["image_size"], "cpu", settings["retrain_epochs"],
+                             settings["retrain_images"])
+    results = {b: run_budget(args, b, ledger, folder / b, log, config) for b in budgets}
+    long = {}
+    for b, lg in (ledger.data.get("long") or {}).items():
+        nets = run_long(b, results[b], methods, lg["seeds"], ledger, folder / b, log, config)  # all in the ledger
+        long[b] = {**lg, "nets": nets}
+    return Part(out=str(folder), settings=settings, budgets=budgets, methods=methods, seeds=list(range(args.seeds)),
+                results=results, command=_command(settings, str(folder), budgets, methods, long),
+                measured=_measured(ledger), long=long)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -353,6 +453,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="random non-winning complete trials per (b) study retrained for Spearman's rho (default 1)")
     p.add_argument("--random-seed-offset", type=int, default=1000,
                    help="(b)'s sampler seed is seed + this (default 1000); 0 pairs them")
+    p.add_argument("--long-budget", default=None,
+                   help="one of --budgets: retrain its winners (every method, and (c)) with the long schedule and "
+                        "report whether the order holds and Spearman's rho between short and long test accuracy")
+    p.add_argument("--long-seeds", type=int, default=3, help="seeds 0..N-1 of the long schedule (default 3)")
+    p.add_argument("--long-epochs", type=int, default=None,
+                   help="epochs of the long schedule (default: the fewest giving 5x the retraining's image-epochs)")
+    p.add_argument("--long-images", type=int, default=None,
+                   help="train + validation images of the long schedule (default --retrain-images); epochs x "
+                        "images must be at least 5x --retrain-epochs x --retrain-images")
+    p.add_argument("--combine", default=None, metavar="DIR,DIR",
+                   help="make one table.md in --out from these finished --out folders (each budget with its own "
+                        "search time); runs nothing and writes nothing else")
     p.add_argument("--data", default=None, help="data source of the searches and retraining (default: the recipe's)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="runs/bench-search-quality")
@@ -360,90 +472,27 @@ def main(argv: list[str] | None = None) -> int:
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not args.methods or args.methods[0] != "default" or any(m not in SEARCHED for m in args.methods):
         raise SystemExit(f"--methods: 'default' first, then any of {', '.join(SEARCHED[1:])}")
-    budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(out / "results.json")
     started = time.perf_counter()
-    load_at_start = ledger.data.setdefault("load_average_at_start", os.getloadavg()[0])
 
     def log(message: str) -> None:
         print(f"[{time.perf_counter() - started:6.0f} s] {message}", flush=True)
 
-    base = load_recipe()
-    if args.data:
-        base = base.with_overrides(data=args.data)
-    settings = {"seeds": args.seeds, "search_seconds": args.search_seconds,
-                "random_seed_offset": args.random_seed_offset,
-                "retrain_epochs": args.retrain_epochs, "retrain_images": args.retrain_images,
-                "data": base.data.source, "image_size": base.data.image_size, "proxy": {
-                    "max_images": base.data.max_images, "val_fraction": base.data.val_fraction,
-                    "epochs": base.train.epochs, "data_fractions": base.train.data_fractions,
-                    "pruner": base.search.pruner, "sampler": base.search.sampler}}
-    if args.trials:
-        settings["trials"] = args.trials
-    settings = json.loads(json.dumps(settings))  # as stored (tuples become lists), so that a rerun compares equal
-    if ledger.data.get("settings", settings) != settings:
-        raise SystemExit(f"{ledger.path} holds results of other settings; pass another --out")
-    ledger.data["settings"] = settings
-    seeds = list(range(args.seeds))
-    def config(seed: int) -> RunConfig:
-        return RunConfig(data=base.data.source, image_size=base.data.image_size, epochs=args.retrain_epochs,
-                         optimizer="adamw", lr=3e-3, batch_size=64, warmup_epochs=1.0, val_fraction=0.1,
-                         max_images=args.retrain_images, seed=seed, device=args.device, workers=0)
-
-    results = {b: run_budget(args, b, ledger, out / b, log, config) for b in budgets}
-    methods = [*args.methods, "scaled"]
-    scores = {(m, b, s): (results[b]["retrained"][(m, s)] or {}).get("test_accuracy", 0.0)
-              for b in budgets for m in methods for s in seeds}
-    searched_s = sum(job["seconds"] for job in ledger.data["jobs"].values()
-                     if isinstance(job, dict) and "seconds" in job)
-    lines = [f"Measured {date.today().isoformat()} on {machine()}, load average at the start "
-             f"{load_at_start:.1f} and at the end {os.getloadavg()[0]:.1f}; "
-             f"`.venv/bin/python benchmarks/bench_search_quality.py --budgets {','.join(budgets)} "
-             f"--methods {','.join(args.methods)} --seeds {args.seeds} "
-             f"{f'--trials {args.trials}' if args.trials else f'--search-seconds {args.search_seconds:g}'} "
-             f"--retrain-epochs {args.retrain_epochs} --retrain-images {args.retrain_images}"
-             f"{f' --data {args.data}' if args.data else ''}`, "
-             f"{searched_s / 60:.0f} min of searching and retraining in all. A search without a complete trial "
-             f"scores 0 (a loss).", ""]
-    for b in budgets:
-        r = results[b]
-        lines += [f"**{b}**", "", "| method | test accuracy: median [IQR] | per seed | architectures trained per "
-                  "search (complete); searches without a result |", "| --- | --- | --- | --- |"]
-        for m in methods:
-            accs = [scores[(m, b, s)] for s in seeds]
-            q25, med, q75 = _quartiles(accs)
-            if m == "scaled":
-                evaluated = "0 (no search)"
-            else:
-                ev = [r["searches"][(m, s)]["evaluated"] for s in seeds]
-                co = [r["searches"][(m, s)]["complete"] for s in seeds]
-                none = sum(r["searches"][(m, s)]["best_trial"] is None for s in seeds)
-                evaluated = f"median {statistics.median(ev):g} ({statistics.median(co):g}); per seed {ev}; {none}"
-            lines.append(f"| {LABELS[m]} | {med:.4f} [{q25:.4f}, {q75:.4f}] | "
-                         f"{', '.join(f'{a:.4f}' for a in accs)} | {evaluated} |")
-        fid = list({json.dumps(f["params"], sort_keys=True): f for f in r["fidelity"]}.values())
-        if len(fid) >= 3:
-            from scipy.stats import spearmanr
-
-            stat = spearmanr([f["proxy"] for f in fid], [f["test"] for f in fid])
-            lines += ["", f"Proxy fidelity at {b}: Spearman rho = {float(stat.statistic):.3f} "
-                          f"(p = {float(stat.pvalue):.3g}) over {len(fid)} distinct retrained architectures."]
-        lines.append("")
-    lines += ["Paired per-seed differences of (a) against each method (test accuracy; a search without a result "
-              "scores 0):", "", "| pair | budget | wins / pairs | median [IQR] | per pair |",
-              "| --- | --- | --- | --- | --- |"]
-    others = tuple(m for m in methods if m != "default")
-    for b in budgets:
-        lines += [row.replace(" | ", f" | {b} | ", 1) for row in _paired_rows(scores, [(b, s) for s in seeds], others)]
-    lines += [row.replace(" | ", " | pooled | ", 1)
-              for row in _paired_rows(scores, [(b, s) for b in budgets for s in seeds], others)]
-    table = "\n".join(lines) + "\n"
-    (out / "table.md").write_text(table)
-    ledger.put("_done", True)
+    if args.combine:
+        parts = [_load_part(Path(f.strip()), log) for f in args.combine.split(",") if f.strip()]
+        seen = [b for part in parts for b in part.budgets]
+        if len(seen) != len(set(seen)):
+            raise SystemExit(f"--combine: a budget is in more than one folder ({', '.join(seen)}); combine folders "
+                             f"of different budgets")
+    else:
+        parts = [_run(args, log)]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = make_table(parts, machine())
+    tmp = out / "table.md.tmp"
+    tmp.write_text(table)
+    os.replace(tmp, out / "table.md")
     print(table)
-    print("files:", out / "results.json", out / "table.md")
+    print("files:", *([] if args.combine else [out / "results.json"]), out / "table.md")
     return 0
 
 

@@ -97,3 +97,34 @@ def test_a_worker_killed_in_a_resumed_trial_is_resumed_by_another_from_the_saved
         # study's own files, best.yaml and the plots, attached for optuna-dashboard)
         saved = {t.user_attrs[attrs.STATE_ARTIFACT] for t in trials if t.user_attrs.get(attrs.STATE_ARTIFACT)}
         assert saved and not saved & set(os.listdir(out / "artifacts")), summary
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_workers_with_their_own_out_share_a_named_store_and_one_without_it_is_refused(tmp_path):
+    """``--artifact-store``: on PostgreSQL, workers with different ``--out`` folders share the study's saved states
+    through the named store; a worker whose store is its own ``<out>/artifacts`` is refused before it trains."""
+    url = os.environ.get("NASCOMP_TEST_POSTGRES_URL", "")
+    require_service(_postgres_up(url), "PostgreSQL (NASCOMP_TEST_POSTGRES_URL)")
+    recipe = _recipe(tmp_path / "recipe dir")
+    store = tmp_path / "shared store"
+    env = {**worker_env(), "NASCOMP_FAKE_STEP_S": "0"}  # real training (pauses and saved states), tiny and fast
+    with _fresh_database(url) as storage:
+        name = f"store-{uuid.uuid4().hex[:8]}"
+        first = start_worker(recipe, storage, name, tmp_path / "out 0", env,
+                             extra=("--trials", "2", "--artifact-store", str(store)))
+        assert first.wait(timeout=240) == 0, first.stdout.read()
+        refused = start_worker(recipe, storage, name, tmp_path / "out 1", env, extra=("--trials", "4"))
+        output = refused.communicate(timeout=240)[0]
+        assert refused.returncode == 2, output
+        assert f"keeps the saved states of its paused trials in the artifact store '{store.resolve()}'" in output
+        assert "Traceback" not in output and not (tmp_path / "out 1" / "artifacts").exists()
+        joined = start_worker(recipe, storage, name, tmp_path / "out 2", env,
+                              extra=("--trials", "4", "--artifact-store", str(store)))
+        assert joined.wait(timeout=240) == 0, joined.stdout.read()
+        study = optuna.load_study(study_name=name, storage=_open(storage))
+        assert study.user_attrs["nascomp_artifact_store"] == str(store.resolve())
+        promotions = [t for t in study.trials if t.user_attrs.get(attrs.RESUMES) is not None]
+        summary = "\n".join(f"{t.number} {t.state.name} {t.user_attrs}" for t in study.trials)
+        assert promotions and any(t.state == TrialState.COMPLETE for t in promotions), summary  # read from the store
+        assert not (tmp_path / "out 0" / "artifacts").exists() and not (tmp_path / "out 2" / "artifacts").exists()

@@ -55,6 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                           "journal:FILE (default: SQLite in the output folder). Workers started "
                                           "with the same --storage and --study-name share one study "
                                           "(docs/distributed.md)")
+    parser.add_argument("--artifact-store", dest="artifact_store", metavar="DIR|s3://BUCKET|gs://BUCKET",
+                        help="Optuna artifact store of the paused trials' saved states (and the files attached for "
+                             "optuna-dashboard): a folder (default <out>/artifacts), s3://BUCKET (pip install boto3) or "
+                             "gs://BUCKET (pip install google-cloud-storage); every worker of a study uses the same one")
     parser.add_argument("--study-name", dest="study_name", help="study name (default <space>-<budget>-<data>)")
     parser.add_argument("--out", help="output folder (default runs/<study-name>)")
     parser.add_argument("--device", help="auto (CUDA when available), cpu, cuda or cuda:N")
@@ -80,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe).with_overrides(
         budget=args.budget, space=args.space, input_shape=args.input_shape, data=args.data, trials=args.trials, timeout=args.timeout,
-        epochs=args.epochs, seed=args.seed, storage=args.storage, study_name=args.study_name, out=args.out,
+        epochs=args.epochs, seed=args.seed, storage=args.storage, artifact_store=args.artifact_store, study_name=args.study_name, out=args.out,
         device=args.device, label_smoothing=args.label_smoothing, image_size=args.image_size, sampler=args.sampler,
         pruner=args.pruner, objectives=args.objectives, census=args.census, split_seed=args.split_seed,
         retrain_epochs=args.retrain_epochs, latency_budget=args.latency_budget, memory_budget=args.memory_budget,

@@ -2,8 +2,9 @@
 
 ``optuna-dashboard sqlite:///runs/<study>/study.db --artifact-dir runs/<study>/artifacts`` lists every trial with
 its params and attributes, and, on the study's page, the files attached here: ``best.yaml``, ``history.png`` and
-``pareto.png``. They are uploaded with :func:`optuna.artifacts.upload_artifact` to a
-:class:`optuna.artifacts.FileSystemArtifactStore` in ``<out>/artifacts`` (beside the default ``study.db``), once,
+``pareto.png``. They are uploaded with :func:`optuna.artifacts.upload_artifact` to the study's artifact store
+(:mod:`nascomp.search.artifact_store`: by default a :class:`optuna.artifacts.FileSystemArtifactStore` in
+``<out>/artifacts``, beside the default ``study.db``; ``--artifact-store`` names another), once,
 at the end of a run, and only when their content changed since the last upload: the study's user attribute
 ``nascomp_artifacts`` maps each file name to the SHA-256 and artifact id of its last upload, so rerunning or
 resuming a finished study adds no copy, and a run that changed a plot adds one copy (Optuna has no public API
@@ -18,6 +19,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
@@ -54,15 +56,18 @@ def _sha256(path: Path) -> str:
 
 
 def attach_artifacts(study: optuna.Study, files: Sequence[Path], out: Path,
-                     note: Callable[[str], object] = lambda _: None) -> Uploaded:
-    """Upload each of ``files`` that exists to the study's artifact store in ``out / ARTIFACT_DIR``, unless its
-    last upload has the same content.
+                     note: Callable[[str], object] = lambda _: None,
+                     open_store: Callable[[], Any] | None = None) -> Uploaded:
+    """Upload each of ``files`` that exists to the study's artifact store, unless its last upload has the same
+    content.
 
     Args:
         study: The search's study.
         files: The files to attach (``best.yaml``, the plots); a missing one is skipped.
         out: The search's output folder.
         note: Where a failed upload is reported (one line); it is never raised.
+        open_store: Opens the artifact store, called at the first upload; default a
+            :class:`~optuna.artifacts.FileSystemArtifactStore` in ``out / ARTIFACT_DIR`` (created).
 
     Returns:
         What was uploaded, what was unchanged, and the error that stopped the uploads, if any.
@@ -81,7 +86,7 @@ def attach_artifacts(study: optuna.Study, files: Sequence[Path], out: Path,
     uploaded, unchanged = [], []
     try:
         record = json.loads(study.user_attrs.get(STUDY_ARTIFACTS, "{}"))
-        store: FileSystemArtifactStore | None = None
+        store: Any = None
         for path in files:
             if not path.is_file():
                 continue
@@ -89,7 +94,9 @@ def attach_artifacts(study: optuna.Study, files: Sequence[Path], out: Path,
             if record.get(path.name, {}).get("sha256") == sha:
                 unchanged.append(path.name)
                 continue
-            if store is None:
+            if store is None and open_store is not None:
+                store = open_store()
+            elif store is None:
                 (out / ARTIFACT_DIR).mkdir(parents=True, exist_ok=True)
                 store = FileSystemArtifactStore(out / ARTIFACT_DIR)
             artifact_id = upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study)

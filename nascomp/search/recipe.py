@@ -12,6 +12,7 @@ wins over the file. ``studies/default.yaml`` is used when no recipe is named. La
              retrain_epochs: null}
     study_name: null             # default <space>-<budget>-<data kind>
     storage: null                # default sqlite in the output folder
+    artifact_store: null         # saved training states: default <out>/artifacts; a folder, s3://BUCKET, gs://BUCKET
     out: null                    # default runs/<study_name>
     device: auto                 # auto (CUDA when available), cpu, cuda, cuda:1
     latency_budget: null         # hard limit on forward latency at input_shape, e.g. 40ms (a unit is required)
@@ -45,8 +46,8 @@ SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "sha", "hyperband", "none")
 OBJECTIVES = ("accuracy", "macs", "latency")
 
-_TOP_KEYS = ("doc", "space", "budget", "input_shape", "data", "train", "search", "study_name", "storage", "out",
-             "device", "latency_budget", "memory_budget", "latency")
+_TOP_KEYS = ("doc", "space", "budget", "input_shape", "data", "train", "search", "study_name", "storage",
+             "artifact_store", "out", "device", "latency_budget", "memory_budget", "latency")
 
 
 def parse_duration(value: Any) -> float | None:
@@ -153,6 +154,7 @@ class Recipe:
     search: SearchConfig = field(default_factory=SearchConfig)
     study_name: str | None = None
     storage: str | None = None
+    artifact_store: str | None = None
     out: str | None = None
     device: str = "auto"
     latency_budget: float | None = None
@@ -213,7 +215,7 @@ class Recipe:
     def with_overrides(self, **flags: Any) -> "Recipe":
         """Apply command-line flags (``None`` means not given): budget, space, data, trials, timeout, epochs (a number
         of epochs other than the recipe's ``train.data_fractions`` has drops the shares: N full epochs), seed,
-        storage, study_name, out, device, input_shape, label_smoothing, image_size, max_images, split_seed, sampler,
+        storage, artifact_store, study_name, out, device, input_shape, label_smoothing, image_size, max_images, split_seed, sampler,
         pruner, objectives, census, retrain_epochs, latency_budget, memory_budget, latency_device,
         latency_batch_size, latency_threads."""
         top, data, train, search, latency = {}, {}, {}, {}, {}
@@ -230,7 +232,7 @@ class Recipe:
                 top["memory_budget"] = parse_memory_budget(value)
             elif key in ("latency_device", "latency_batch_size", "latency_threads"):
                 latency[key.removeprefix("latency_")] = value
-            elif key in ("space", "storage", "study_name", "out", "device"):
+            elif key in ("space", "storage", "artifact_store", "study_name", "out", "device"):
                 top[key] = str(value)
             elif key == "data":
                 data["source"] = str(value)
@@ -425,7 +427,7 @@ def load_recipe(name_or_path: str | os.PathLike | None = None) -> Recipe:
             kwargs["latency_budget"] = parse_latency_budget(raw["latency_budget"])
         if raw.get("memory_budget") is not None:
             kwargs["memory_budget"] = parse_memory_budget(raw["memory_budget"])
-        for key in ("space", "study_name", "storage", "out", "device"):
+        for key in ("space", "study_name", "storage", "artifact_store", "out", "device"):
             if raw.get(key) is not None:
                 kwargs[key] = str(raw[key])
         sections = {"data": DataConfig, "train": TrainConfig, "search": SearchConfig, "latency": LatencyConfig}

@@ -25,6 +25,8 @@ from nascomp.cost.budget import format_macs
 from nascomp.data import ImageData, load_data
 from nascomp.errors import SearchError
 from nascomp.graph.build import build
+from nascomp.search.artifact_store import (ArtifactLocation, check_library, check_study_store, open_artifact_store,
+                                           parse_artifact_store)
 from nascomp.search.artifacts import attach_artifacts
 from nascomp.search.census import Census, take_census
 from nascomp.search.handover import Handover, write_handover
@@ -44,7 +46,8 @@ from nascomp.search.workers import Coordinator, counted
 from nascomp.train import fit, steps_per_epoch
 from nascomp.search import trials as attrs
 
-__all__ = ["run_search", "SearchResult", "RECIPE_ATTR", "export_best", "fidelity_steps", "reduction_factor"]
+__all__ = ["run_search", "SearchResult", "RECIPE_ATTR", "export_best", "fidelity_steps", "reduction_factor",
+           "pauses_trials"]
 
 RECIPE_ATTR = attrs.STUDY_RECIPE
 #: Files attached to the study as Optuna artifacts at the end of a run (optuna-dashboard shows them).
@@ -133,6 +136,12 @@ def reduction_factor(fractions: tuple[float, ...] | None) -> int:
     return max(2, round(fractions[1] / fractions[0]))
 
 
+def pauses_trials(recipe: Recipe) -> bool:
+    """Whether the study pauses trials at rung boundaries (successive halving with saved states: the ``sha``
+    pruner, one objective, more than one epoch), and so keeps training states in its artifact store."""
+    return recipe.search.pruner == "sha" and not recipe.search.multi_objective and recipe.train.epochs > 1
+
+
 def _make_pruner(recipe: Recipe) -> optuna.pruners.BasePruner:
     if recipe.search.pruner == "median" and not recipe.search.multi_objective:
         return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
@@ -211,15 +220,21 @@ def _resume_recipe(recipe: Recipe, out: Path) -> Recipe:
     return recipe.adopt_split_seed(_stored_identity(existing, url))
 
 
-def _check_resume(recipe: Recipe, space: SearchSpace, out: Path, num_classes: int) -> None:
-    """Refuse a resume whose recipe differs from the stored study's, before the census is taken and printed."""
+def _check_resume(recipe: Recipe, space: SearchSpace, out: Path, num_classes: int,
+                  artifacts: ArtifactLocation) -> None:
+    """Refuse a resume whose recipe (or artifact store, for a study that pauses trials) differs from the stored
+    study's, before the census is taken and printed."""
     existing, url = _existing_study(recipe, out)
     if existing is not None:
         _check_identity(existing, _identity(recipe, space, num_classes), url)
+        if pauses_trials(recipe):
+            check_study_store(existing, artifacts, describe_storage(url), record=False)
 
 
-def _open_study(recipe: Recipe, space: SearchSpace, sampler, pruner, out: Path, num_classes: int):
-    """Create or resume the study; a resumed study must have been made by the same recipe identity."""
+def _open_study(recipe: Recipe, space: SearchSpace, sampler, pruner, out: Path, num_classes: int,
+                artifacts: ArtifactLocation):
+    """Create or resume the study; a resumed study must have been made by the same recipe identity, and a study
+    that pauses trials records its artifact store (every worker must use that one)."""
     url = recipe.storage or default_storage_url(out)
     storage = open_storage(url)
     name = recipe.resolved_study_name()
@@ -238,8 +253,12 @@ def _open_study(recipe: Recipe, space: SearchSpace, sampler, pruner, out: Path, 
         else:
             study.set_user_attr(RECIPE_ATTR, json.dumps(identity))
             study.set_user_attr(attrs.STUDY_SPACE_FILE, str(space.source) if space.source else space.name)
+            if pauses_trials(recipe):
+                check_study_store(study, artifacts, describe_storage(url))
             return study, url
     _check_identity(existing, identity, url)
+    if pauses_trials(recipe):
+        check_study_store(existing, artifacts, describe_storage(url))
     return existing, url
 
 
@@ -321,18 +340,22 @@ def run_search(recipe: Recipe, *, reporter: Reporter | None = None) -> SearchRes
 
 def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, created: Path | None, stop: StopFlag,
          t0: float) -> SearchResult:
+    store_created: Path | None = None  # the store's folder as far as this run created it (removed on failure)
+    store_folder: Path | None = None
     try:
         space = load_space(recipe.space)
         channels = recipe.input_shape[0]
         if recipe.storage:  # a bad --storage fails before the data is read and the census is taken
             open_storage(recipe.storage)
+        artifacts = parse_artifact_store(recipe.artifact_store, out)  # so does a bad --artifact-store
+        check_library(artifacts)
         recipe = _resume_recipe(recipe, out)  # an older study keeps its split (see Recipe.adopt_split_seed)
         data = load_data(recipe.data.source, image_size=recipe.data.image_size, channels=channels,
                          val_fraction=recipe.data.val_fraction, seed=recipe.data.split_seed,
                          max_images=recipe.data.max_images)
         num_classes = data.num_classes
         budget = recipe.budget
-        _check_resume(recipe, space, out, num_classes)  # a resume with other settings fails before the census
+        _check_resume(recipe, space, out, num_classes, artifacts)  # other settings fail before the census
 
         proxy = ProxyResolution(space, channels, recipe.data.image_size, num_classes)
 
@@ -356,8 +379,17 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
         sampler = _make_sampler(recipe, space, lambda p: trainable_cost(p).macs, budget,
                                 screen=hardware.screen if hardware is not None else None)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study, url = _open_study(recipe, space, sampler, _make_pruner(recipe), out, num_classes)
+        # the store's folder exists before the study records it (a recorded folder that is missing counts as moved)
+        store = None
+        if pauses_trials(recipe):
+            if artifacts.kind == "folder":
+                store_folder = Path(artifacts.where)
+                store_created = missing_root(store_folder)
+            store = open_artifact_store(artifacts)
+        study, url = _open_study(recipe, space, sampler, _make_pruner(recipe), out, num_classes, artifacts)
     except BaseException:
+        if store_folder is not None:
+            remove_empty_dirs(store_folder, store_created)
         remove_empty_dirs(out, created)
         raise
     attrs.record_val_images(study, len(data.y_val))  # the n of every accuracy's standard error
@@ -365,7 +397,7 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     outputs = _Outputs(study, space, recipe, num_classes, out)
     loop = SearchLoop(
         study=study, space=space, sampler=sampler, cost=trainable_cost, budget=budget, target=recipe.search.trials,
-        multi_objective=recipe.search.multi_objective, training=_training(recipe, space, data, device, out),
+        multi_objective=recipe.search.multi_objective, training=_training(recipe, space, data, device, out, store),
         coordinator=Coordinator(study, url, list(space.dimensions), note=reporter.note), reporter=reporter,
         stop=stop, deadline=Deadline(started=t0, timeout=recipe.search.timeout),
         after_trial=lambda: outputs.write(final=False), hardware=hardware,
@@ -379,7 +411,8 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     if result.failure is not None:
         result.exit_code = EXIT_ALL_FAILED
     result.files = outputs.write(final=True)
-    attach_artifacts(study, [p for p in result.files if p.name in _DASHBOARD_FILES], out, note=reporter.note)
+    attach_artifacts(study, [p for p in result.files if p.name in _DASHBOARD_FILES], out, note=reporter.note,
+                     open_store=lambda: store if store is not None else open_artifact_store(artifacts))
     result.handover = write_handover(space, recipe, num_classes, out, has_best=best_trial(study) is not None)
     if result.handover.baseline is not None:
         result.files.append(result.handover.baseline)
@@ -399,8 +432,10 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     return result
 
 
-def _training(recipe: Recipe, space: SearchSpace, data: ImageData, device: torch.device, out: Path) -> Training:
-    """The proxy schedule: every point starts from the same seed, at the proxy resolution, on the train split."""
+def _training(recipe: Recipe, space: SearchSpace, data: ImageData, device: torch.device, out: Path,
+              store: Any = None) -> Training:
+    """The proxy schedule: every point starts from the same seed, at the proxy resolution, on the train split.
+    Paused trials save their states in ``store`` (any Optuna artifact store; default ``out/artifacts``)."""
     size = recipe.data.image_size
 
     def build_point(point: dict[str, Any]) -> torch.nn.Module:
@@ -412,14 +447,14 @@ def _training(recipe: Recipe, space: SearchSpace, data: ImageData, device: torch
         return fit(model, data, recipe.train, device=device, seed=recipe.search.seed, **callbacks)
 
     steps = fidelity_steps(recipe.train.data_fractions, recipe.train.epochs)
-    asha = recipe.search.pruner == "sha" and not recipe.search.multi_objective and recipe.train.epochs > 1
+    asha = pauses_trials(recipe)
     return Training(build=build_point, fit=fit_model, epochs=recipe.train.epochs,
                     steps_per_epoch=steps_per_epoch(len(data.y_train), recipe.train.batch_size), device=device,
                     step_of=steps.__getitem__, epoch_steps=tuple(recipe.train.epoch_steps(len(data.y_train))),
                     val_images=tuple(recipe.train.val_images(len(data.y_val))),
                     ladder=Ladder(rungs=recipe.train.epochs, eta=reduction_factor(recipe.train.data_fractions))
                     if asha else None,
-                    states=SavedStates(default_store(out)) if asha else None)
+                    states=SavedStates(store if store is not None else default_store(out)) if asha else None)
 
 
 class _Outputs:
