@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                     for space in sorted({p["space"] for p in at}):
                         cand = [i for i, p in enumerate(at) if p["space"] == space and p["macs"] <= 3e9]
                         chosen += list(rng.choice(cand, k, replace=False)) if k else []
-                    rows = zoo + [CalibrationRow(at[i]["f"]["compute"], at[i]["f"]["memory"], 0, at[i]["y"]) for i in chosen]
+                    rows = zoo + [CalibrationRow(at[i]["f"]["compute"], at[i]["f"]["memory"], 0, at[i]["y"])
+                                  for i in chosen]
                     fit = fit_calibration(rows, two_scales=two)
                     test = [p for i, p in enumerate(at) if i not in set(chosen)]
                     pred = np.array([fit.predict_ms(p["f"]["compute"], p["f"]["memory"]) for p in test])

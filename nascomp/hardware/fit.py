@@ -16,10 +16,10 @@ much as a 200 ms one, over nets measured whole (:meth:`nascomp.hardware.model.La
 than :data:`MIN_TWO_SCALE_NETS` nets, or when either scale comes out 0 (a class the calibration nets cannot
 separate), the fit falls back to one scale on the whole sum (the same least squares, one column).
 
-Held out on 246 measured random points of the two shipped spaces (docs/latency.md), the two scales cut the median
-error from 8.9 % to 7.4 % and raised Spearman's rho inside the budget bands from 0.81 / 0.78 to 0.83 / 0.81;
-per-op-type scales (BN, ReLU, concat, pools, elementwise apart), a per-op term and an activation-bytes term did not
-do better on held-out points.
+Held out on measured random points of the two shipped spaces inside their budget bands (docs/latency.md, "Why the
+band misranks"), the two scales fitted on the default calibration nets cut the median error from 8.7 / 7.7 % (one
+scale on four zoo nets) to 6.5 / 5.4 % and raised Spearman's rho from 0.81 / 0.78 to 0.83 / 0.81 (DenseNet /
+SE-ResNeXt); a scale per op type, a per-op term and a bytes-moved term did not do better on held-out points.
 """
 
 from __future__ import annotations
@@ -101,7 +101,9 @@ class CalibrationFit:
         return self.compute_scale * compute_ms + self.memory_scale * memory_ms + self.overhead_ms
 
 
-def fit_calibration(rows: Sequence[CalibrationRow], overhead_ms: float = 0.0, *, two_scales: bool = True) -> CalibrationFit:
+def fit_calibration(
+    rows: Sequence[CalibrationRow], overhead_ms: float = 0.0, *, two_scales: bool = True,
+) -> CalibrationFit:
     """Fit the two scales on ``rows`` (see the module docstring for the method and its source).
 
     Args:
