@@ -31,7 +31,7 @@ from scipy.stats import spearmanr
 from nascomp.hardware import LatencySettings
 from nascomp.hardware.fit import CalibrationRow, fit_calibration, is_compute_op
 from nascomp.hardware.table import node_key
-from nascomp.hardware.model import DEFAULT_CALIBRATION_NETS, LatencyModel
+from nascomp.hardware.model import LatencyModel
 from nascomp.spec.load import load_spec
 from nascomp.search.space import load_space
 
@@ -45,6 +45,7 @@ CANDIDATES = {
     "scale per op type": ["t_conv", "t_gconv", "t_bn", "t_relu", "t_concat", "t_elem", "t_pool"],
 }
 CHOSEN = "two scales (MACs / no MACs)"
+ZOO_NETS = ("resnet18", "resnet50", "densenet121", "se_resnext50_32x4d")  # an older table's calibration, in order
 
 
 def op_type(node) -> str:
@@ -152,8 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     for shape in sorted({p["input"] for p in points}):
         shape_t = tuple(int(v) for v in shape.split("x"))
         cal = model.table.calibration.get(shape, {})  # none stored: the K random points alone
-        zoo = []  # the zoo nets' measured figures from the table's calibration rows (an older table: 3 per row)
-        for net, row in zip(DEFAULT_CALIBRATION_NETS[:4], cal.get("rows", [])):
+        zoo = []  # the measured calibration nets of the table: an older table's rows (3 numbers) are the zoo nets'
+        for net, row in zip(ZOO_NETS, cal.get("rows", [])):
+            if len(row) == 4:  # a two-scale calibration: its own rows (all its nets), class sums included
+                zoo = [CalibrationRow(r[0], r[1], int(r[2]), r[3]) for r in cal["rows"]]
+                break
             f = features(model, load_spec(net, input_shape=shape_t))
             zoo.append(CalibrationRow(f["compute"], f["memory"], int(f["ops"]), float(row[-1])))
         at = [p for p in points if p["input"] == shape]

@@ -39,12 +39,27 @@ __all__ = ["LatencyModel", "LatencyPrediction", "CACHE_ENV", "DEFAULT_CALIBRATIO
 #: Random points of the shipped search spaces, frozen as specs (their ``doc`` says how they were drawn).
 CALIBRATION_SPEC_DIR = Path(__file__).parent / "calibration_nets"
 
+_ZOO_CALIBRATION_NETS = ("resnet18", "resnet50", "densenet121", "se_resnext50_32x4d")
+
+
+def _interleaved(*families: Sequence[str]) -> tuple[str, ...]:
+    """Round robin over ``families``: measured in this order, a drift of the machine's speed during the calibration
+    spreads over every kind of net instead of falling on one (docs/latency.md: 10-20 % over minutes here)."""
+    out: list[str] = []
+    for i in range(max(len(f) for f in families)):
+        out.extend(f[i] for f in families if i < len(f))
+    return tuple(out)
+
+
 # Measured whole (once per device fingerprint and input shape) to fit the calibration: four zoo nets (plain,
 # grouped + SE, dense; 69 to 427 ops) and four random points of each shipped search space (0.3-3 GMACs at 3x224x224).
 # The zoo nets alone cannot separate the two scales of the fit (nascomp/hardware/fit.py; docs/latency.md).
-DEFAULT_CALIBRATION_NETS: tuple[str, ...] = (
-    "resnet18", "resnet50", "densenet121", "se_resnext50_32x4d",
-    *(str(p) for p in sorted(CALIBRATION_SPEC_DIR.glob("*.yaml"))),
+DEFAULT_CALIBRATION_NETS: tuple[str, ...] = _interleaved(
+    _ZOO_CALIBRATION_NETS,
+    *(
+        [str(p) for p in sorted(CALIBRATION_SPEC_DIR.glob(f"{space}_cal*.yaml"))]
+        for space in sorted({p.name.rsplit("_cal", 1)[0] for p in CALIBRATION_SPEC_DIR.glob("*_cal*.yaml")})
+    ),
 )
 
 
