@@ -71,7 +71,9 @@ def run_point(model: LatencyModel, space, point: dict, shape, settings: LatencyS
     measured = measure_latency(build(spec), shape, settings, **NET_MEASURE)
     return {
         "macs": prof.macs, "params": prof.params, "predicted_ms": predicted.latency_ms, "op_sum_ms": predicted.op_sum_ms,
-        "ops": predicted.ops, "predict_warm_ms": 1000 * predict_s, "measured_ms": measured.median_ms,
+        "compute_ms": predicted.compute_ms, "memory_ms": predicted.memory_ms, "compute_scale": predicted.compute_scale,
+        "memory_scale": predicted.memory_scale, "ops": predicted.ops, "predict_warm_ms": 1000 * predict_s,
+        "measured_ms": measured.median_ms,
         "measured_q1_ms": measured.q1_ms, "measured_q3_ms": measured.q3_ms, "measured_cpu_ms": measured.cpu_median_ms,
         "repeats": measured.repeats, "load_average": measured.load_average,
     }

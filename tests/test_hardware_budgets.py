@@ -22,6 +22,7 @@ from _cli import assert_one_line_error, run_cli
 from _search import TINY_BUDGET, one_thread, tiny_recipe, write_tiny_space  # noqa: F401 - fixture
 from nascomp._stop import StopFlag
 from nascomp.errors import BudgetError, SearchError
+from nascomp.hardware import LatencyModel, LatencySettings
 from nascomp.hardware.budgets import parse_latency_budget, parse_memory_budget
 from nascomp.search.hardware_gate import HardwareGate, check_feasible
 from nascomp.search.loop import Deadline, SearchLoop, Training
@@ -220,6 +221,10 @@ def _tiny_cli(tmp_path: Path, *args: str):
 
 
 def test_cli_latency_budget_below_the_fastest_point_is_one_line(tmp_path: Path) -> None:
+    # a one-net calibration at the search's shape, kept in the cache beforehand: the default one measures 12 nets
+    # (tests/test_latency_fit.py covers it; the slow test below runs it end to end)
+    LatencyModel.open(LatencySettings(), cache_dir=tmp_path / "cache", progress=False,
+                      calibration_nets=("resnet18",)).calibration_for((3, 16, 16))
     result = _tiny_cli(tmp_path, "--latency-budget", "1us", "--trials", "1")
     line = assert_one_line_error(result, "no architecture of space 'tiny' meets the latency budget of 0.001 ms",
                                  "the lowest found is", "width=4, depth=1")

@@ -94,6 +94,8 @@ def _json(prof: Profile, settings: LatencySettings | None, model, predicted, mea
     out["prediction"] = {
         "op_sum_ms": predicted.op_sum_ms, "ops": predicted.ops, "scale": predicted.scale,
         "per_op_ms": predicted.per_op_ms, "overhead_ms": predicted.overhead_ms,
+        "compute_ms": predicted.compute_ms, "memory_ms": predicted.memory_ms,
+        "compute_scale": predicted.compute_scale, "memory_scale": predicted.memory_scale,
         "calibration_nets": predicted.calibration_nets, "table": str(model.path) if model.path else None,
     }
     if measured is not None:
@@ -112,7 +114,9 @@ def _json(prof: Profile, settings: LatencySettings | None, model, predicted, mea
 def _print_latency(console, settings: LatencySettings, model, predicted: LatencyPrediction, measured) -> None:
     fp = settings.fingerprint()
     console.print(f"latency ({settings.describe()}; {fp['device_name']}, torch {fp['torch']}):", highlight=False)
-    cal = (f", calibrated on {predicted.calibration_nets} nets" if predicted.calibration_nets else ", not calibrated")
+    cal = (f", calibrated on {predicted.calibration_nets} nets: x{predicted.compute_scale:.2f} on ops with MACs "
+           f"({predicted.compute_ms:.2f} ms), x{predicted.memory_scale:.2f} on the others ({predicted.memory_ms:.2f} ms)"
+           if predicted.calibration_nets else ", not calibrated")
     console.print(
         f"  predicted {predicted.latency_ms:.2f} ms per batch (lookup table: {predicted.ops} ops sum to "
         f"{predicted.op_sum_ms:.2f} ms{cal}; {model.path})",

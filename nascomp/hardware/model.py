@@ -6,9 +6,12 @@ table on what the spec already knows (:mod:`nascomp.hardware.table`), so a predi
 :func:`nascomp.profile` does), looks up each op of the eval-mode graph, and builds no module. An op configuration
 not in the table is measured on demand (a progress bar shows it) and cached.
 
-The sum of ops measured alone misses what a whole net does differently (caches, allocator reuse, in-place ReLUs);
-:meth:`LatencyModel.calibrate` fits ``measured = scale * op_sum + overhead_ms`` by least squares on a few nets
-measured whole (by default four zoo nets), once per input shape, and keeps the fit in the table.
+The sum of ops measured alone misses what a whole net does differently (caches, allocator reuse, in-place ReLUs),
+and it misses it more for the ops without MACs (BN, ReLU, concat, pooling, SE's products) than for convolutions;
+:meth:`LatencyModel.calibrate` fits ``measured = compute_scale * compute_ms + memory_scale * memory_ms +
+overhead_ms`` (:mod:`nascomp.hardware.fit`) on nets measured whole (by default four zoo nets and four random points
+of each shipped search space, :data:`DEFAULT_CALIBRATION_NETS`), once per input shape, and keeps the fit in the
+table.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from nascomp.cost.profile import profile
 from nascomp.graph.build import build
 from nascomp.graph.expansion import PrimNode, needed_nodes
+from nascomp.hardware.fit import FIT_METHOD, CalibrationRow, fit_calibration, split_by_class
 from nascomp.hardware.measure import LatencyMeasurement, measure_latency
 from nascomp.hardware.names import CACHE_ENV
 from nascomp.hardware.settings import LatencyError, LatencySettings
@@ -29,11 +33,34 @@ from nascomp.errors import SpecError
 from nascomp.hardware.table import LatencyTable, measure_call_overhead, measure_op, node_key
 from nascomp.spec.load import SpecSource, load_spec
 
-__all__ = ["LatencyModel", "LatencyPrediction", "CACHE_ENV", "DEFAULT_CALIBRATION_NETS", "default_cache_dir", "shape_key"]
+__all__ = ["LatencyModel", "LatencyPrediction", "CACHE_ENV", "DEFAULT_CALIBRATION_NETS", "CALIBRATION_SPEC_DIR",
+           "default_cache_dir", "shape_key"]
 
-# Measured whole (once per device fingerprint and input shape) to fit the calibration: plain, grouped + SE and
-# densely connected nets, from 69 to 427 ops.
-DEFAULT_CALIBRATION_NETS: tuple[str, ...] = ("resnet18", "resnet50", "densenet121", "se_resnext50_32x4d")
+#: Random points of the shipped search spaces, frozen as specs (their ``doc`` says how they were drawn).
+CALIBRATION_SPEC_DIR = Path(__file__).parent / "calibration_nets"
+
+_ZOO_CALIBRATION_NETS = ("resnet18", "resnet50", "densenet121", "se_resnext50_32x4d")
+
+
+def _interleaved(*families: Sequence[str]) -> tuple[str, ...]:
+    """Round robin over ``families``: measured in this order, a drift of the machine's speed during the calibration
+    spreads over every kind of net instead of falling on one (docs/latency.md: 10-20 % over minutes here)."""
+    out: list[str] = []
+    for i in range(max(len(f) for f in families)):
+        out.extend(f[i] for f in families if i < len(f))
+    return tuple(out)
+
+
+# Measured whole (once per device fingerprint and input shape) to fit the calibration: four zoo nets (plain,
+# grouped + SE, dense; 69 to 427 ops) and four random points of each shipped search space (0.3-3 GMACs at 3x224x224).
+# The zoo nets alone cannot separate the two scales of the fit (nascomp/hardware/fit.py; docs/latency.md).
+DEFAULT_CALIBRATION_NETS: tuple[str, ...] = _interleaved(
+    _ZOO_CALIBRATION_NETS,
+    *(
+        [str(p) for p in sorted(CALIBRATION_SPEC_DIR.glob(f"{space}_cal*.yaml"))]
+        for space in sorted({p.name.rsplit("_cal", 1)[0] for p in CALIBRATION_SPEC_DIR.glob("*_cal*.yaml")})
+    ),
+)
 
 
 def default_cache_dir() -> Path:
@@ -56,13 +83,17 @@ class LatencyPrediction:
     """A predicted latency and its parts.
 
     Attributes:
-        latency_ms: The prediction: ``scale * op_sum_ms + per_op_ms * ops + overhead_ms``.
-        op_sum_ms: Sum of the table's entries over the eval-mode ops.
+        latency_ms: The prediction: ``compute_scale * compute_ms + memory_scale * memory_ms + overhead_ms``.
+        op_sum_ms: Sum of the table's entries over the eval-mode ops (``compute_ms + memory_ms``).
         ops: Number of primitive ops summed.
-        scale: Fitted scale (1 before calibration).
-        per_op_ms: Cost per op of running inside a net (0: read from the calibration, which no longer fits it).
+        scale: The overall factor on the op sum, ``(latency_ms - overhead_ms) / op_sum_ms`` (1 before calibration).
+        per_op_ms: Always 0 (a per-op term was tried and dropped; kept for the JSON's keys).
         overhead_ms: Per-net overhead (the call of an empty graph).
         calibration_nets: Nets the calibration at this input shape was fitted on (0: the plain sum).
+        compute_ms: Table sum over the ops with MACs (conv, linear).
+        memory_ms: Table sum over the other ops (BN, ReLU, concat, pooling, elementwise).
+        compute_scale: Fitted scale of ``compute_ms``.
+        memory_scale: Fitted scale of ``memory_ms``.
     """
 
     latency_ms: float
@@ -72,6 +103,10 @@ class LatencyPrediction:
     per_op_ms: float
     overhead_ms: float
     calibration_nets: int = 0
+    compute_ms: float = 0.0
+    memory_ms: float = 0.0
+    compute_scale: float = 1.0
+    memory_scale: float = 1.0
 
 
 class LatencyModel:
@@ -186,21 +221,30 @@ class LatencyModel:
         nodes = needed_nodes(prof.expansion, [prof.expansion.qualified_output()])
         if self.missing(nodes) or self.table.call_overhead_ms is None:
             self.fill(nodes)
-        total = sum(self.table.entries[node_key(n, self.settings)] for n in nodes)
+        compute, memory = self._class_sums(nodes)
+        total = compute + memory
         cal = self.calibration_for(tuple(prof.input_shape))
-        scale = float(cal.get("scale", 1.0))
+        scale = float(cal.get("scale", 1.0))  # a calibration of an older table: one scale on the whole sum
+        compute_scale = float(cal.get("compute_scale", scale))
+        memory_scale = float(cal.get("memory_scale", scale))
         per_op = float(cal.get("per_op_ms", 0.0))
         overhead = float(cal.get("overhead_ms", self.table.call_overhead_ms or 0.0))
+        body = compute_scale * compute + memory_scale * memory
         return LatencyPrediction(
-            scale * total + per_op * len(nodes) + overhead, total, len(nodes), scale, per_op, overhead,
-            int(cal.get("nets", 0)),
+            body + per_op * len(nodes) + overhead, total, len(nodes), body / total if total > 0 else compute_scale,
+            per_op, overhead, int(cal.get("nets", 0)), compute, memory, compute_scale, memory_scale,
         )
 
+    def _class_sums(self, nodes: Sequence[PrimNode]) -> tuple[float, float]:
+        """``(compute_ms, memory_ms)`` of ``nodes`` from the table (:func:`~nascomp.hardware.fit.split_by_class`)."""
+        return split_by_class(nodes, (self.table.entries[node_key(n, self.settings)] for n in nodes))
+
     def calibration_for(self, input_shape: tuple[int, ...]) -> dict[str, Any]:
-        """The calibration at ``input_shape``, fitted now (:meth:`calibrate`) if the table has none and the model
-        has calibration nets; ``{}`` (the plain sum) otherwise."""
+        """The calibration at ``input_shape``, fitted now (:meth:`calibrate`) if the table has none, or one of an
+        older method (:data:`~nascomp.hardware.fit.FIT_METHOD`), and the model has calibration nets; ``{}`` (the
+        plain sum) otherwise."""
         cal = self.table.calibration.get(shape_key(input_shape))
-        if cal is None and self.calibration_nets:
+        if (cal is None or cal.get("method") != FIT_METHOD) and self.calibration_nets:
             cal = self.calibrate(self.calibration_nets, tuple(input_shape))
         return cal or {}
 
@@ -214,39 +258,67 @@ class LatencyModel:
         loaded = load_spec(spec, **({"input_shape": input_shape} if input_shape else {}), **overrides)
         return measure_latency(build(loaded), tuple(loaded.input_shape), self.settings)
 
-    def calibrate(self, specs: Sequence[SpecSource], input_shape: tuple[int, int, int] | None = None) -> dict[str, Any]:
-        """Fit ``measured = scale * op_sum + overhead_ms`` on ``specs`` measured whole, and keep it in the table.
+    def _measure_all(
+        self, nets: Sequence[tuple[SpecSource, list[PrimNode]]], input_shape: tuple[int, int, int] | None,
+    ) -> Iterable[tuple[SpecSource, list[PrimNode], float]]:
+        """``(spec, nodes, measured ms)`` of each net, measured whole (:meth:`measure`), with a progress bar."""
+        if not self.progress or not nets:
+            for spec, nodes in nets:
+                yield spec, nodes, self.measure(spec, input_shape).compute_ms
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-        ``overhead_ms`` is the measured cost of calling an empty graph (a net pays it once); ``scale`` is the least
-        squares fit through the origin of the measured time (:attr:`LatencyMeasurement.compute_ms`) minus that
-        overhead against the sum of the net's ops. A per-op term (``+ per_op_ms * ops``) was tried and dropped: fitted on
-        the four default nets it added 16 ms to random DenseNets of 10-25 ms (docs/latency.md).
+        columns = (TextColumn("measuring calibration nets ({task.description})"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(self.settings.describe(), total=len(nets))
+            for spec, nodes in nets:
+                measured = self.measure(spec, input_shape).compute_ms
+                bar.advance(task)
+                yield spec, nodes, measured
+
+    def calibrate(self, specs: Sequence[SpecSource], input_shape: tuple[int, int, int] | None = None) -> dict[str, Any]:
+        """Fit ``measured = compute_scale * compute_ms + memory_scale * memory_ms + overhead_ms`` on ``specs``
+        measured whole, and keep it in the table.
+
+        ``overhead_ms`` is the measured cost of calling an empty graph (a net pays it once); ``compute_ms`` and
+        ``memory_ms`` sum the table over the net's ops with and without MACs; the two scales are fitted by
+        non-negative least squares on the relative error of the measured time (:attr:`LatencyMeasurement.compute_ms`)
+        (:func:`~nascomp.hardware.fit.fit_calibration`; one scale with fewer than four nets). A per-op term
+        (``+ per_op_ms * ops``) was tried and dropped: fitted on four zoo nets it added 16 ms to random DenseNets of
+        10-25 ms (docs/latency.md).
 
         The fit is kept per input shape (the ratio of a net to the sum of its ops changes with resolution: 1.09 at
         3x224x224 and 1.19 at 3x112x112 on the machine of docs/latency.md). Nets that do not fit the shape are
-        skipped; with none left the fit is the plain sum (scale 1).
+        skipped; with none left the fit is the plain sum (scale 1). The ops of every net are measured first (the
+        table's progress bar), then the nets whole, one after the other (a second progress bar).
 
         Returns:
-            The calibration stored under the shape: ``scale``, ``per_op_ms`` (0), ``overhead_ms``, ``nets`` and the
-            ``(op_sum_ms, ops, measured_ms)`` triples.
+            The calibration stored under the shape: ``method``, ``compute_scale``, ``memory_scale``, ``scale`` (the
+            one-scale fit on the same nets, for reference), ``per_op_ms`` (0), ``overhead_ms``, ``nets`` and the
+            ``(compute_ms, memory_ms, ops, measured_ms)`` rows.
         """
-        rows = []
+        fitted: list[tuple[SpecSource, list[PrimNode]]] = []
         for spec in specs:
             try:
-                nodes = self.nodes(spec, input_shape)
+                fitted.append((spec, self.nodes(spec, input_shape)))
             except SpecError:  # a calibration net that does not fit this input shape (too small for its strides)
                 continue
-            self.fill(nodes)
-            total = sum(self.table.entries[node_key(n, self.settings)] for n in nodes)
-            rows.append((total, len(nodes), self.measure(spec, input_shape).compute_ms))
+        self.fill([n for _, nodes in fitted for n in nodes])
+        rows = []
+        for spec, nodes, measured in self._measure_all(fitted, input_shape):
+            compute, memory = self._class_sums(nodes)
+            rows.append(CalibrationRow(compute, memory, len(nodes), measured))
         if self.table.call_overhead_ms is None:
             self.table.call_overhead_ms = measure_call_overhead(self.settings)
         overhead = float(self.table.call_overhead_ms or 0.0)
-        sums_sq = sum(r[0] * r[0] for r in rows)
-        scale = sum(r[0] * (r[2] - overhead) for r in rows) / sums_sq if rows and sums_sq > 0 else 1.0
+        fit = fit_calibration(rows, overhead)
         cal = {
-            "scale": float(scale), "per_op_ms": 0.0, "overhead_ms": overhead, "nets": len(rows),
-            "rows": [[float(a), int(b), float(c)] for a, b, c in rows],
+            "method": FIT_METHOD, "compute_scale": fit.compute_scale, "memory_scale": fit.memory_scale,
+            "two_scales": fit.two_scales, "scale": fit_calibration(rows, overhead, two_scales=False).compute_scale,
+            "per_op_ms": 0.0,
+            "overhead_ms": overhead, "nets": fit.nets,
+            "rows": [[r.compute_ms, r.memory_ms, r.ops, r.measured_ms] for r in rows],
         }
         key = shape_key(input_shape if input_shape else tuple(load_spec(specs[0]).input_shape))
         self.table.calibration = {**self.table.calibration, key: cal}
