@@ -25,24 +25,24 @@ from nascomp.cost.budget import format_macs
 from nascomp.data import ImageData, load_data
 from nascomp.errors import SearchError
 from nascomp.graph.build import build
-from nascomp.search.artifacts import attach_artifacts
-from nascomp.search.census import Census, take_census
-from nascomp.search.handover import Handover, write_handover
-from nascomp.search.hardware_gate import check_feasible, describe_best, describe_budgets, make_hardware_gate
-from nascomp.search.outputs import best_trial, write_best_yaml, write_plots, write_trials_csv
+from nascomp.search.outputs.artifacts import attach_artifacts
+from nascomp.search.space.census import Census, take_census
+from nascomp.search.outputs.handover import Handover, write_handover
+from nascomp.search.space.hardware_gate import check_feasible, describe_best, describe_budgets, make_hardware_gate
+from nascomp.search.outputs.study_files import best_trial, write_best_yaml, write_plots, write_trials_csv
 from nascomp.search.recipe import Recipe, upgrade_identity
-from nascomp.search.report import Reporter
-from nascomp.search.loop import Deadline, SearchLoop, Training
-from nascomp.search.outcome import EXIT_ALL_FAILED, all_failed
-from nascomp.search.proxy import ProxyResolution
-from nascomp.search.sampler import BudgetSampler
-from nascomp.search.schedule import Ladder
-from nascomp.search.states import SavedStates, default_store
-from nascomp.search.space import SearchSpace, load_space
-from nascomp.search.storage import default_storage_url, describe_storage, open_storage
-from nascomp.search.workers import Coordinator, counted
+from nascomp.search.outputs.report import Reporter
+from nascomp.search.trials.trial_loop import Deadline, SearchLoop, Training
+from nascomp.search.trials.outcome import EXIT_ALL_FAILED, all_failed
+from nascomp.search.space.proxy_resolution import ProxyResolution
+from nascomp.search.space.sampler import BudgetSampler
+from nascomp.search.trials.schedule import Ladder
+from nascomp.search.trials.saved_states import SavedStates, default_store
+from nascomp.search.space.search_space import SearchSpace, load_space
+from nascomp.search.workers.storage import default_storage_url, describe_storage, open_storage
+from nascomp.search.workers.coordinator import Coordinator, counted
 from nascomp.train import fit
-from nascomp.search import trials as attrs
+from nascomp.search.trials import record as attrs
 
 __all__ = ["run_search", "SearchResult", "RECIPE_ATTR", "export_best", "fidelity_steps", "reduction_factor"]
 
@@ -64,13 +64,13 @@ class SearchResult:
         census: The pre-training census.
         interrupted: Ctrl-C or SIGTERM stopped the run (``stop_reason`` says which).
         exit_code: What the command should exit with: 0, 3 when every counted trial of the study failed
-            (:data:`~nascomp.search.outcome.EXIT_ALL_FAILED`), or 128 + the signal number after a stop (130, 143).
+            (:data:`~nascomp.search.trials.outcome.EXIT_ALL_FAILED`), or 128 + the signal number after a stop (130, 143).
         failure: Why the study has no result when every counted trial failed
-            (:func:`~nascomp.search.outcome.all_failed`), else ``None``.
+            (:func:`~nascomp.search.trials.outcome.all_failed`), else ``None``.
         files: Files written in ``out``.
         handover: ``baseline.yaml`` and the ``nascomp train`` commands for the winner and the baseline.
         retrained: With ``search.retrain_epochs``: the nets trained to the end after the search
-            (:class:`~nascomp.search.retrain.Retrained`, winner first; ``retrain.csv`` is in ``files``).
+            (:class:`~nascomp.search.outputs.retrain.Retrained`, winner first; ``retrain.csv`` is in ``files``).
     """
 
     study_name: str
@@ -136,7 +136,7 @@ def reduction_factor(fractions: tuple[float, ...] | None) -> int:
 def _make_pruner(recipe: Recipe) -> optuna.pruners.BasePruner:
     if recipe.search.pruner == "median" and not recipe.search.multi_objective:
         return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-    # "sha": successive halving with pauses is the loop's scheduler (nascomp.search.schedule), not a pruner
+    # "sha": successive halving with pauses is the loop's scheduler (nascomp.search.trials.schedule), not a pruner
     if recipe.search.pruner == "hyperband" and not recipe.search.multi_objective:
         # as Optuna's docs set it up: the resource is what each report stands for (the rung's steps 1, 3, 9 with
         # data shares, else the epoch), its maximum the last one
@@ -389,7 +389,7 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     reporter.summary(study, space, recipe, result)
     # the search's outputs are written: a stop here loses nothing; a study with no result has nothing to retrain
     if recipe.search.retrain_epochs and not stop.set and result.failure is None:
-        from nascomp.search.retrain import retrain_handover
+        from nascomp.search.outputs.retrain import retrain_handover
 
         result.retrained, path = retrain_handover(result.handover, recipe, out, stop=stop, console=reporter.console,
                                                   bars=reporter.bars)

@@ -3,19 +3,19 @@
 One trial, in order (:meth:`SearchLoop.one_trial`):
 
 1. **draw** -- the budget sampler proposes a point (over-budget and evaluated draws are thrown away inside the
-   sampler); what that cost is returned by :meth:`~nascomp.search.sampler.BudgetSampler.draw_stats` and recorded;
+   sampler); what that cost is returned by :meth:`~nascomp.search.space.sampler.BudgetSampler.draw_stats` and recorded;
 2. **gate** -- the point's analytic cost is recorded, and a point over budget is failed, never trained; with
-   latency or memory budgets (:mod:`nascomp.search.hardware_gate`) their predictions are checked too, and the
+   latency or memory budgets (:mod:`nascomp.search.space.hardware_gate`) their predictions are checked too, and the
    latency is measured once: a point measured over the budget is failed with both figures, never trained;
 3. **settle** -- a twin running in another worker is waited for, and a point the study has a result for is reused
    (``duplicate_of``), never trained twice;
 4. **train** -- the injected :class:`Training` builds and fits the point; each epoch's accuracy is reported to
    Optuna. With a ladder (successive halving with pauses, the default) the scheduler
-   (:func:`nascomp.search.schedule.at_rung`) decides after each rung to go on, complete or pause; a paused trial's
+   (:func:`nascomp.search.trials.schedule.at_rung`) decides after each rung to go on, complete or pause; a paused trial's
    training state goes to the artifact store and the trial ends ``PRUNED`` with ``paused_at_rung``. Otherwise
    Optuna's pruner (never consulted at the last epoch) may stop it.
 
-Which trial runs next is the scheduler's call too (:func:`nascomp.search.schedule.next_job`): a queued trial (a
+Which trial runs next is the scheduler's call too (:func:`nascomp.search.trials.schedule.next_job`): a queued trial (a
 promotion or a retry), a promotion queued now (a trial with the paused trial's point and ``resumes``, which
 :meth:`SearchLoop.one_trial` resumes from the saved state), a new trial, a wait for running ones, or the end. See
 docs/search.md, "Paused and resumed trials (ASHA)".
@@ -40,18 +40,18 @@ from nascomp._disk import is_disk_full
 from nascomp._stop import StopFlag
 from nascomp.cost.profile import Profile
 from nascomp.errors import SpecError
-from nascomp.search import trials as attrs
-from nascomp.search.hardware_gate import HardwareGate
-from nascomp.search.outputs import best_trial
-from nascomp.search.report import Reporter
-from nascomp.search.sampler import BudgetSampler, evaluated_points
-from nascomp.search.space import SearchSpace, point_key
-from nascomp.search.clock import clock_of
-from nascomp.search.lineages import candidates_of, latest_trials, stopped_lineages
-from nascomp.search.schedule import OVERRUN, Action, Clock, Decision, Ladder, at_end, at_rung, next_job, past_limit
-from nascomp.search.states import SavedStates, StateError
-from nascomp.search.slots import rival_promotion
-from nascomp.search.workers import Coordinator, counted
+from nascomp.search.trials import record as attrs
+from nascomp.search.space.hardware_gate import HardwareGate
+from nascomp.search.outputs.study_files import best_trial
+from nascomp.search.outputs.report import Reporter
+from nascomp.search.space.sampler import BudgetSampler, evaluated_points
+from nascomp.search.space.search_space import SearchSpace, point_key
+from nascomp.search.trials.clock import clock_of
+from nascomp.search.trials.lineages import candidates_of, latest_trials, stopped_lineages
+from nascomp.search.trials.schedule import OVERRUN, Action, Clock, Decision, Ladder, at_end, at_rung, next_job, past_limit
+from nascomp.search.trials.saved_states import SavedStates, StateError
+from nascomp.search.workers.slots import rival_promotion
+from nascomp.search.workers.coordinator import Coordinator, counted
 from nascomp.train import FitResult, TrainingDiverged, TrainingInterrupted
 from nascomp.train.state import PauseTraining, TrainingPaused
 
@@ -109,7 +109,7 @@ class Training:
             times of the scheduler's clock, and the check that a saved state belongs to this schedule.
         val_images: Validation images of each epoch (:meth:`nascomp.train.TrainConfig.val_images`), recorded on
             the trial with each accuracy (``None``: the study's split size throughout).
-        ladder: Successive halving with pauses (ASHA, :mod:`nascomp.search.schedule`): the rungs are the epochs,
+        ladder: Successive halving with pauses (ASHA, :mod:`nascomp.search.trials.schedule`): the rungs are the epochs,
             a trial that lacks the evidence to go on is paused with its state saved in ``states`` and promoted
             later; Ctrl-C, SIGTERM and the time limit pause the running trial too. ``None``: Optuna's pruner
             (if any) stops trials, and a stopped run's trial is failed (not counted).
@@ -181,7 +181,7 @@ class SearchLoop:
         stop: The run's stop flag.
         deadline: The run's time limit.
         after_trial: Called after every trial (writes the outputs so far).
-        hardware: Latency and memory budgets (:class:`~nascomp.search.hardware_gate.HardwareGate`): checked in the
+        hardware: Latency and memory budgets (:class:`~nascomp.search.space.hardware_gate.HardwareGate`): checked in the
             gate after the MACs, the latency measured there once; with latency as the second objective, the
             measured latency is the trial's second value. ``None``: MACs only.
     """
@@ -272,7 +272,7 @@ class SearchLoop:
         return candidates_of(snap.trials, stopped=stopped_lineages(self.study.user_attrs), lost=snap.lost)
 
     def _clock(self) -> Clock:
-        """The scheduler's clock from this run's measurements (:func:`nascomp.search.clock.clock_of`)."""
+        """The scheduler's clock from this run's measurements (:func:`nascomp.search.trials.clock.clock_of`)."""
         left = None if self.deadline.timeout is None else self.deadline.timeout - self.deadline.elapsed()
         return clock_of(seconds_left=left, epochs=self.training.epochs, epoch_steps=self.training.epoch_steps,
                         rung_seconds=self.stats.rung_seconds, step_seconds=self.stats.step_seconds,
