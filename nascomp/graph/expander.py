@@ -6,7 +6,7 @@ declaration, infers each node's output shape with the op's shape rule and costs 
 Nothing is allocated and nothing runs. Block instances are memoised in a :class:`~nascomp.graph.block_cache.BlockCache`
 by (block, parameters, input shape).
 
-The result is an :class:`~nascomp.graph.expansion.Expansion` (records in :mod:`nascomp.graph.expansion`). Each
+The result is an :class:`~nascomp.graph.expansion_tree.Expansion` (records in :mod:`nascomp.graph.expansion_tree`). Each
 step returns what it adds to its scope (a :class:`Placed`): the items and the reference of its output.
 """
 
@@ -19,7 +19,7 @@ import networkx as nx
 
 from nascomp.errors import RegistryError, SpecError
 from nascomp.graph.block_cache import BLOCK_CACHE, BlockCache
-from nascomp.graph.expansion import INPUT, Expansion, PrimNode, Sub, Totals, count_ops, needed_nodes, qualify
+from nascomp.graph.expansion_tree import INPUT, Expansion, PrimNode, Sub, Totals, count_ops, needed_nodes, qualify
 from nascomp.ops import OPS, Op, OpError, Shape
 from nascomp.registry import did_you_mean
 from nascomp.spec.expr import ExprError, is_expr
