@@ -83,7 +83,7 @@ def test_study_names_are_one_path_component(tmp_path, name):
 
 def test_check_study_name_refuses_control_characters():
     from nascomp.errors import SearchError
-    from nascomp.search.recipe import check_study_name
+    from nascomp.search.study_identity import check_study_name
 
     assert check_study_name("se_resnext-4GMACs-digits") == "se_resnext-4GMACs-digits"
     for bad in ("a\x00b", "tab\there", "x\n", "a/b", "a\\b", "..", ".", "", " "):

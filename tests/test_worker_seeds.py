@@ -16,7 +16,7 @@ import nascomp.search.study as study_module
 from nascomp.errors import SearchError
 from nascomp.search import run_search
 from nascomp.search.trials import record as attrs
-from nascomp.search.recipe import upgrade_identity
+from nascomp.search.study_identity import upgrade_identity
 from nascomp.search.outputs.report import Reporter
 from nascomp.search.workers.storage import open_storage
 

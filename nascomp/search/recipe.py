@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,39 +35,17 @@ from nascomp.errors import SearchError, SpecError
 from nascomp.hardware.budgets import format_ms, parse_latency_budget, parse_memory_budget
 from nascomp.registry import did_you_mean
 from nascomp.spec.parse import read_yaml_file
+from nascomp.search.recipe_values import OBJECTIVES, parse_duration, parse_input_shape, parse_objectives
+from nascomp.search.study_identity import check_study_name, legacy_seed
 from nascomp.train import TrainConfig
 
-__all__ = ["Recipe", "DataConfig", "SearchConfig", "LatencyConfig", "load_recipe", "check_study_name", "recipe_names",
-           "parse_duration", "upgrade_identity", "legacy_seed", "SAMPLERS", "PRUNERS", "OBJECTIVES"]
+__all__ = ["Recipe", "DataConfig", "SearchConfig", "LatencyConfig", "load_recipe", "recipe_names", "SAMPLERS", "PRUNERS"]
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "sha", "hyperband", "none")
-OBJECTIVES = ("accuracy", "macs", "latency")
 
 _TOP_KEYS = ("doc", "space", "budget", "input_shape", "data", "train", "search", "study_name", "storage", "out",
              "device", "latency_budget", "memory_budget", "latency")
-
-
-def parse_duration(value: Any) -> float | None:
-    """``"8m"``, ``"90s"``, ``"1h"``, ``"1h30m"`` or a number of seconds -> seconds; ``None``/``"none"`` -> None.
-
-    Raises:
-        SearchError: anything else.
-    """
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        text = str(value).strip().lower()
-        parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?:in)?)?\s*(?:(\d+(?:\.\d+)?)s?)?", text)
-        if not text or parts is None or not any(parts.groups()):
-            raise SearchError(f"cannot read duration '{value}': write seconds or e.g. '90s', '8m', '1h30m'")
-        h, m, s = (float(g) if g else 0.0 for g in parts.groups())
-        seconds = h * 3600 + m * 60 + s
-    if seconds <= 0:
-        raise SearchError(f"duration must be positive, got '{value}'")
-    return seconds
 
 
 @dataclass(frozen=True)
@@ -182,7 +159,7 @@ class Recipe:
 
         ``search.seed`` is not one of them (each worker may have its own, issue 11); the data split's seed is,
         as ``data.split_seed``. Studies created before that stored a top-level ``seed`` that seeded both; see
-        :func:`upgrade_identity`.
+        :func:`~nascomp.search.study_identity.upgrade_identity`.
         """
         identity = {
             "space": self.space,
@@ -201,7 +178,7 @@ class Recipe:
     def adopt_split_seed(self, stored: dict[str, Any]) -> "Recipe":
         """This recipe resuming a study whose stored identity is ``stored``.
 
-        A study created before ``data.split_seed`` existed (:func:`legacy_seed` ``S``) had its split seeded by its
+        A study created before ``data.split_seed`` existed (:func:`~nascomp.search.study_identity.legacy_seed` ``S``) had its split seeded by its
         one seed; a worker resuming it with ``search.seed == S`` (the old command line) takes ``split_seed = S`` so
         that it sees the study's split. Any other recipe is returned unchanged (and the identity check decides).
         """
@@ -223,7 +200,7 @@ class Recipe:
             if key == "budget":
                 top["budget"] = parse_budget(value)
             elif key == "input_shape":
-                top["input_shape"] = _shape(value)
+                top["input_shape"] = parse_input_shape(value)
             elif key == "latency_budget":
                 top["latency_budget"] = parse_latency_budget(value)
             elif key == "memory_budget":
@@ -243,7 +220,7 @@ class Recipe:
             elif key in ("trials", "seed", "census", "sampler", "pruner", "retrain_epochs"):
                 search[key] = value
             elif key == "objectives":
-                search["objectives"] = _objectives(value)
+                search["objectives"] = parse_objectives(value)
             else:
                 raise SearchError(f"unknown recipe override '{key}'")
         fractions = self.train.data_fractions
@@ -308,82 +285,6 @@ class Recipe:
             raise SearchError(f"latency.device must be cpu, cuda or cuda:N, got {lat.device!r}")
 
 
-def legacy_seed(stored: dict[str, Any]) -> int | None:
-    """The one ``seed`` of a study created before ``data.split_seed`` existed, or ``None`` for a newer study.
-
-    Such a study stored ``seed`` at the top level of its identity, and that seed fixed the data split as well as the
-    sampler and the initialisations.
-    """
-    if "seed" in stored and "split_seed" not in (stored.get("data") or {}):
-        return int(stored["seed"])
-    return None
-
-
-def upgrade_identity(stored: dict[str, Any]) -> dict[str, Any]:
-    """A stored recipe identity in today's form (see :meth:`Recipe.identity`), for comparison with a new one.
-
-    Studies created before BN recalibration (``train.bn_recalibration_batches``) get 0, and those created before
-    validation shares (``train.val_fractions``) ``None``: what they ran with.
-    Compatibility rule for studies created before workers had their own seeds: their top-level ``seed`` seeded the
-    validation split too, so it becomes ``data.split_seed``, and it stops being compared as a worker seed. A resume
-    of such a study with its old ``--seed S`` therefore still matches (the run takes ``split_seed = S`` from the
-    study, :meth:`Recipe.adopt_split_seed`), and sees exactly the split it saw before.
-
-    Example:
-        >>> upgrade_identity({"data": {"source": "digits"}, "seed": 3})
-        {'data': {'source': 'digits', 'split_seed': 3}}
-    """
-    upgraded = dict(stored)
-    if isinstance(upgraded.get("train"), dict) and "bn_recalibration_batches" not in upgraded["train"]:
-        # studies made before BN recalibration validated with the running statistics as trained
-        upgraded["train"] = {**upgraded["train"], "bn_recalibration_batches": 0}
-    if isinstance(upgraded.get("train"), dict) and "val_fractions" not in upgraded["train"]:
-        # studies made before validation shares validated on the whole split every epoch
-        upgraded["train"] = {**upgraded["train"], "val_fractions": None}
-    seed = legacy_seed(stored)
-    if seed is None:
-        return upgraded
-    upgraded.pop("seed")
-    upgraded["data"] = {**(stored.get("data") or {}), "split_seed": seed}
-    return upgraded
-
-
-def check_study_name(name: str) -> str:
-    """Return ``name`` if it can name a study: one path component (it names the output folder ``runs/<name>``).
-
-    Raises:
-        SearchError: empty, ``.`` or ``..``, or containing ``/``, ``\\`` or a NUL or other control character.
-    """
-    bad = ("/" in name or "\\" in name or name.strip() in ("", ".", "..")
-           or any(ord(c) < 32 or ord(c) == 127 for c in name))
-    if bad:
-        raise SearchError(
-            f"study name {name!r} is not allowed: a study name is one folder name (it names runs/<study-name>): "
-            f"not empty, not '.' or '..', no '/', '\\' or control characters; e.g. --study-name my-study"
-        )
-    return name
-
-
-def _shape(value: Any) -> tuple[int, int, int]:
-    """``"3x224x224"``, ``[3, 224, 224]`` -> ``(3, 224, 224)`` (:func:`nascomp._shape.as_input_shape`).
-
-    Raises:
-        SearchError: not three positive integers.
-    """
-    shape = as_input_shape(value)
-    if shape is None:
-        raise SearchError(f"input shape must be CxHxW of positive integers, e.g. 3x224x224; found {value!r}")
-    return shape
-
-
-def _objectives(value: Any) -> tuple[str, ...]:
-    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
-    if not items or items[0] != "accuracy" or any(v not in OBJECTIVES for v in items) or len(set(items)) != len(items) \
-            or len(items) > 2:
-        raise SearchError(f"objectives must be 'accuracy', 'accuracy,macs' or 'accuracy,latency', got {value!r}")
-    return tuple(items)
-
-
 def recipe_names() -> list[str]:
     """Names of the built-in recipes (``studies/*.yaml``)."""
     return library_names("studies")
@@ -420,7 +321,7 @@ def load_recipe(name_or_path: str | os.PathLike | None = None) -> Recipe:
         if "budget" in raw:
             kwargs["budget"] = parse_budget(raw["budget"])
         if "input_shape" in raw:
-            kwargs["input_shape"] = _shape(raw["input_shape"])
+            kwargs["input_shape"] = parse_input_shape(raw["input_shape"])
         if raw.get("latency_budget") is not None:
             kwargs["latency_budget"] = parse_latency_budget(raw["latency_budget"])
         if raw.get("memory_budget") is not None:
@@ -440,7 +341,7 @@ def load_recipe(name_or_path: str | os.PathLike | None = None) -> Recipe:
                 if "timeout" in values:
                     values["timeout"] = parse_duration(values["timeout"])
                 if "objectives" in values:
-                    values["objectives"] = _objectives(values["objectives"])
+                    values["objectives"] = parse_objectives(values["objectives"])
             kwargs[key] = cls(**values)
         recipe = Recipe(**kwargs)
         recipe.validate()

@@ -30,7 +30,8 @@ from nascomp.search.space.census import Census, take_census
 from nascomp.search.outputs.handover import Handover, write_handover
 from nascomp.search.space.hardware_gate import check_feasible, describe_best, describe_budgets, make_hardware_gate
 from nascomp.search.outputs.study_files import best_trial, write_best_yaml, write_plots, write_trials_csv
-from nascomp.search.recipe import Recipe, upgrade_identity
+from nascomp.search.recipe import Recipe
+from nascomp.search.study_identity import upgrade_identity
 from nascomp.search.outputs.report import Reporter
 from nascomp.search.trials.trial_loop import Deadline, SearchLoop, Training
 from nascomp.search.trials.outcome import EXIT_ALL_FAILED, all_failed
@@ -169,7 +170,7 @@ def _stored_identity(existing: optuna.Study, url: str) -> dict[str, Any]:
 def _check_identity(existing: optuna.Study, identity: dict[str, Any], url: str) -> None:
     """A resumed study must have been made by the same recipe identity.
 
-    The stored identity is compared in today's form (:func:`~nascomp.search.recipe.upgrade_identity`): a study
+    The stored identity is compared in today's form (:func:`~nascomp.search.study_identity.upgrade_identity`): a study
     created before workers had their own seeds stored one top-level ``seed``; it is compared as the study's
     ``data.split_seed`` (the one thing it fixed for the whole study), and a worker's ``search.seed`` is never
     compared.
