@@ -1,14 +1,22 @@
 """Study recipes: what to search (space, budget), on what data, with which schedule and sampler, for how long.
 
 A recipe is a YAML file in ``studies/`` (or anywhere); every field also has a ``nascomp search`` flag, and a flag
-wins over the file. ``studies/default.yaml`` is used when no recipe is named. Layout::
+wins over the file. ``studies/default.yaml`` is used when no recipe is named.
+
+One source of defaults: the defaults of the dataclasses below are the default recipe's values
+(``studies/default.yaml``; ``test_search_recipe_defaults.py`` holds them equal, field by field), so a key a recipe
+file leaves out takes the value the default study runs with. One exception keeps a schedule whole: a ``train:``
+section that sets ``epochs`` or ``data_fractions`` has no data or validation shares unless it sets them too (its
+epochs are full epochs, as the default recipe's shares fit its own three epochs only). Layout, with every default::
 
     space: se_resnext            # a built-in space name or a space file
     budget: 4GFLOPs              # hard limit on MACs (FLOPs are counted as MACs)
     input_shape: [3, 224, 224]   # the input the budget is measured at (and best.yaml declares)
-    data: {source: digits, image_size: 32, val_fraction: 0.2, max_images: null, split_seed: 0}
-    train: {epochs: 3, batch_size: 64, lr: 0.003, weight_decay: 0.0005, label_smoothing: 0.1, optimizer: adamw}
-    search: {sampler: tpe, pruner: median, objectives: [accuracy], trials: 16, timeout: 8m, seed: 0, census: 300,
+    data: {source: fashion-mnist, image_size: 28, val_fraction: 0.25, max_images: 6000, split_seed: 0}
+    train: {epochs: 3, data_fractions: [0.1111, 0.3333, 1.0], val_fractions: [0.3333, 1.0, 1.0], batch_size: 64,
+            lr: 0.003, weight_decay: 0.0005, label_smoothing: 0.1, optimizer: adamw, warmup_fraction: 0.25,
+            bn_recalibration_batches: 4}
+    search: {sampler: tpe, pruner: sha, objectives: [accuracy], trials: 24, timeout: 9m, seed: 0, census: 300,
              retrain_epochs: null}
     study_name: null             # default <space>-<budget>-<data kind>
     storage: null                # default sqlite in the output folder
@@ -39,7 +47,8 @@ from nascomp.search.recipe_values import OBJECTIVES, parse_duration, parse_input
 from nascomp.search.study_identity import check_study_name, legacy_seed
 from nascomp.train import TrainConfig
 
-__all__ = ["Recipe", "DataConfig", "SearchConfig", "LatencyConfig", "load_recipe", "recipe_names", "SAMPLERS", "PRUNERS"]
+__all__ = ["Recipe", "DataConfig", "SearchConfig", "LatencyConfig", "default_train", "load_recipe", "recipe_names",
+           "SAMPLERS", "PRUNERS"]
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "sha", "hyperband", "none")
@@ -52,15 +61,18 @@ _TOP_KEYS = ("doc", "space", "budget", "input_shape", "data", "train", "search",
 class DataConfig:
     """Where trials get their images. ``image_size`` is the proxy training resolution (the budget is not).
 
+    The defaults are the default recipe's: Fashion-MNIST at its native 28x28, a stratified subset of 6,000 images
+    (``max_images``; ``None`` for all of them), a quarter of it held out for validation.
+
     ``split_seed`` seeds the validation split (and the ``max_images`` subsample). It belongs to the study: it is
     part of the recipe identity, so every worker of a study trains and ranks on the same split, whatever its own
     ``search.seed``. The test split never depends on it (it is fixed per data set by :mod:`nascomp.data`).
     """
 
-    source: str = "digits"
-    image_size: int = 32
-    val_fraction: float = 0.2
-    max_images: int | None = None
+    source: str = "fashion-mnist"
+    image_size: int = 28
+    val_fraction: float = 0.25
+    max_images: int | None = 6000
     split_seed: int = 0
 
 
@@ -70,14 +82,16 @@ class SearchConfig:
 
     Attributes:
         sampler: ``tpe`` (seeded; multivariate) or ``random``.
-        pruner: ``median`` (Optuna's MedianPruner: stop a trial whose epoch accuracy is below the median of earlier
-            trials at that epoch), ``sha`` (successive halving over the rungs of ``train.data_fractions``, see
-            :func:`nascomp.search.study.fidelity_steps`), ``hyperband`` or ``none``. Ignored with two objectives (Optuna cannot prune those).
+        pruner: ``sha`` (successive halving over the rungs of ``train.data_fractions``, see
+            :func:`nascomp.search.study.fidelity_steps`; the default), ``median`` (Optuna's MedianPruner: stop a
+            trial whose epoch accuracy is below the median of earlier trials at that epoch), ``hyperband`` or
+            ``none``. Ignored with two objectives (Optuna cannot prune those).
         objectives: ``[accuracy]``, or ``[accuracy, macs]`` or ``[accuracy, latency]`` for a Pareto front (maximize
             accuracy, minimize MACs or the measured latency at the recipe's ``latency`` settings).
         trials: Trials the study should hold in total (a rerun tops it up; it never adds this many more).
         timeout: Seconds; no trial starts that would likely end after it, and a trial still training when it
-            passes is stopped after the current step (recorded as interrupted, not counted). ``None`` for no limit.
+            passes is stopped after the current step (recorded as interrupted, not counted). ``None`` for no limit;
+            the default is 540 (``9m``).
         seed: This worker's seed: the sampler and every trial's initialisation and shuffling. Not part of the
             study's identity, so workers of one study may each run with their own (the data split is
             ``data.split_seed``).
@@ -88,10 +102,10 @@ class SearchConfig:
     """
 
     sampler: str = "tpe"
-    pruner: str = "median"
+    pruner: str = "sha"
     objectives: tuple[str, ...] = ("accuracy",)
-    trials: int = 16
-    timeout: float | None = None
+    trials: int = 24
+    timeout: float | None = 540.0
     seed: int = 0
     census: int = 300
     retrain_epochs: int | None = None
@@ -118,15 +132,24 @@ class LatencyConfig:
     threads: int = 1
 
 
+def default_train() -> TrainConfig:
+    """The default recipe's proxy schedule: :class:`~nascomp.train.TrainConfig`'s defaults (3 epochs, AdamW,
+    one-cycle, label smoothing 0.1, BN recalibration) with successive halving over data shares, eta 3: each rung
+    trains on a ninth, a third, then all of the train split, and validates on a third, then all of the validation
+    split (docs/search.md, "The proxy schedule")."""
+    return TrainConfig(data_fractions=(0.1111, 0.3333, 1.0), val_fractions=(0.3333, 1.0, 1.0))
+
+
 @dataclass(frozen=True)
 class Recipe:
-    """A full study recipe (see the module docstring for the YAML)."""
+    """A full study recipe (see the module docstring for the YAML). ``Recipe()`` is the default recipe,
+    ``studies/default.yaml``, field by field (``source``, the file it was read from, aside)."""
 
     space: str = "se_resnext"
     budget: int = 4_000_000_000
     input_shape: tuple[int, int, int] = (3, 224, 224)
     data: DataConfig = field(default_factory=DataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=default_train)
     search: SearchConfig = field(default_factory=SearchConfig)
     study_name: str | None = None
     storage: str | None = None
@@ -342,7 +365,13 @@ def load_recipe(name_or_path: str | os.PathLike | None = None) -> Recipe:
                     values["timeout"] = parse_duration(values["timeout"])
                 if "objectives" in values:
                     values["objectives"] = parse_objectives(values["objectives"])
-            kwargs[key] = cls(**values)
+            if key == "train":
+                if "epochs" in values or "data_fractions" in values:  # its own schedule: no default shares
+                    values.setdefault("data_fractions", None)
+                    values.setdefault("val_fractions", None)
+                kwargs[key] = dataclasses.replace(default_train(), **values)
+            else:
+                kwargs[key] = cls(**values)
         recipe = Recipe(**kwargs)
         recipe.validate()
     except (TypeError, ValueError) as exc:
