@@ -43,7 +43,7 @@ from nascomp.errors import SearchError, SpecError
 from nascomp.hardware.budgets import format_ms, parse_latency_budget, parse_memory_budget
 from nascomp.registry import did_you_mean
 from nascomp.spec.parse import read_yaml_file
-from nascomp.search.recipe_values import OBJECTIVES, parse_duration, parse_input_shape, parse_objectives
+from nascomp.search.recipe_values import parse_duration, parse_input_shape, parse_objectives
 from nascomp.search.study_identity import check_study_name, legacy_seed
 from nascomp.train import TrainConfig
 

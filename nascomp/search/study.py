@@ -1,13 +1,14 @@
-"""The search loop: screen by analytic cost, train survivors on the proxy schedule, record everything in Optuna.
+"""Run a search: :func:`run_search`, the entry point, wires a recipe's parts together and runs the trial loop.
 
 Order of work, so that a bad input fails before anything is written: recipe -> output folder (created and checked
-writable) -> space -> data -> a resume with other settings refused -> census (a budget no point meets is a
-:class:`~nascomp.errors.BudgetError` here) -> storage -> trials.
+writable) -> space -> data -> a resume with other settings refused (:mod:`nascomp.search.resume`) -> census (a
+budget no point meets is a :class:`~nascomp.errors.BudgetError` here) -> storage -> trials
+(:class:`~nascomp.search.trials.trial_loop.SearchLoop`: screen by analytic cost, train the survivors on the proxy
+schedule, record everything in Optuna) -> outputs (:mod:`nascomp.search.outputs`).
 """
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from nascomp.search.outputs.handover import Handover, write_handover
 from nascomp.search.space.hardware_gate import check_feasible, describe_best, describe_budgets, make_hardware_gate
 from nascomp.search.outputs.study_files import best_trial, write_best_yaml, write_plots, write_trials_csv
 from nascomp.search.recipe import Recipe
-from nascomp.search.study_identity import upgrade_identity
+from nascomp.search.resume import check_resume, open_study, resume_recipe
 from nascomp.search.outputs.report import Reporter
 from nascomp.search.trials.trial_loop import Deadline, SearchLoop, Training
 from nascomp.search.trials.outcome import EXIT_ALL_FAILED, all_failed
@@ -40,7 +41,7 @@ from nascomp.search.space.sampler import BudgetSampler
 from nascomp.search.trials.schedule import Ladder
 from nascomp.search.trials.saved_states import SavedStates, default_store
 from nascomp.search.space.search_space import SearchSpace, load_space
-from nascomp.search.workers.storage import default_storage_url, describe_storage, open_storage
+from nascomp.search.workers.storage import open_storage
 from nascomp.search.workers.coordinator import Coordinator, counted
 from nascomp.train import fit
 from nascomp.search.trials import record as attrs
@@ -147,103 +148,6 @@ def _make_pruner(recipe: Recipe) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def _identity(recipe: Recipe, space: SearchSpace, num_classes: int) -> dict[str, Any]:
-    domains = {name: dim.describe() for name, dim in space.dimensions.items()}  # fixed per name in a study
-    # through JSON, as stored: tuples (train.data_fractions) compare equal to the lists read back on a resume
-    return json.loads(json.dumps({**recipe.identity(), "num_classes": num_classes, "dimensions": domains}))
-
-
-def _stored_identity(existing: optuna.Study, url: str) -> dict[str, Any]:
-    """The recipe identity a study was created with (waiting briefly for a worker that created it a moment ago)."""
-    stored = existing.user_attrs.get(RECIPE_ATTR)
-    for _ in range(20):  # a worker that created the study a moment ago writes the recipe right after
-        if stored is not None or existing.trials:
-            break
-        time.sleep(0.25)
-        stored = existing.user_attrs.get(RECIPE_ATTR)
-    if stored is None:
-        raise SearchError(f"study '{existing.study_name}' in {describe_storage(url)} was not created by nascomp "
-                          f"search; pick another --study-name")
-    return json.loads(stored)
-
-
-def _check_identity(existing: optuna.Study, identity: dict[str, Any], url: str) -> None:
-    """A resumed study must have been made by the same recipe identity.
-
-    The stored identity is compared in today's form (:func:`~nascomp.search.study_identity.upgrade_identity`): a study
-    created before workers had their own seeds stored one top-level ``seed``; it is compared as the study's
-    ``data.split_seed`` (the one thing it fixed for the whole study), and a worker's ``search.seed`` is never
-    compared.
-    """
-    name = existing.study_name
-    stored = upgrade_identity(_stored_identity(existing, url))
-    diff = [k for k in identity if stored.get(k) != identity[k]]
-    if diff:
-        k = diff[0]
-        hint = ""
-        if k == "data" and (stored.get(k) or {}).get("split_seed") != identity[k].get("split_seed"):
-            hint = (f" (its validation split was made with split_seed {stored[k].get('split_seed')}: all workers of a "
-                    f"study use the study's split; set --split-seed to match)")
-        raise SearchError(
-            f"study '{name}' in {describe_storage(url)} was run with {k}={stored.get(k)!r}, this run asks "
-            f"{k}={identity[k]!r}{hint}; resume with the same settings, or start a new study with --study-name or "
-            f"--out"
-        )
-
-
-def _existing_study(recipe: Recipe, out: Path) -> tuple[optuna.Study | None, str]:
-    """The study a run would resume (or ``None``) and its storage URL. Creates nothing: the default SQLite file is
-    only opened when it exists already."""
-    url = recipe.storage or default_storage_url(out)
-    if not recipe.storage and not (out / "study.db").is_file():
-        return None, url
-    try:
-        return optuna.load_study(study_name=recipe.resolved_study_name(), storage=open_storage(url)), url
-    except KeyError:
-        return None, url
-
-
-def _resume_recipe(recipe: Recipe, out: Path) -> Recipe:
-    """The recipe this run uses: a study created before ``data.split_seed`` existed keeps its split for a worker
-    started with its old seed (:meth:`Recipe.adopt_split_seed`). Read before the data is split."""
-    existing, url = _existing_study(recipe, out)
-    if existing is None:
-        return recipe
-    return recipe.adopt_split_seed(_stored_identity(existing, url))
-
-
-def _check_resume(recipe: Recipe, space: SearchSpace, out: Path, num_classes: int) -> None:
-    """Refuse a resume whose recipe differs from the stored study's, before the census is taken and printed."""
-    existing, url = _existing_study(recipe, out)
-    if existing is not None:
-        _check_identity(existing, _identity(recipe, space, num_classes), url)
-
-
-def _open_study(recipe: Recipe, space: SearchSpace, sampler, pruner, out: Path, num_classes: int):
-    """Create or resume the study; a resumed study must have been made by the same recipe identity."""
-    url = recipe.storage or default_storage_url(out)
-    storage = open_storage(url)
-    name = recipe.resolved_study_name()
-    directions = ["maximize", "minimize"] if recipe.search.multi_objective else ["maximize"]
-    identity = _identity(recipe, space, num_classes)
-    try:
-        existing = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
-    except KeyError:
-        existing = None
-    if existing is None:
-        try:
-            study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
-                                        directions=directions)
-        except optuna.exceptions.DuplicatedStudyError:  # another worker created it a moment ago
-            existing = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
-        else:
-            study.set_user_attr(RECIPE_ATTR, json.dumps(identity))
-            study.set_user_attr(attrs.STUDY_SPACE_FILE, str(space.source) if space.source else space.name)
-            return study, url
-    _check_identity(existing, identity, url)
-    return existing, url
-
-
 def export_best(study: optuna.Study, space: SearchSpace, recipe: Recipe, num_classes: int,
                 out: Path) -> Path | None:
     """Write ``best.yaml`` for the study's best trial, then check that it profiles to the recorded MACs."""
@@ -327,13 +231,13 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
         channels = recipe.input_shape[0]
         if recipe.storage:  # a bad --storage fails before the data is read and the census is taken
             open_storage(recipe.storage)
-        recipe = _resume_recipe(recipe, out)  # an older study keeps its split (see Recipe.adopt_split_seed)
+        recipe = resume_recipe(recipe, out)  # an older study keeps its split (see Recipe.adopt_split_seed)
         data = load_data(recipe.data.source, image_size=recipe.data.image_size, channels=channels,
                          val_fraction=recipe.data.val_fraction, seed=recipe.data.split_seed,
                          max_images=recipe.data.max_images)
         num_classes = data.num_classes
         budget = recipe.budget
-        _check_resume(recipe, space, out, num_classes)  # a resume with other settings fails before the census
+        check_resume(recipe, space, out, num_classes)  # a resume with other settings fails before the census
 
         proxy = ProxyResolution(space, channels, recipe.data.image_size, num_classes)
 
@@ -357,7 +261,7 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
         sampler = _make_sampler(recipe, space, lambda p: trainable_cost(p).macs, budget,
                                 screen=hardware.screen if hardware is not None else None)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study, url = _open_study(recipe, space, sampler, _make_pruner(recipe), out, num_classes)
+        study, url = open_study(recipe, space, sampler, _make_pruner(recipe), out, num_classes)
     except BaseException:
         remove_empty_dirs(out, created)
         raise
