@@ -1,4 +1,4 @@
-"""Compile an :class:`~nascomp.graph.expander.Expansion` into a ``torch.fx.GraphModule``.
+"""Compile an :class:`~nascomp.graph.expansion_tree.Expansion` into a ``torch.fx.GraphModule``.
 
 The generated ``forward`` is straight-line code (one statement per op, no interpretation of the graph per call),
 so the module works with ``torch.fx.symbolic_trace``, ``torch.compile`` and ``torch.onnx.export``. Module names
