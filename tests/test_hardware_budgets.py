@@ -24,7 +24,8 @@ from nascomp._stop import StopFlag
 from nascomp.errors import BudgetError, SearchError
 from nascomp.hardware.budgets import parse_latency_budget, parse_memory_budget
 from nascomp.search.space.hardware_gate import HardwareGate, check_feasible
-from nascomp.search.trials.trial_loop import Deadline, SearchLoop, Training
+from nascomp.search.trials.loop_inputs import Deadline, Training
+from nascomp.search.trials.trial_loop import SearchLoop
 from nascomp.search.recipe import load_recipe
 from nascomp.search.outputs.report import Reporter
 from nascomp.search.space.sampler import BudgetSampler

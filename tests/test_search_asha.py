@@ -167,7 +167,7 @@ def test_a_time_limited_search_ends_with_a_complete_trial(tmp_path, monkeypatch)
     one (issue 19: a 6-minute search evaluated 30 architectures and completed none)."""
     import time
 
-    from nascomp.search.trials.trial_loop import Deadline
+    from nascomp.search.trials.loop_inputs import Deadline
 
     # the limit counts from the loop's start (data and census excluded), so that a busy machine still gets trials
     monkeypatch.setattr(study_module, "Deadline", lambda started, timeout: Deadline(time.perf_counter(), timeout))

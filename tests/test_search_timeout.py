@@ -16,7 +16,7 @@ from rich.console import Console
 import nascomp.search.study as study_module
 from nascomp.search import run_search
 from nascomp.search.trials import record as attrs
-from nascomp.search.trials.trial_loop import Deadline
+from nascomp.search.trials.loop_inputs import Deadline
 from nascomp.search.outputs.report import Reporter
 from nascomp.train import FitResult, TrainingInterrupted
 

@@ -34,7 +34,8 @@ from nascomp.search.outputs.study_files import best_trial, write_best_yaml, writ
 from nascomp.search.recipe import Recipe
 from nascomp.search.resume import check_resume, open_study, resume_recipe
 from nascomp.search.outputs.report import Reporter
-from nascomp.search.trials.trial_loop import Deadline, SearchLoop, Training
+from nascomp.search.trials.loop_inputs import Deadline, Training
+from nascomp.search.trials.trial_loop import SearchLoop
 from nascomp.search.trials.outcome import EXIT_ALL_FAILED, all_failed
 from nascomp.search.space.proxy_resolution import ProxyResolution
 from nascomp.search.space.sampler import BudgetSampler

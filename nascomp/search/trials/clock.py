@@ -1,7 +1,7 @@
 """The scheduler's clock: expected seconds of each rung and of one more new candidate, from this run's measurements.
 
-A pure function of what the search loop measured (:class:`~nascomp.search.trials.trial_loop.LoopStats`), so that the estimate is
-tested with hand-made numbers.
+A pure function of what the trial loop measured (:class:`~nascomp.search.trials.loop_inputs.LoopStats`), so
+that the estimate is tested with hand-made numbers.
 """
 
 from __future__ import annotations
