@@ -48,7 +48,8 @@ def test_every_field_of_the_default_recipe_file_is_the_dataclass_default():
         else:
             assert getattr(defaults, key) == _expected(key, value), key
             checked += 1
-    # the file states the schedule the default study runs: 4 top-level values (space, budget, input_shape, device) and 20 section fields
+    # the file states the schedule the default study runs: 4 top-level values (space, budget, input_shape,
+    # device) and 20 section fields
     assert checked == 24
     assert defaults.search.pruner == "sha" and defaults.search.trials == 24 and defaults.search.timeout == 540.0
     assert defaults.data.source == "fashion-mnist" and defaults.data.image_size == 28

@@ -201,9 +201,10 @@ class Recipe:
     def adopt_split_seed(self, stored: dict[str, Any]) -> "Recipe":
         """This recipe resuming a study whose stored identity is ``stored``.
 
-        A study created before ``data.split_seed`` existed (:func:`~nascomp.search.study_identity.legacy_seed` ``S``) had its split seeded by its
-        one seed; a worker resuming it with ``search.seed == S`` (the old command line) takes ``split_seed = S`` so
-        that it sees the study's split. Any other recipe is returned unchanged (and the identity check decides).
+        A study created before ``data.split_seed`` existed (:func:`~nascomp.search.study_identity.legacy_seed`
+        ``S``) had its split seeded by its one seed; a worker resuming it with ``search.seed == S`` (the old command
+        line) takes ``split_seed = S`` so that it sees the study's split. Any other recipe is returned unchanged
+        (and the identity check decides).
         """
         seed = legacy_seed(stored)
         if seed is None or self.data.split_seed == seed or self.search.seed != seed:

@@ -52,7 +52,8 @@ def parse_input_shape(value: Any) -> tuple[int, int, int]:
 
 
 def parse_objectives(value: Any) -> tuple[str, ...]:
-    """``"accuracy"``, ``"accuracy,macs"``, ``["accuracy", "latency"]`` -> a tuple of :data:`OBJECTIVES`, accuracy first.
+    """``"accuracy"``, ``"accuracy,macs"``, ``["accuracy", "latency"]`` -> a tuple of :data:`OBJECTIVES`, accuracy
+    first.
 
     Raises:
         SearchError: anything else (an unknown objective, accuracy not first, a repeat, more than two).

@@ -86,7 +86,8 @@ def existing_study(recipe: Recipe, out: Path) -> tuple[optuna.Study | None, str]
 
 def resume_recipe(recipe: Recipe, out: Path) -> Recipe:
     """The recipe this run uses: a study created before ``data.split_seed`` existed keeps its split for a worker
-    started with its old seed (:meth:`~nascomp.search.recipe.Recipe.adopt_split_seed`). Read before the data is split."""
+    started with its old seed (:meth:`~nascomp.search.recipe.Recipe.adopt_split_seed`). Read before the data is
+    split."""
     existing, url = existing_study(recipe, out)
     if existing is None:
         return recipe
