@@ -99,3 +99,20 @@ def test_the_pareto_recipe_states_what_it_ran_with_before_the_defaults_moved():
     assert (recipe.data.source, recipe.data.max_images, recipe.data.val_fraction) == ("digits", None, 0.2)
     assert (recipe.train.epochs, recipe.train.data_fractions, recipe.train.val_fractions) == (3, None, None)
     assert dataclasses.asdict(recipe.search)["objectives"] == ("accuracy", "macs")
+
+
+def test_the_search_help_states_the_dataclass_defaults():
+    """``nascomp search --help`` names its defaults in text (the CLI does not import torch to build its parser);
+    they are the recipe defaults."""
+    from _cli import run_cli
+
+    result = run_cli("search", "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())  # argparse wraps lines
+    d = Recipe()
+    shape = "x".join(map(str, d.input_shape))
+    for fragment in (f"{d.data.source}[:DIR] (default)", f"(default {d.search.trials})",
+                     f"(default {d.train.epochs},", f"(default {d.data.image_size})", f"{d.search.sampler} (default)",
+                     f"{d.search.pruner} (default:", f"(default {d.search.census})", f"(default {shape})",
+                     f"(default {d.data.split_seed};", f"{d.search.objectives[0]} (default)"):
+        assert fragment in text, fragment
