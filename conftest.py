@@ -18,7 +18,7 @@ def _doctest_setup(request: pytest.FixtureRequest) -> None:
     import torch
 
     import nascomp
-    from nascomp.search.space import load_space
+    from nascomp.search.space.search_space import load_space
 
     tmp_path = request.getfixturevalue("tmp_path")
     request.getfixturevalue("monkeypatch").chdir(tmp_path)

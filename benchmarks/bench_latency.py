@@ -34,7 +34,7 @@ from scipy.stats import spearmanr
 
 from nascomp.graph.build import build
 from nascomp.hardware import LatencyModel, LatencySettings, measure_latency
-from nascomp.search.space import load_space, point_key
+from nascomp.search.space.search_space import load_space, point_key
 
 DEFAULT_BANDS = {"se_resnext": (0.8, 1.0), "densenet": (1.0, 1.5)}  # GMACs at 3x224x224
 NET_MEASURE = {"min_repeats": 5, "min_warmup": 1, "max_time_s": 1.0}

@@ -33,7 +33,7 @@ from nascomp.hardware.fit import CalibrationRow, fit_calibration, is_compute_op
 from nascomp.hardware.table import node_key
 from nascomp.hardware.model import LatencyModel
 from nascomp.spec.load import load_spec
-from nascomp.search.space import load_space
+from nascomp.search.space.search_space import load_space
 
 CANDIDATES = {
     "one scale": ["sum"],

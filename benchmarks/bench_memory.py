@@ -25,7 +25,7 @@ import nascomp
 from nascomp.cost.profile import profile
 from nascomp.hardware import predict_training_memory
 from nascomp.hardware.memory_measure import measure_training_peak
-from nascomp.search.space import load_space
+from nascomp.search.space.search_space import load_space
 
 ZOO = ("resnet18", "se_resnext50_32x4d", "densenet121", "googlenet", "alexnet", "vgg11_bn")
 

@@ -19,7 +19,7 @@ import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
 import nascomp
-from nascomp.search.space import load_space, point_key
+from nascomp.search.space.search_space import load_space, point_key
 from nascomp.graph.block_cache import BLOCK_CACHE
 
 N = 3000

@@ -82,9 +82,9 @@ import torch  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
 from nascomp.search import load_space, run_search  # noqa: E402
-from nascomp.search.outputs import write_best_yaml  # noqa: E402
+from nascomp.search.outputs.study_files import write_best_yaml  # noqa: E402
 from nascomp.search.recipe import load_recipe  # noqa: E402
-from nascomp.search.report import Reporter  # noqa: E402
+from nascomp.search.outputs.report import Reporter  # noqa: E402
 from nascomp.train import train_spec  # noqa: E402
 from nascomp.train.config import RunConfig  # noqa: E402
 

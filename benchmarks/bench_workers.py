@@ -30,8 +30,8 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nascomp.search.storage import open_storage  # noqa: E402
-from nascomp.search.workers import counted  # noqa: E402
+from nascomp.search.workers.storage import open_storage  # noqa: E402
+from nascomp.search.workers.coordinator import counted  # noqa: E402
 from tests._fake_worker import start_worker, worker_env, write_grid_recipe  # noqa: E402
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nascomp.search.space import load_space, space_names
+from nascomp.search.space.search_space import load_space, space_names
 from nascomp.spec.write import write_spec
 
 SEED = 2026

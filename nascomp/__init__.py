@@ -23,7 +23,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "Profile": "nascomp.cost.profile",
     "profile": "nascomp.cost.profile",
     "ScaleResult": "nascomp.cost.scale",
-    "scale": "nascomp.search.space_points",  # cost.scale.scale plus search-space points (SPACE[:POINT])
+    "scale": "nascomp.search.space.points",  # cost.scale.scale plus search-space points (SPACE[:POINT])
     "BudgetError": "nascomp.errors",
     "DataError": "nascomp.errors",
     "NascompError": "nascomp.errors",

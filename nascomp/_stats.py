@@ -1,6 +1,6 @@
 """The one standard error of an accuracy, shared by training (the test accuracy) and search (every trial's).
 
-A bottom-layer helper, so that :mod:`nascomp.search.trials` uses it without loading torch through
+A bottom-layer helper, so that :mod:`nascomp.search.trials.record` uses it without loading torch through
 :mod:`nascomp.train`.
 """
 

@@ -81,7 +81,7 @@ def test_epochs_flag_replaces_the_default_data_shares():
 
 
 def test_old_studies_resume_without_recalibration():
-    from nascomp.search.recipe import upgrade_identity
+    from nascomp.search.study_identity import upgrade_identity
 
     stored = {"data": {"source": "digits", "split_seed": 0}, "train": {"epochs": 3}}
     # and before validation shares: every epoch validated on the whole split

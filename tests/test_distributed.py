@@ -64,7 +64,7 @@ def run_pool_with_a_kill(tmp_path: Path, storage: str, study_name: str) -> tuple
 
 
 def _open(storage: str):
-    from nascomp.search.storage import open_storage
+    from nascomp.search.workers.storage import open_storage
 
     return open_storage(storage)
 
@@ -105,7 +105,7 @@ def check_report_from_storage(storage: str, study: optuna.Study, out: Path) -> N
     """``nascomp report``'s work, in process: the output files again, from the storage alone."""
     import csv
 
-    from nascomp.search.regenerate import regenerate_outputs
+    from nascomp.search.outputs.regenerate import regenerate_outputs
 
     files = regenerate_outputs(storage, study.study_name, out)
     assert sorted(p.name for p in files) == ["best.yaml", "history.png", "pareto.png", "trials.csv"]
@@ -171,13 +171,13 @@ def _postgres_up(url: str) -> bool:
 # -- the protocol in one process (fast): stale trials, counting, SQLite warning -------------------------------------
 
 def _journal_study(tmp_path: Path, name: str = "s") -> optuna.Study:
-    from nascomp.search.storage import open_storage
+    from nascomp.search.workers.storage import open_storage
 
     return optuna.create_study(study_name=name, storage=open_storage(f"journal:{tmp_path / 'j.log'}"))
 
 
 def test_a_trial_that_never_beats_is_failed_once_and_retried_on_the_same_point(tmp_path):
-    from nascomp.search.workers import Coordinator, counted, lost_numbers
+    from nascomp.search.workers.coordinator import Coordinator, counted, lost_numbers
 
     study = _journal_study(tmp_path)
     dead = study.ask()
@@ -205,7 +205,7 @@ def test_a_trial_that_never_beats_is_failed_once_and_retried_on_the_same_point(t
 
 
 def test_counted_excludes_withdrawn_interrupted_and_lost_but_not_real_failures(tmp_path):
-    from nascomp.search.workers import counted
+    from nascomp.search.workers.coordinator import counted
 
     study = _journal_study(tmp_path)
     for attrs in ({"reason": "NaN loss"}, {"reason": "x", "withdrawn": True}, {"reason": "x", "interrupted": True},
@@ -220,7 +220,7 @@ def test_counted_excludes_withdrawn_interrupted_and_lost_but_not_real_failures(t
 
 
 def test_a_worker_on_a_busy_sqlite_study_is_told_to_use_journal_or_postgresql(tmp_path):
-    from nascomp.search.workers import Coordinator
+    from nascomp.search.workers.coordinator import Coordinator
 
     url = f"sqlite:///{tmp_path / 'study.db'}"
     study = optuna.create_study(study_name="s", storage=url)
@@ -234,7 +234,7 @@ def test_a_worker_on_a_busy_sqlite_study_is_told_to_use_journal_or_postgresql(tm
 
 def test_a_lost_trial_whose_retry_never_came_stops_holding_its_slot(tmp_path):
     """The watcher that failed a stale trial died before queueing its retry: the pool must not wait for ever."""
-    from nascomp.search.workers import Coordinator
+    from nascomp.search.workers.coordinator import Coordinator
 
     study = _journal_study(tmp_path)
     orphan = study.ask()
@@ -255,8 +255,8 @@ def test_a_resumed_sqlite_study_fails_a_killed_runs_trial_at_once_with_a_reason(
     import subprocess
     import sys
 
-    from nascomp.search.outputs import write_trials_csv
-    from nascomp.search.workers import Coordinator
+    from nascomp.search.outputs.study_files import write_trials_csv
+    from nascomp.search.workers.coordinator import Coordinator
 
     url = f"sqlite:///{tmp_path / 'study.db'}"
     study = optuna.create_study(study_name="s", storage=url)
@@ -281,7 +281,7 @@ def test_a_resumed_sqlite_study_fails_a_killed_runs_trial_at_once_with_a_reason(
 
 
 def test_a_shared_storage_waits_for_the_heartbeat_and_says_how_long(tmp_path):
-    from nascomp.search.workers import Coordinator
+    from nascomp.search.workers.coordinator import Coordinator
 
     study = _journal_study(tmp_path)
     study.ask().set_user_attr("worker", "elsewhere:1")

@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from nascomp.search import trials as attrs
+from nascomp.search.trials import record as attrs
 from tests._fake_worker import start_worker, worker_env
 from tests.conftest import require_service
 from tests.test_distributed import _fresh_database, _open, _postgres_up

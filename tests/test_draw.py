@@ -9,7 +9,7 @@ import pytest
 
 import nascomp
 from nascomp.errors import NascompError
-from nascomp.graph.expand import Sub
+from nascomp.graph.expander import Sub
 from nascomp.viz import INPUT_NODE, OUTPUT_NODE, dot_available, draw, to_graph
 from nascomp.zoo import zoo_names
 from tests._cli import assert_one_line_error, run_cli

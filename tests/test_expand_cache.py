@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import nascomp
-from nascomp.graph.expansion import Totals
+from nascomp.graph.expansion_tree import Totals
 
 SPEC = """\
 name: uses_import

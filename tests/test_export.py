@@ -143,7 +143,7 @@ def test_a_file_where_a_folder_should_be_is_named(tmp_path):
 
 def test_storage_under_a_file_is_named(tmp_path):
     from nascomp.errors import SearchError
-    from nascomp.search.storage import open_storage
+    from nascomp.search.workers.storage import open_storage
 
     (tmp_path / "notes.txt").write_text("mine")
     for url in (f"sqlite:///{tmp_path}/notes.txt/study.db", f"journal:{tmp_path}/notes.txt/j.log"):

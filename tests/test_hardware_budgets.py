@@ -24,15 +24,16 @@ from nascomp._stop import StopFlag
 from nascomp.errors import BudgetError, SearchError
 from nascomp.hardware import LatencyModel, LatencySettings
 from nascomp.hardware.budgets import parse_latency_budget, parse_memory_budget
-from nascomp.search.hardware_gate import HardwareGate, check_feasible
-from nascomp.search.loop import Deadline, SearchLoop, Training
+from nascomp.search.space.hardware_gate import HardwareGate, check_feasible
+from nascomp.search.trials.loop_inputs import Deadline, Training
+from nascomp.search.trials.trial_loop import SearchLoop
 from nascomp.search.recipe import load_recipe
-from nascomp.search.report import Reporter
-from nascomp.search.sampler import BudgetSampler
-from nascomp.search.space import load_space
-from nascomp.search.workers import Coordinator
+from nascomp.search.outputs.report import Reporter
+from nascomp.search.space.sampler import BudgetSampler
+from nascomp.search.space.search_space import load_space
+from nascomp.search.workers.coordinator import Coordinator
 from nascomp.train import FitResult
-from nascomp.search import trials as attrs
+from nascomp.search.trials import record as attrs
 
 
 # -- units ------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from nascomp.cost.profile import profile
 from nascomp.hardware import LatencyModel, LatencySettings, node_key
 from nascomp.hardware.fit import FIT_METHOD, CalibrationRow, fit_calibration, split_by_class
 from nascomp.hardware.model import CALIBRATION_SPEC_DIR, DEFAULT_CALIBRATION_NETS, shape_key
-from nascomp.search.space import load_space, space_names
+from nascomp.search.space.search_space import load_space, space_names
 
 TINY = """\
 name: tiny

@@ -9,7 +9,7 @@ import pytest
 
 import nascomp
 from _cli import assert_one_line_error, run_cli
-from nascomp.graph.expand import MAX_OPS, MAX_REPEAT
+from nascomp.graph.expander import MAX_OPS, MAX_REPEAT
 
 
 def _spec(nodes: str) -> str:

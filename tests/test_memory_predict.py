@@ -15,7 +15,7 @@ import pytest
 import nascomp
 from nascomp.hardware import predict_training_memory
 from nascomp.hardware.memory_measure import measure_training_peak
-from nascomp.search.space import load_space
+from nascomp.search.space.search_space import load_space
 
 TOLERANCE = 0.05
 

@@ -12,7 +12,7 @@ import optuna
 import pytest
 from optuna.testing.pytest_samplers import BasicSamplerTestCase, RelativeSamplerTestCase
 
-from nascomp.search.sampler import BudgetSampler
+from nascomp.search.space.sampler import BudgetSampler
 
 
 class _AnySpace:

@@ -1,4 +1,4 @@
-"""ASHA's decisions (nascomp.search.schedule) on hand-made snapshots: no study, no training.
+"""ASHA's decisions (nascomp.search.trials.schedule) on hand-made snapshots: no study, no training.
 
 Expected decisions are worked out by hand from ASHA's rule (Li et al., arXiv:1810.05934, Algorithm 2): a rung of n
 results promotes its top floor(n / eta), highest rung first; a candidate waits while its rung's top is empty.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from nascomp.search.schedule import (Action, Candidate, Clock, Ladder, Status, at_end, at_rung, best_paused,
+from nascomp.search.trials.schedule import (Action, Candidate, Clock, Ladder, Status, at_end, at_rung, best_paused,
                                      next_job, rung_ranking)
 
 P, R, C, S = Status.PAUSED, Status.RUNNING, Status.COMPLETE, Status.STOPPED
@@ -160,7 +160,7 @@ def test_with_nothing_left_to_run_the_best_paused_candidate_is_finished():
 
 
 def test_the_clock_scales_an_unmeasured_rung_by_its_steps_above_rung_0s_fixed_part():
-    from nascomp.search.clock import clock_of
+    from nascomp.search.trials.clock import clock_of
 
     # rung 0: median 4 s over 8 steps at 0.1 s a step -> 3.2 s fixed; rung 1 measured (median 9 s); rung 2: 72 steps
     c = clock_of(seconds_left=50.0, epochs=3, epoch_steps=(8, 24, 72), rung_seconds={0: [3.0, 4.0, 6.0], 1: [9.0]},
@@ -176,7 +176,7 @@ def test_the_clock_scales_an_unmeasured_rung_by_its_steps_above_rung_0s_fixed_pa
 def test_past_the_limit_the_best_paused_candidate_is_finished_only_while_none_is_complete():
     """The endgame's rung times are estimates: when the limit passed with nothing complete (a loaded machine made a
     rung slower than predicted), the best paused candidate is still finished, within the overrun allowance."""
-    from nascomp.search.schedule import past_limit
+    from nascomp.search.trials.schedule import past_limit
 
     paused = [Candidate(0, (0.5,), Status.PAUSED), Candidate(1, (0.6, 0.7), Status.PAUSED),
               Candidate(2, (0.9,), Status.PAUSED)]

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 import nascomp
 from nascomp.errors import BudgetError, DataError, SearchError
 from nascomp.search import run_search
-from nascomp.search.report import Reporter
+from nascomp.search.outputs.report import Reporter
 from nascomp.search.study import RECIPE_ATTR
 from rich.console import Console
 
@@ -191,7 +191,7 @@ def test_bad_inputs_write_nothing(tmp_path):
 
 
 def test_pareto_front():
-    from nascomp.search.outputs import pareto_front
+    from nascomp.search.outputs.study_files import pareto_front
 
     pts = [(10, 0.5), (5, 0.6), (20, 0.9), (15, 0.4), (20, 0.8), (30, 0.9)]
     assert pareto_front(pts) == [1, 2]
@@ -199,7 +199,7 @@ def test_pareto_front():
 
 
 def test_report_regenerates_a_recorded_study(tmp_path):
-    from nascomp.search.regenerate import regenerate_outputs
+    from nascomp.search.outputs.regenerate import regenerate_outputs
 
     result = run_search(tiny_recipe(tmp_path, trials=2), reporter=_quiet())
     regenerate_outputs(result.storage, result.study_name, str(tmp_path / "report out"))

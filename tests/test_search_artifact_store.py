@@ -14,11 +14,11 @@ from rich.console import Console
 
 from nascomp.errors import SearchError
 from nascomp.search import load_recipe, run_search
-from nascomp.search import trials as attrs
-from nascomp.search.artifact_store import STUDY_ARTIFACT_STORE, check_study_store, parse_artifact_store
-from nascomp.search.artifacts import STUDY_ARTIFACTS
-from nascomp.search.report import Reporter
-from nascomp.search.states import SavedStates
+from nascomp.search.trials import record as attrs
+from nascomp.search.workers.artifact_store import STUDY_ARTIFACT_STORE, check_study_store, parse_artifact_store
+from nascomp.search.outputs.artifacts import STUDY_ARTIFACTS
+from nascomp.search.outputs.report import Reporter
+from nascomp.search.trials.saved_states import SavedStates
 
 from _cli import assert_one_line_error, run_cli
 from _search import one_thread, write_tiny_space  # noqa: F401 (fixture)

@@ -22,10 +22,10 @@ from rich.console import Console
 import nascomp.search.study as study_module
 from nascomp.data import load_data
 from nascomp.search import load_space, run_search
-from nascomp.search import trials as attrs
-from nascomp.search.artifacts import STUDY_ARTIFACTS
-from nascomp.search.report import Reporter
-from nascomp.search.states import SavedStates
+from nascomp.search.trials import record as attrs
+from nascomp.search.outputs.artifacts import STUDY_ARTIFACTS
+from nascomp.search.outputs.report import Reporter
+from nascomp.search.trials.saved_states import SavedStates
 
 from _search import one_thread, tiny_recipe  # noqa: F401 (fixture)
 
@@ -167,7 +167,7 @@ def test_a_time_limited_search_ends_with_a_complete_trial(tmp_path, monkeypatch)
     one (issue 19: a 6-minute search evaluated 30 architectures and completed none)."""
     import time
 
-    from nascomp.search.loop import Deadline
+    from nascomp.search.trials.loop_inputs import Deadline
 
     # the limit counts from the loop's start (data and census excluded), so that a busy machine still gets trials
     monkeypatch.setattr(study_module, "Deadline", lambda started, timeout: Deadline(time.perf_counter(), timeout))

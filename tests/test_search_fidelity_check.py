@@ -12,7 +12,7 @@ import rich.console
 from scipy.stats import spearmanr
 
 from nascomp.errors import SearchError
-from nascomp.search.report import Reporter
+from nascomp.search.outputs.report import Reporter
 
 from _cli import run_cli
 from _search import one_thread, tiny_recipe  # noqa: F401 (fixture)
@@ -20,8 +20,8 @@ from _search import one_thread, tiny_recipe  # noqa: F401 (fixture)
 
 def test_check_fidelity_on_a_tiny_study(tmp_path):
     from nascomp.search import run_search
-    from nascomp.search.fidelity import check_fidelity
-    from nascomp.search.space import load_space
+    from nascomp.search.outputs.fidelity import check_fidelity
+    from nascomp.search.space.search_space import load_space
 
     recipe = tiny_recipe(tmp_path, trials=4, pruner="none")
     quiet = rich.console.Console(file=io.StringIO())
@@ -53,7 +53,7 @@ def test_check_fidelity_on_a_tiny_study(tmp_path):
 
 
 def test_k_must_be_positive(tmp_path):
-    from nascomp.search.fidelity import pick_trials
+    from nascomp.search.outputs.fidelity import pick_trials
 
     study = optuna.create_study()
     with pytest.raises(SearchError, match="K >= 1"):

@@ -10,7 +10,7 @@ from rich.console import Console
 
 import nascomp
 from nascomp.search import run_search
-from nascomp.search.report import Reporter
+from nascomp.search.outputs.report import Reporter
 
 from _contract import flop_counter_macs
 from _search import TINY_BUDGET, one_thread, tiny_macs, tiny_recipe  # noqa: F401 (fixture)

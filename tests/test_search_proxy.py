@@ -15,10 +15,10 @@ from _cli import assert_one_line_error, run_cli
 from _search import tiny_recipe
 from nascomp.errors import SearchError
 from nascomp.search import run_search
-from nascomp.search.census import take_census
-from nascomp.search.outcome import EXIT_ALL_FAILED, all_failed
-from nascomp.search.proxy import ProxyResolution, ProxyResolutionError
-from nascomp.search.space import load_space
+from nascomp.search.space.census import take_census
+from nascomp.search.trials.outcome import EXIT_ALL_FAILED, all_failed
+from nascomp.search.space.proxy_resolution import ProxyResolution, ProxyResolutionError
+from nascomp.search.space.search_space import load_space
 
 ENV = {"OMP_NUM_THREADS": "1", "COLUMNS": "160"}
 

@@ -25,7 +25,7 @@ PG_URL = f"postgresql+psycopg://u:{SECRET}@127.0.0.1:1/db"  # nothing listens on
 
 
 def _quiet():
-    from nascomp.search.report import Reporter
+    from nascomp.search.outputs.report import Reporter
 
     return Reporter(console=Console(file=open(os.devnull, "w"), width=160), bars=False)
 
@@ -83,7 +83,7 @@ def test_study_names_are_one_path_component(tmp_path, name):
 
 def test_check_study_name_refuses_control_characters():
     from nascomp.errors import SearchError
-    from nascomp.search.recipe import check_study_name
+    from nascomp.search.study_identity import check_study_name
 
     assert check_study_name("se_resnext-4GMACs-digits") == "se_resnext-4GMACs-digits"
     for bad in ("a\x00b", "tab\there", "x\n", "a/b", "a\\b", "..", ".", "", " "):
@@ -110,7 +110,7 @@ def test_a_storage_password_is_never_printed_or_written(tmp_path, command):
 def test_describe_storage_masks_like_sqlalchemy():
     from sqlalchemy.engine import make_url
 
-    from nascomp.search.storage import describe_storage, hide_password
+    from nascomp.search.workers.storage import describe_storage, hide_password
 
     for url in (PG_URL, "postgresql://u:p%40ss@h/db", "mysql+pymysql://root:x@h:3306/d"):
         assert describe_storage(url) == make_url(url).render_as_string(hide_password=True)
@@ -136,7 +136,7 @@ def test_a_raw_at_in_the_password_is_refused_without_printing_any_of_it(tmp_path
 
 def test_mask_credentials_masks_up_to_the_last_at():
     from nascomp._secrets import mask_credentials, raw_at_in_credentials
-    from nascomp.search.storage import describe_storage
+    from nascomp.search.workers.storage import describe_storage
 
     assert mask_credentials("at 'postgresql://nascomp:top@secret@127.0.0.1:5432/db' now") == (
         "at 'postgresql://nascomp:***@127.0.0.1:5432/db' now")
@@ -266,7 +266,7 @@ def test_never_pruned_at_the_last_epoch(tmp_path, monkeypatch, epochs):
 
 
 def test_pruned_points_are_drawn_apart_and_never_on_the_front():
-    from nascomp.search.outputs import history_figure, pareto_figure
+    from nascomp.search.outputs.study_files import history_figure, pareto_figure
 
     study = optuna.create_study(study_name="plots", directions=["maximize"])
     for macs, accuracy, state in ((100, 0.5, TrialState.COMPLETE), (200, 0.7, TrialState.COMPLETE),

@@ -10,8 +10,8 @@ from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 from rich.console import Console
 
-from nascomp.search import trials as attrs
-from nascomp.search.report import summary_table, trials_table
+from nascomp.search.trials import record as attrs
+from nascomp.search.outputs.report import summary_table, trials_table
 
 
 def _study() -> optuna.Study:

@@ -20,8 +20,8 @@ from sklearn.datasets import load_digits
 import nascomp
 from nascomp.errors import SearchError
 from nascomp.search import run_search
-from nascomp.search import trials as attrs
-from nascomp.search.report import Reporter
+from nascomp.search.trials import record as attrs
+from nascomp.search.outputs.report import Reporter
 
 from _search import one_thread, tiny_macs, tiny_recipe  # noqa: F401 (fixture)
 from _cli import assert_one_line_error, run_cli
@@ -61,7 +61,7 @@ def test_retrain_trains_best_and_baseline_and_writes_retrain_csv(tmp_path):
 
 
 def test_ctrl_c_during_retraining_stops_cleanly_with_the_search_written(tmp_path, monkeypatch):
-    import nascomp.search.retrain as retrain_module
+    import nascomp.search.outputs.retrain as retrain_module
 
     real = retrain_module.train_spec
 

@@ -12,8 +12,8 @@ import optuna.artifacts
 
 from _cli import run_cli
 from _search import write_tiny_space
-from nascomp.search.artifacts import ARTIFACT_DIR, STUDY_ARTIFACTS, attach_artifacts
-from nascomp.search.outputs import write_plots
+from nascomp.search.outputs.artifacts import ARTIFACT_DIR, STUDY_ARTIFACTS, attach_artifacts
+from nascomp.search.outputs.study_files import write_plots
 
 ENV = {"OMP_NUM_THREADS": "1", "COLUMNS": "160"}
 

@@ -10,14 +10,14 @@ import optuna
 import rich.console
 
 from nascomp.data import load_data
-from nascomp.search.report import Reporter
+from nascomp.search.outputs.report import Reporter
 
 from _search import one_thread, tiny_recipe  # noqa: F401 (fixture)
 
 
 def test_accuracy_se_everywhere(tmp_path):
     from nascomp.search import run_search
-    from nascomp.search.outputs import history_figure
+    from nascomp.search.outputs.study_files import history_figure
 
     buf = io.StringIO()
     recipe = tiny_recipe(tmp_path, trials=2, pruner="none")

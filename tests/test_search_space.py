@@ -8,8 +8,8 @@ import yaml
 import nascomp
 from nascomp.errors import SearchError, SpecError
 from nascomp.search import load_space, space_names
-from nascomp.search.sampler import BudgetSampler, minimize_cost
-from nascomp.search.census import take_census
+from nascomp.search.space.sampler import BudgetSampler, minimize_cost
+from nascomp.search.space.census import take_census
 from nascomp.errors import BudgetError
 
 from _search import TINY_BUDGET, TINY_FITTING, one_thread, tiny_macs, write_tiny_space  # noqa: F401 (fixture)
@@ -197,7 +197,7 @@ def test_recipe_errors(tmp_path):
 
 def test_dimension_types_describe_domains_as_stored_studies_do():
     """Study identities compare ``describe()`` text written by earlier versions: it must not change."""
-    from nascomp.search.space import Choice, IntRange
+    from nascomp.search.space.search_space import Choice, IntRange
 
     assert IntRange("d", 1, 4).describe() == "1..4"
     assert IntRange("d", 1, 7, 2).describe() == "1..7 step 2"

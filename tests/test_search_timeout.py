@@ -15,9 +15,9 @@ from rich.console import Console
 
 import nascomp.search.study as study_module
 from nascomp.search import run_search
-from nascomp.search import trials as attrs
-from nascomp.search.loop import Deadline
-from nascomp.search.report import Reporter
+from nascomp.search.trials import record as attrs
+from nascomp.search.trials.loop_inputs import Deadline
+from nascomp.search.outputs.report import Reporter
 from nascomp.train import FitResult, TrainingInterrupted
 
 from _search import one_thread, tiny_recipe  # noqa: F401 (fixture)

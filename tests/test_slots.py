@@ -1,4 +1,4 @@
-"""The slot rules of a shared study (nascomp.search.slots), driven by hand-made trials: no storage, no workers.
+"""The slot rules of a shared study (nascomp.search.workers.slots), driven by hand-made trials: no storage, no workers.
 
 Each scenario's expected sets are worked out by hand from the rules in the module docstring.
 """
@@ -8,8 +8,8 @@ from __future__ import annotations
 from optuna.distributions import IntDistribution
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
-from nascomp.search import trials as attrs
-from nascomp.search.slots import MAX_RETRY, StudySnapshot, counted, lost_numbers, slot_key
+from nascomp.search.trials import record as attrs
+from nascomp.search.workers.slots import MAX_RETRY, StudySnapshot, counted, lost_numbers, slot_key
 
 _DIST = {"depth": IntDistribution(1, 9)}
 

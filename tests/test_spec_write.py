@@ -16,8 +16,8 @@ import torch
 import torchvision
 
 import nascomp
-from nascomp.search.outputs import write_best_yaml
-from nascomp.search.space import load_space
+from nascomp.search.outputs.study_files import write_best_yaml
+from nascomp.search.space.search_space import load_space
 from nascomp.spec.write import plain, spec_mapping, spec_yaml
 from nascomp.train import RunConfig, train_spec
 

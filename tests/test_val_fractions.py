@@ -19,7 +19,7 @@ from torch import nn
 from nascomp.data import load_data
 from nascomp.errors import SearchError
 from nascomp.search import run_search
-from nascomp.search.report import Reporter
+from nascomp.search.outputs.report import Reporter
 from nascomp.train import TrainConfig, evaluate, fit
 
 from _search import one_thread, tiny_recipe  # noqa: F401 (fixture)

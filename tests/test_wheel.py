@@ -41,6 +41,14 @@ def test_wheel_contains_every_library(wheel: Path) -> None:
     assert "nascomp/cli/main.py" in names
 
 
+def test_wheel_contains_every_module_of_every_sub_package(wheel: Path) -> None:
+    """Sub-packages (nascomp/search/space/, nascomp/search/trials/, ...) ship with all their modules."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    in_repo = {p.relative_to(ROOT).as_posix() for p in (ROOT / "nascomp").rglob("*.py")}
+    assert {"nascomp/search/trials/trial_loop.py", "nascomp/search/space/__init__.py"} <= in_repo
+    assert in_repo <= names, f"missing from the wheel: {sorted(in_repo - names)}"
+
+
 def test_installed_wheel_runs_from_another_directory(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site packages"  # a path with a space
     subprocess.run(

@@ -11,10 +11,10 @@ import optuna
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from nascomp.search import trials as attrs
-from nascomp.search.slots import StudySnapshot
-from nascomp.search.slots import blocking_twins, rival_for_point
-from nascomp.search.workers import Coordinator
+from nascomp.search.trials import record as attrs
+from nascomp.search.workers.slots import StudySnapshot
+from nascomp.search.workers.slots import blocking_twins, rival_for_point
+from nascomp.search.workers.coordinator import Coordinator
 
 _SPACE = {"x": IntDistribution(0, 9)}
 

@@ -15,10 +15,10 @@ from rich.console import Console
 import nascomp.search.study as study_module
 from nascomp.errors import SearchError
 from nascomp.search import run_search
-from nascomp.search import trials as attrs
-from nascomp.search.recipe import upgrade_identity
-from nascomp.search.report import Reporter
-from nascomp.search.storage import open_storage
+from nascomp.search.trials import record as attrs
+from nascomp.search.study_identity import upgrade_identity
+from nascomp.search.outputs.report import Reporter
+from nascomp.search.workers.storage import open_storage
 
 from _fake_worker import start_worker, worker_env, write_grid_recipe
 from _search import one_thread, tiny_recipe  # noqa: F401 (fixture)

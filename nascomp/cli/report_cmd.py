@@ -26,9 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from nascomp.search.regenerate import load_search_study, regenerate_outputs
-    from nascomp.search.report import trials_table
-    from nascomp.search.workers import counted
+    from nascomp.search.outputs.regenerate import load_search_study, regenerate_outputs
+    from nascomp.search.outputs.report import trials_table
+    from nascomp.search.workers.coordinator import counted
 
     files = regenerate_outputs(args.storage, args.study_name, args.out)
     study, recipe, _, _ = load_search_study(args.storage, args.study_name)

@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nascomp.cost.budget import format_macs, parse_budget
-    from nascomp.search.space_points import scale
+    from nascomp.search.space.points import scale
 
     budget = parse_budget(args.budget)
     overrides = parse_overrides(args.set)

@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nascomp.search import load_recipe, run_search
-    from nascomp.search.report import Reporter
+    from nascomp.search.outputs.report import Reporter
 
     recipe = load_recipe(args.recipe).with_overrides(
         budget=args.budget, space=args.space, input_shape=args.input_shape, data=args.data, trials=args.trials, timeout=args.timeout,
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = run_search(recipe, reporter=Reporter(bars=args.progress))
     except Exception as exc:
-        from nascomp.search.storage import default_storage_url, disk_full_in_search
+        from nascomp.search.workers.storage import default_storage_url, disk_full_in_search
 
         out = recipe.resolved_out()
         full = disk_full_in_search(exc, recipe.storage or default_storage_url(out), out)
@@ -117,9 +117,9 @@ def run(args: argparse.Namespace) -> int:
     if args.check_fidelity:
         import optuna
 
-        from nascomp.search.fidelity import check_fidelity, describe
-        from nascomp.search.space import load_space
-        from nascomp.search.storage import open_storage
+        from nascomp.search.outputs.fidelity import check_fidelity, describe
+        from nascomp.search.space.search_space import load_space
+        from nascomp.search.workers.storage import open_storage
 
         study = optuna.load_study(study_name=result.study_name, storage=open_storage(result.storage))
         fidelity = check_fidelity(study, load_space(recipe.space), recipe, result.out, args.check_fidelity)

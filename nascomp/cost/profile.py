@@ -17,7 +17,7 @@ from typing import Any
 from nascomp._shape import format_shape
 from nascomp.cost.budget import format_macs
 from nascomp.graph.build import expand_spec
-from nascomp.graph.expand import Expansion, PrimNode, needed_nodes
+from nascomp.graph.expander import Expansion, PrimNode, needed_nodes
 from nascomp.spec.load import SpecSource, load_spec
 
 __all__ = ["Profile", "NodeCost", "profile", "MACS_CONVENTION"]

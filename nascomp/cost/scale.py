@@ -86,7 +86,7 @@ def resolve_net(net: SpecSource) -> tuple[dict[str, Any], Path | None, str]:
 
     Args:
         net: A :class:`Spec`, a spec mapping, a zoo name, a spec file or YAML text (search-space points are
-            resolved a layer up, by :func:`nascomp.search.space_points.scale`).
+            resolved a layer up, by :func:`nascomp.search.space.points.scale`).
 
     Raises:
         SpecError: the net cannot be read; :class:`~nascomp.errors.UnknownNetError` for a name that is neither a
@@ -137,7 +137,7 @@ def scale(net: SpecSource, budget: str | int | float, *, input_shape: tuple[int,
 
     Args:
         net: A zoo name, spec file, YAML text, :class:`Spec` or spec mapping. (:func:`nascomp.scale`, a layer up
-            in :mod:`nascomp.search.space_points`, also takes a search-space point: ``se_resnext`` for the
+            in :mod:`nascomp.search.space.points`, also takes a search-space point: ``se_resnext`` for the
             space's default architecture, ``se_resnext:resnext50_32x4d`` for a named point.)
         budget: MACs (``"1GFLOPs"`` = ``"1GMACs"`` = 1e9; FLOPs counted as MACs, the field's convention).
         input_shape: ``(C, H, W)`` to scale at, instead of the spec's (the data fixes it).

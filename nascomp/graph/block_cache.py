@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nascomp.graph.expansion import Expansion
+from nascomp.graph.expansion_tree import Expansion
 from nascomp.ops import Shape
 from nascomp.spec.model import BlockDef
 

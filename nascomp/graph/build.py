@@ -9,7 +9,7 @@ from typing import Any
 from torch import fx
 
 from nascomp.graph.compile import compile_expansion
-from nascomp.graph.expand import Expansion, expand_nodes
+from nascomp.graph.expander import Expansion, expand_nodes
 from nascomp.errors import SpecError
 from nascomp.spec.load import SpecSource, load_spec
 from nascomp.spec.model import Spec

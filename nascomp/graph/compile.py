@@ -1,4 +1,4 @@
-"""Compile an :class:`~nascomp.graph.expand.Expansion` into a ``torch.fx.GraphModule``.
+"""Compile an :class:`~nascomp.graph.expansion_tree.Expansion` into a ``torch.fx.GraphModule``.
 
 The generated ``forward`` is straight-line code (one statement per op, no interpretation of the graph per call),
 so the module works with ``torch.fx.symbolic_trace``, ``torch.compile`` and ``torch.onnx.export``. Module names
@@ -14,7 +14,7 @@ import operator
 
 from torch import fx, nn
 
-from nascomp.graph.expansion import Expansion, PrimNode, needed_nodes, qualify
+from nascomp.graph.expansion_tree import Expansion, PrimNode, needed_nodes, qualify
 
 __all__ = ["compile_expansion", "Scope"]
 

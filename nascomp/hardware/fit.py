@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import nnls
 
-from nascomp.graph.expansion import PrimNode
+from nascomp.graph.expansion_tree import PrimNode
 
 __all__ = ["CalibrationRow", "CalibrationFit", "fit_calibration", "split_by_class", "is_compute_op", "FIT_METHOD",
            "MIN_TWO_SCALE_NETS"]

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nascomp.graph.build import expand_spec
-from nascomp.graph.expand import INPUT, PrimNode
+from nascomp.graph.expander import INPUT, PrimNode
 from nascomp._units import format_bytes
 from nascomp.hardware.names import MEMORY_OPTIMIZERS
 from nascomp.spec.load import SpecSource, load_spec

@@ -24,7 +24,7 @@ from typing import Any
 
 from nascomp.cost.profile import profile
 from nascomp.graph.build import build
-from nascomp.graph.expansion import PrimNode, needed_nodes
+from nascomp.graph.expansion_tree import PrimNode, needed_nodes
 from nascomp.hardware.fit import FIT_METHOD, CalibrationRow, fit_calibration, split_by_class
 from nascomp.hardware.measure import LatencyMeasurement, measure_latency
 from nascomp.hardware.names import CACHE_ENV

@@ -27,7 +27,7 @@ from typing import Any
 from torch import fx, nn
 
 from nascomp._atomic import write_atomic
-from nascomp.graph.expansion import PrimNode
+from nascomp.graph.expansion_tree import PrimNode
 from nascomp.hardware.measure import make_inputs, measure_callable, prepare_module
 from nascomp.hardware.settings import LatencyError, LatencySettings
 from nascomp.ops import Shape

@@ -1,14 +1,22 @@
 """Study recipes: what to search (space, budget), on what data, with which schedule and sampler, for how long.
 
 A recipe is a YAML file in ``studies/`` (or anywhere); every field also has a ``nascomp search`` flag, and a flag
-wins over the file. ``studies/default.yaml`` is used when no recipe is named. Layout::
+wins over the file. ``studies/default.yaml`` is used when no recipe is named.
+
+One source of defaults: the defaults of the dataclasses below are the default recipe's values
+(``studies/default.yaml``; ``test_search_recipe_defaults.py`` holds them equal, field by field), so a key a recipe
+file leaves out takes the value the default study runs with. One exception keeps a schedule whole: a ``train:``
+section that sets ``epochs`` or ``data_fractions`` has no data or validation shares unless it sets them too (its
+epochs are full epochs, as the default recipe's shares fit its own three epochs only). Layout, with every default::
 
     space: se_resnext            # a built-in space name or a space file
     budget: 4GFLOPs              # hard limit on MACs (FLOPs are counted as MACs)
     input_shape: [3, 224, 224]   # the input the budget is measured at (and best.yaml declares)
-    data: {source: digits, image_size: 32, val_fraction: 0.2, max_images: null, split_seed: 0}
-    train: {epochs: 3, batch_size: 64, lr: 0.003, weight_decay: 0.0005, label_smoothing: 0.1, optimizer: adamw}
-    search: {sampler: tpe, pruner: median, objectives: [accuracy], trials: 16, timeout: 8m, seed: 0, census: 300,
+    data: {source: fashion-mnist, image_size: 28, val_fraction: 0.25, max_images: 6000, split_seed: 0}
+    train: {epochs: 3, data_fractions: [0.1111, 0.3333, 1.0], val_fractions: [0.3333, 1.0, 1.0], batch_size: 64,
+            lr: 0.003, weight_decay: 0.0005, label_smoothing: 0.1, optimizer: adamw, warmup_fraction: 0.25,
+            bn_recalibration_batches: 4}
+    search: {sampler: tpe, pruner: sha, objectives: [accuracy], trials: 24, timeout: 9m, seed: 0, census: 300,
              retrain_epochs: null}
     study_name: null             # default <space>-<budget>-<data kind>
     storage: null                # default sqlite in the output folder
@@ -24,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,54 +44,36 @@ from nascomp.errors import SearchError, SpecError
 from nascomp.hardware.budgets import format_ms, parse_latency_budget, parse_memory_budget
 from nascomp.registry import did_you_mean
 from nascomp.spec.parse import read_yaml_file
+from nascomp.search.recipe_values import parse_duration, parse_input_shape, parse_objectives
+from nascomp.search.study_identity import check_study_name, legacy_seed
 from nascomp.train import TrainConfig
 
-__all__ = ["Recipe", "DataConfig", "SearchConfig", "LatencyConfig", "load_recipe", "check_study_name", "recipe_names",
-           "parse_duration", "upgrade_identity", "legacy_seed", "SAMPLERS", "PRUNERS", "OBJECTIVES"]
+__all__ = ["Recipe", "DataConfig", "SearchConfig", "LatencyConfig", "default_train", "load_recipe", "recipe_names",
+           "SAMPLERS", "PRUNERS"]
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "sha", "hyperband", "none")
-OBJECTIVES = ("accuracy", "macs", "latency")
 
 _TOP_KEYS = ("doc", "space", "budget", "input_shape", "data", "train", "search", "study_name", "storage",
              "artifact_store", "out", "device", "latency_budget", "memory_budget", "latency")
-
-
-def parse_duration(value: Any) -> float | None:
-    """``"8m"``, ``"90s"``, ``"1h"``, ``"1h30m"`` or a number of seconds -> seconds; ``None``/``"none"`` -> None.
-
-    Raises:
-        SearchError: anything else.
-    """
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        text = str(value).strip().lower()
-        parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?:in)?)?\s*(?:(\d+(?:\.\d+)?)s?)?", text)
-        if not text or parts is None or not any(parts.groups()):
-            raise SearchError(f"cannot read duration '{value}': write seconds or e.g. '90s', '8m', '1h30m'")
-        h, m, s = (float(g) if g else 0.0 for g in parts.groups())
-        seconds = h * 3600 + m * 60 + s
-    if seconds <= 0:
-        raise SearchError(f"duration must be positive, got '{value}'")
-    return seconds
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Where trials get their images. ``image_size`` is the proxy training resolution (the budget is not).
 
+    The defaults are the default recipe's: Fashion-MNIST at its native 28x28, a stratified subset of 6,000 images
+    (``max_images``; ``None`` for all of them), a quarter of it held out for validation.
+
     ``split_seed`` seeds the validation split (and the ``max_images`` subsample). It belongs to the study: it is
     part of the recipe identity, so every worker of a study trains and ranks on the same split, whatever its own
     ``search.seed``. The test split never depends on it (it is fixed per data set by :mod:`nascomp.data`).
     """
 
-    source: str = "digits"
-    image_size: int = 32
-    val_fraction: float = 0.2
-    max_images: int | None = None
+    source: str = "fashion-mnist"
+    image_size: int = 28
+    val_fraction: float = 0.25
+    max_images: int | None = 6000
     split_seed: int = 0
 
 
@@ -94,14 +83,16 @@ class SearchConfig:
 
     Attributes:
         sampler: ``tpe`` (seeded; multivariate) or ``random``.
-        pruner: ``median`` (Optuna's MedianPruner: stop a trial whose epoch accuracy is below the median of earlier
-            trials at that epoch), ``sha`` (successive halving over the rungs of ``train.data_fractions``, see
-            :func:`nascomp.search.study.fidelity_steps`), ``hyperband`` or ``none``. Ignored with two objectives (Optuna cannot prune those).
+        pruner: ``sha`` (successive halving over the rungs of ``train.data_fractions``, see
+            :func:`nascomp.search.study.fidelity_steps`; the default), ``median`` (Optuna's MedianPruner: stop a
+            trial whose epoch accuracy is below the median of earlier trials at that epoch), ``hyperband`` or
+            ``none``. Ignored with two objectives (Optuna cannot prune those).
         objectives: ``[accuracy]``, or ``[accuracy, macs]`` or ``[accuracy, latency]`` for a Pareto front (maximize
             accuracy, minimize MACs or the measured latency at the recipe's ``latency`` settings).
         trials: Trials the study should hold in total (a rerun tops it up; it never adds this many more).
         timeout: Seconds; no trial starts that would likely end after it, and a trial still training when it
-            passes is stopped after the current step (recorded as interrupted, not counted). ``None`` for no limit.
+            passes is stopped after the current step (recorded as interrupted, not counted). ``None`` for no limit;
+            the default is 540 (``9m``).
         seed: This worker's seed: the sampler and every trial's initialisation and shuffling. Not part of the
             study's identity, so workers of one study may each run with their own (the data split is
             ``data.split_seed``).
@@ -112,10 +103,10 @@ class SearchConfig:
     """
 
     sampler: str = "tpe"
-    pruner: str = "median"
+    pruner: str = "sha"
     objectives: tuple[str, ...] = ("accuracy",)
-    trials: int = 16
-    timeout: float | None = None
+    trials: int = 24
+    timeout: float | None = 540.0
     seed: int = 0
     census: int = 300
     retrain_epochs: int | None = None
@@ -142,15 +133,24 @@ class LatencyConfig:
     threads: int = 1
 
 
+def default_train() -> TrainConfig:
+    """The default recipe's proxy schedule: :class:`~nascomp.train.TrainConfig`'s defaults (3 epochs, AdamW,
+    one-cycle, label smoothing 0.1, BN recalibration) with successive halving over data shares, eta 3: each rung
+    trains on a ninth, a third, then all of the train split, and validates on a third, then all of the validation
+    split (docs/search.md, "The proxy schedule")."""
+    return TrainConfig(data_fractions=(0.1111, 0.3333, 1.0), val_fractions=(0.3333, 1.0, 1.0))
+
+
 @dataclass(frozen=True)
 class Recipe:
-    """A full study recipe (see the module docstring for the YAML)."""
+    """A full study recipe (see the module docstring for the YAML). ``Recipe()`` is the default recipe,
+    ``studies/default.yaml``, field by field (``source``, the file it was read from, aside)."""
 
     space: str = "se_resnext"
     budget: int = 4_000_000_000
     input_shape: tuple[int, int, int] = (3, 224, 224)
     data: DataConfig = field(default_factory=DataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=default_train)
     search: SearchConfig = field(default_factory=SearchConfig)
     study_name: str | None = None
     storage: str | None = None
@@ -184,7 +184,7 @@ class Recipe:
 
         ``search.seed`` is not one of them (each worker may have its own, issue 11); the data split's seed is,
         as ``data.split_seed``. Studies created before that stored a top-level ``seed`` that seeded both; see
-        :func:`upgrade_identity`.
+        :func:`~nascomp.search.study_identity.upgrade_identity`.
         """
         identity = {
             "space": self.space,
@@ -203,9 +203,10 @@ class Recipe:
     def adopt_split_seed(self, stored: dict[str, Any]) -> "Recipe":
         """This recipe resuming a study whose stored identity is ``stored``.
 
-        A study created before ``data.split_seed`` existed (:func:`legacy_seed` ``S``) had its split seeded by its
-        one seed; a worker resuming it with ``search.seed == S`` (the old command line) takes ``split_seed = S`` so
-        that it sees the study's split. Any other recipe is returned unchanged (and the identity check decides).
+        A study created before ``data.split_seed`` existed (:func:`~nascomp.search.study_identity.legacy_seed`
+        ``S``) had its split seeded by its one seed; a worker resuming it with ``search.seed == S`` (the old command
+        line) takes ``split_seed = S`` so that it sees the study's split. Any other recipe is returned unchanged
+        (and the identity check decides).
         """
         seed = legacy_seed(stored)
         if seed is None or self.data.split_seed == seed or self.search.seed != seed:
@@ -225,7 +226,7 @@ class Recipe:
             if key == "budget":
                 top["budget"] = parse_budget(value)
             elif key == "input_shape":
-                top["input_shape"] = _shape(value)
+                top["input_shape"] = parse_input_shape(value)
             elif key == "latency_budget":
                 top["latency_budget"] = parse_latency_budget(value)
             elif key == "memory_budget":
@@ -245,7 +246,7 @@ class Recipe:
             elif key in ("trials", "seed", "census", "sampler", "pruner", "retrain_epochs"):
                 search[key] = value
             elif key == "objectives":
-                search["objectives"] = _objectives(value)
+                search["objectives"] = parse_objectives(value)
             else:
                 raise SearchError(f"unknown recipe override '{key}'")
         fractions = self.train.data_fractions
@@ -310,82 +311,6 @@ class Recipe:
             raise SearchError(f"latency.device must be cpu, cuda or cuda:N, got {lat.device!r}")
 
 
-def legacy_seed(stored: dict[str, Any]) -> int | None:
-    """The one ``seed`` of a study created before ``data.split_seed`` existed, or ``None`` for a newer study.
-
-    Such a study stored ``seed`` at the top level of its identity, and that seed fixed the data split as well as the
-    sampler and the initialisations.
-    """
-    if "seed" in stored and "split_seed" not in (stored.get("data") or {}):
-        return int(stored["seed"])
-    return None
-
-
-def upgrade_identity(stored: dict[str, Any]) -> dict[str, Any]:
-    """A stored recipe identity in today's form (see :meth:`Recipe.identity`), for comparison with a new one.
-
-    Studies created before BN recalibration (``train.bn_recalibration_batches``) get 0, and those created before
-    validation shares (``train.val_fractions``) ``None``: what they ran with.
-    Compatibility rule for studies created before workers had their own seeds: their top-level ``seed`` seeded the
-    validation split too, so it becomes ``data.split_seed``, and it stops being compared as a worker seed. A resume
-    of such a study with its old ``--seed S`` therefore still matches (the run takes ``split_seed = S`` from the
-    study, :meth:`Recipe.adopt_split_seed`), and sees exactly the split it saw before.
-
-    Example:
-        >>> upgrade_identity({"data": {"source": "digits"}, "seed": 3})
-        {'data': {'source': 'digits', 'split_seed': 3}}
-    """
-    upgraded = dict(stored)
-    if isinstance(upgraded.get("train"), dict) and "bn_recalibration_batches" not in upgraded["train"]:
-        # studies made before BN recalibration validated with the running statistics as trained
-        upgraded["train"] = {**upgraded["train"], "bn_recalibration_batches": 0}
-    if isinstance(upgraded.get("train"), dict) and "val_fractions" not in upgraded["train"]:
-        # studies made before validation shares validated on the whole split every epoch
-        upgraded["train"] = {**upgraded["train"], "val_fractions": None}
-    seed = legacy_seed(stored)
-    if seed is None:
-        return upgraded
-    upgraded.pop("seed")
-    upgraded["data"] = {**(stored.get("data") or {}), "split_seed": seed}
-    return upgraded
-
-
-def check_study_name(name: str) -> str:
-    """Return ``name`` if it can name a study: one path component (it names the output folder ``runs/<name>``).
-
-    Raises:
-        SearchError: empty, ``.`` or ``..``, or containing ``/``, ``\\`` or a NUL or other control character.
-    """
-    bad = ("/" in name or "\\" in name or name.strip() in ("", ".", "..")
-           or any(ord(c) < 32 or ord(c) == 127 for c in name))
-    if bad:
-        raise SearchError(
-            f"study name {name!r} is not allowed: a study name is one folder name (it names runs/<study-name>): "
-            f"not empty, not '.' or '..', no '/', '\\' or control characters; e.g. --study-name my-study"
-        )
-    return name
-
-
-def _shape(value: Any) -> tuple[int, int, int]:
-    """``"3x224x224"``, ``[3, 224, 224]`` -> ``(3, 224, 224)`` (:func:`nascomp._shape.as_input_shape`).
-
-    Raises:
-        SearchError: not three positive integers.
-    """
-    shape = as_input_shape(value)
-    if shape is None:
-        raise SearchError(f"input shape must be CxHxW of positive integers, e.g. 3x224x224; found {value!r}")
-    return shape
-
-
-def _objectives(value: Any) -> tuple[str, ...]:
-    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
-    if not items or items[0] != "accuracy" or any(v not in OBJECTIVES for v in items) or len(set(items)) != len(items) \
-            or len(items) > 2:
-        raise SearchError(f"objectives must be 'accuracy', 'accuracy,macs' or 'accuracy,latency', got {value!r}")
-    return tuple(items)
-
-
 def recipe_names() -> list[str]:
     """Names of the built-in recipes (``studies/*.yaml``)."""
     return library_names("studies")
@@ -422,7 +347,7 @@ def load_recipe(name_or_path: str | os.PathLike | None = None) -> Recipe:
         if "budget" in raw:
             kwargs["budget"] = parse_budget(raw["budget"])
         if "input_shape" in raw:
-            kwargs["input_shape"] = _shape(raw["input_shape"])
+            kwargs["input_shape"] = parse_input_shape(raw["input_shape"])
         if raw.get("latency_budget") is not None:
             kwargs["latency_budget"] = parse_latency_budget(raw["latency_budget"])
         if raw.get("memory_budget") is not None:
@@ -442,8 +367,14 @@ def load_recipe(name_or_path: str | os.PathLike | None = None) -> Recipe:
                 if "timeout" in values:
                     values["timeout"] = parse_duration(values["timeout"])
                 if "objectives" in values:
-                    values["objectives"] = _objectives(values["objectives"])
-            kwargs[key] = cls(**values)
+                    values["objectives"] = parse_objectives(values["objectives"])
+            if key == "train":
+                if "epochs" in values or "data_fractions" in values:  # its own schedule: no default shares
+                    values.setdefault("data_fractions", None)
+                    values.setdefault("val_fractions", None)
+                kwargs[key] = dataclasses.replace(default_train(), **values)
+            else:
+                kwargs[key] = cls(**values)
         recipe = Recipe(**kwargs)
         recipe.validate()
     except (TypeError, ValueError) as exc:

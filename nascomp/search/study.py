@@ -1,13 +1,14 @@
-"""The search loop: screen by analytic cost, train survivors on the proxy schedule, record everything in Optuna.
+"""Run a search: :func:`run_search`, the entry point, wires a recipe's parts together and runs the trial loop.
 
 Order of work, so that a bad input fails before anything is written: recipe -> output folder (created and checked
-writable) -> space -> data -> a resume with other settings refused -> census (a budget no point meets is a
-:class:`~nascomp.errors.BudgetError` here) -> storage -> trials.
+writable) -> space -> data -> a resume with other settings refused (:mod:`nascomp.search.resume`) -> census (a
+budget no point meets is a :class:`~nascomp.errors.BudgetError` here) -> storage -> trials
+(:class:`~nascomp.search.trials.trial_loop.SearchLoop`: screen by analytic cost, train the survivors on the proxy
+schedule, record everything in Optuna) -> outputs (:mod:`nascomp.search.outputs`).
 """
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -25,26 +26,28 @@ from nascomp.cost.budget import format_macs
 from nascomp.data import ImageData, load_data
 from nascomp.errors import SearchError
 from nascomp.graph.build import build
-from nascomp.search.artifact_store import (ArtifactLocation, check_library, check_study_store, open_artifact_store,
-                                           parse_artifact_store)
-from nascomp.search.artifacts import attach_artifacts
-from nascomp.search.census import Census, take_census
-from nascomp.search.handover import Handover, write_handover
-from nascomp.search.hardware_gate import check_feasible, describe_best, describe_budgets, make_hardware_gate
-from nascomp.search.outputs import best_trial, write_best_yaml, write_plots, write_trials_csv
-from nascomp.search.recipe import Recipe, upgrade_identity
-from nascomp.search.report import Reporter
-from nascomp.search.loop import Deadline, SearchLoop, Training
-from nascomp.search.outcome import EXIT_ALL_FAILED, all_failed
-from nascomp.search.proxy import ProxyResolution
-from nascomp.search.sampler import BudgetSampler
-from nascomp.search.schedule import Ladder
-from nascomp.search.states import SavedStates, default_store
-from nascomp.search.space import SearchSpace, load_space
-from nascomp.search.storage import default_storage_url, describe_storage, open_storage
-from nascomp.search.workers import Coordinator, counted
+from nascomp.search.workers.artifact_store import (ArtifactLocation, check_library, open_artifact_store,
+                                                   parse_artifact_store)
+from nascomp.search.outputs.artifacts import attach_artifacts
+from nascomp.search.space.census import Census, take_census
+from nascomp.search.outputs.handover import Handover, write_handover
+from nascomp.search.space.hardware_gate import check_feasible, describe_best, describe_budgets, make_hardware_gate
+from nascomp.search.outputs.study_files import best_trial, write_best_yaml, write_plots, write_trials_csv
+from nascomp.search.recipe import Recipe
+from nascomp.search.resume import check_resume, open_study, pauses_trials, resume_recipe
+from nascomp.search.outputs.report import Reporter
+from nascomp.search.trials.loop_inputs import Deadline, Training
+from nascomp.search.trials.trial_loop import SearchLoop
+from nascomp.search.trials.outcome import EXIT_ALL_FAILED, all_failed
+from nascomp.search.space.proxy_resolution import ProxyResolution
+from nascomp.search.space.sampler import BudgetSampler
+from nascomp.search.trials.schedule import Ladder
+from nascomp.search.trials.saved_states import SavedStates, default_store
+from nascomp.search.space.search_space import SearchSpace, load_space
+from nascomp.search.workers.storage import open_storage
+from nascomp.search.workers.coordinator import Coordinator, counted
 from nascomp.train import fit, steps_per_epoch
-from nascomp.search import trials as attrs
+from nascomp.search.trials import record as attrs
 
 __all__ = ["run_search", "SearchResult", "RECIPE_ATTR", "export_best", "fidelity_steps", "reduction_factor",
            "pauses_trials"]
@@ -67,13 +70,13 @@ class SearchResult:
         census: The pre-training census.
         interrupted: Ctrl-C or SIGTERM stopped the run (``stop_reason`` says which).
         exit_code: What the command should exit with: 0, 3 when every counted trial of the study failed
-            (:data:`~nascomp.search.outcome.EXIT_ALL_FAILED`), or 128 + the signal number after a stop (130, 143).
+            (:data:`~nascomp.search.trials.outcome.EXIT_ALL_FAILED`), or 128 + the signal number after a stop (130, 143).
         failure: Why the study has no result when every counted trial failed
-            (:func:`~nascomp.search.outcome.all_failed`), else ``None``.
+            (:func:`~nascomp.search.trials.outcome.all_failed`), else ``None``.
         files: Files written in ``out``.
         handover: ``baseline.yaml`` and the ``nascomp train`` commands for the winner and the baseline.
         retrained: With ``search.retrain_epochs``: the nets trained to the end after the search
-            (:class:`~nascomp.search.retrain.Retrained`, winner first; ``retrain.csv`` is in ``files``).
+            (:class:`~nascomp.search.outputs.retrain.Retrained`, winner first; ``retrain.csv`` is in ``files``).
     """
 
     study_name: str
@@ -136,16 +139,10 @@ def reduction_factor(fractions: tuple[float, ...] | None) -> int:
     return max(2, round(fractions[1] / fractions[0]))
 
 
-def pauses_trials(recipe: Recipe) -> bool:
-    """Whether the study pauses trials at rung boundaries (successive halving with saved states: the ``sha``
-    pruner, one objective, more than one epoch), and so keeps training states in its artifact store."""
-    return recipe.search.pruner == "sha" and not recipe.search.multi_objective and recipe.train.epochs > 1
-
-
 def _make_pruner(recipe: Recipe) -> optuna.pruners.BasePruner:
     if recipe.search.pruner == "median" and not recipe.search.multi_objective:
         return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-    # "sha": successive halving with pauses is the loop's scheduler (nascomp.search.schedule), not a pruner
+    # "sha": successive halving with pauses is the loop's scheduler (nascomp.search.trials.schedule), not a pruner
     if recipe.search.pruner == "hyperband" and not recipe.search.multi_objective:
         # as Optuna's docs set it up: the resource is what each report stands for (the rung's steps 1, 3, 9 with
         # data shares, else the epoch), its maximum the last one
@@ -153,113 +150,6 @@ def _make_pruner(recipe: Recipe) -> optuna.pruners.BasePruner:
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(steps[-1], 1),
                                               reduction_factor=reduction_factor(recipe.train.data_fractions))
     return optuna.pruners.NopPruner()
-
-
-def _identity(recipe: Recipe, space: SearchSpace, num_classes: int) -> dict[str, Any]:
-    domains = {name: dim.describe() for name, dim in space.dimensions.items()}  # fixed per name in a study
-    # through JSON, as stored: tuples (train.data_fractions) compare equal to the lists read back on a resume
-    return json.loads(json.dumps({**recipe.identity(), "num_classes": num_classes, "dimensions": domains}))
-
-
-def _stored_identity(existing: optuna.Study, url: str) -> dict[str, Any]:
-    """The recipe identity a study was created with (waiting briefly for a worker that created it a moment ago)."""
-    stored = existing.user_attrs.get(RECIPE_ATTR)
-    for _ in range(20):  # a worker that created the study a moment ago writes the recipe right after
-        if stored is not None or existing.trials:
-            break
-        time.sleep(0.25)
-        stored = existing.user_attrs.get(RECIPE_ATTR)
-    if stored is None:
-        raise SearchError(f"study '{existing.study_name}' in {describe_storage(url)} was not created by nascomp "
-                          f"search; pick another --study-name")
-    return json.loads(stored)
-
-
-def _check_identity(existing: optuna.Study, identity: dict[str, Any], url: str) -> None:
-    """A resumed study must have been made by the same recipe identity.
-
-    The stored identity is compared in today's form (:func:`~nascomp.search.recipe.upgrade_identity`): a study
-    created before workers had their own seeds stored one top-level ``seed``; it is compared as the study's
-    ``data.split_seed`` (the one thing it fixed for the whole study), and a worker's ``search.seed`` is never
-    compared.
-    """
-    name = existing.study_name
-    stored = upgrade_identity(_stored_identity(existing, url))
-    diff = [k for k in identity if stored.get(k) != identity[k]]
-    if diff:
-        k = diff[0]
-        hint = ""
-        if k == "data" and (stored.get(k) or {}).get("split_seed") != identity[k].get("split_seed"):
-            hint = (f" (its validation split was made with split_seed {stored[k].get('split_seed')}: all workers of a "
-                    f"study use the study's split; set --split-seed to match)")
-        raise SearchError(
-            f"study '{name}' in {describe_storage(url)} was run with {k}={stored.get(k)!r}, this run asks "
-            f"{k}={identity[k]!r}{hint}; resume with the same settings, or start a new study with --study-name or "
-            f"--out"
-        )
-
-
-def _existing_study(recipe: Recipe, out: Path) -> tuple[optuna.Study | None, str]:
-    """The study a run would resume (or ``None``) and its storage URL. Creates nothing: the default SQLite file is
-    only opened when it exists already."""
-    url = recipe.storage or default_storage_url(out)
-    if not recipe.storage and not (out / "study.db").is_file():
-        return None, url
-    try:
-        return optuna.load_study(study_name=recipe.resolved_study_name(), storage=open_storage(url)), url
-    except KeyError:
-        return None, url
-
-
-def _resume_recipe(recipe: Recipe, out: Path) -> Recipe:
-    """The recipe this run uses: a study created before ``data.split_seed`` existed keeps its split for a worker
-    started with its old seed (:meth:`Recipe.adopt_split_seed`). Read before the data is split."""
-    existing, url = _existing_study(recipe, out)
-    if existing is None:
-        return recipe
-    return recipe.adopt_split_seed(_stored_identity(existing, url))
-
-
-def _check_resume(recipe: Recipe, space: SearchSpace, out: Path, num_classes: int,
-                  artifacts: ArtifactLocation) -> None:
-    """Refuse a resume whose recipe (or artifact store, for a study that pauses trials) differs from the stored
-    study's, before the census is taken and printed."""
-    existing, url = _existing_study(recipe, out)
-    if existing is not None:
-        _check_identity(existing, _identity(recipe, space, num_classes), url)
-        if pauses_trials(recipe):
-            check_study_store(existing, artifacts, describe_storage(url), record=False)
-
-
-def _open_study(recipe: Recipe, space: SearchSpace, sampler, pruner, out: Path, num_classes: int,
-                artifacts: ArtifactLocation):
-    """Create or resume the study; a resumed study must have been made by the same recipe identity, and a study
-    that pauses trials records its artifact store (every worker must use that one)."""
-    url = recipe.storage or default_storage_url(out)
-    storage = open_storage(url)
-    name = recipe.resolved_study_name()
-    directions = ["maximize", "minimize"] if recipe.search.multi_objective else ["maximize"]
-    identity = _identity(recipe, space, num_classes)
-    try:
-        existing = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
-    except KeyError:
-        existing = None
-    if existing is None:
-        try:
-            study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
-                                        directions=directions)
-        except optuna.exceptions.DuplicatedStudyError:  # another worker created it a moment ago
-            existing = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
-        else:
-            study.set_user_attr(RECIPE_ATTR, json.dumps(identity))
-            study.set_user_attr(attrs.STUDY_SPACE_FILE, str(space.source) if space.source else space.name)
-            if pauses_trials(recipe):
-                check_study_store(study, artifacts, describe_storage(url))
-            return study, url
-    _check_identity(existing, identity, url)
-    if pauses_trials(recipe):
-        check_study_store(existing, artifacts, describe_storage(url))
-    return existing, url
 
 
 def export_best(study: optuna.Study, space: SearchSpace, recipe: Recipe, num_classes: int,
@@ -349,13 +239,13 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
             open_storage(recipe.storage)
         artifacts = parse_artifact_store(recipe.artifact_store, out)  # so does a bad --artifact-store
         check_library(artifacts)
-        recipe = _resume_recipe(recipe, out)  # an older study keeps its split (see Recipe.adopt_split_seed)
+        recipe = resume_recipe(recipe, out)  # an older study keeps its split (see Recipe.adopt_split_seed)
         data = load_data(recipe.data.source, image_size=recipe.data.image_size, channels=channels,
                          val_fraction=recipe.data.val_fraction, seed=recipe.data.split_seed,
                          max_images=recipe.data.max_images)
         num_classes = data.num_classes
         budget = recipe.budget
-        _check_resume(recipe, space, out, num_classes, artifacts)  # other settings fail before the census
+        check_resume(recipe, space, out, num_classes, artifacts)  # other settings fail before the census
 
         proxy = ProxyResolution(space, channels, recipe.data.image_size, num_classes)
 
@@ -386,7 +276,7 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
                 store_folder = Path(artifacts.where)
                 store_created = missing_root(store_folder)
             store = open_artifact_store(artifacts)
-        study, url = _open_study(recipe, space, sampler, _make_pruner(recipe), out, num_classes, artifacts)
+        study, url = open_study(recipe, space, sampler, _make_pruner(recipe), out, num_classes, artifacts)
     except BaseException:
         if store_folder is not None:
             remove_empty_dirs(store_folder, store_created)
@@ -422,7 +312,7 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     reporter.summary(study, space, recipe, result)
     # the search's outputs are written: a stop here loses nothing; a study with no result has nothing to retrain
     if recipe.search.retrain_epochs and not stop.set and result.failure is None:
-        from nascomp.search.retrain import retrain_handover
+        from nascomp.search.outputs.retrain import retrain_handover
 
         result.retrained, path = retrain_handover(result.handover, recipe, out, stop=stop, console=reporter.console,
                                                   bars=reporter.bars)

@@ -1,7 +1,7 @@
 """Turn YAML (already loaded safely) into typed records: specs, nodes and block definitions.
 
 Only structure is checked here (required keys, key types, unknown keys); shapes, parameter values and references
-are checked when the graph is expanded (:mod:`nascomp.graph.expand`), still before any module is built.
+are checked when the graph is expanded (:mod:`nascomp.graph.expander`), still before any module is built.
 """
 
 from __future__ import annotations

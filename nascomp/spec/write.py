@@ -1,7 +1,7 @@
 """The one spec writer: a spec mapping back to YAML text that rebuilds to the same net.
 
 Every spec nascomp writes (a search's ``best.yaml`` and ``baseline.yaml``, :meth:`SearchSpace.export
-<nascomp.search.space.SearchSpace.export>`, a training run's ``spec.yaml``, ``nascomp scale``) goes through
+<nascomp.search.space.search_space.SearchSpace.export>`, a training run's ``spec.yaml``, ``nascomp scale``) goes through
 :func:`spec_mapping` and :func:`spec_yaml`, so they agree on three things:
 
 - plain values: dicts, lists and scalars only (the loader's line-tracking mappings become plain dicts);

@@ -13,7 +13,7 @@ weights_only=True)`` accepts), so a file from another worker is never unpickled 
   ``losses`` (validation accuracy and loss of the finished epochs), ``total_steps`` and ``epochs`` of the schedule
   (a state from another schedule is refused).
 
-The search keeps states in Optuna's artifact store (:mod:`nascomp.search.states`); ``nascomp train`` has its own
+The search keeps states in Optuna's artifact store (:mod:`nascomp.search.trials.saved_states`); ``nascomp train`` has its own
 per-epoch checkpoint (:mod:`nascomp.train.checkpoint`), which it turns into such a state to resume.
 """
 

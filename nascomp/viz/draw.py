@@ -25,7 +25,7 @@ from nascomp._shape import format_shape
 from nascomp.cost.budget import format_macs
 from nascomp.cost.profile import Profile, profile
 from nascomp.errors import NascompError
-from nascomp.graph.expansion import INPUT, Expansion, PrimNode, Sub, qualify
+from nascomp.graph.expansion_tree import INPUT, Expansion, PrimNode, Sub, qualify
 from nascomp.spec.load import SpecSource
 
 __all__ = ["to_graph", "draw", "FORMATS", "INPUT_NODE", "OUTPUT_NODE", "dot_available", "INSTALL_HINT"]

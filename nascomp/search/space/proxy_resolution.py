@@ -4,7 +4,7 @@ The budget is measured at the recipe's ``input_shape`` (3x224x224 by default), b
 resolution (``data.image_size``, 28x28 by default). A space whose stem and stages downsample more than the proxy
 image allows (DenseNet: a 7x7/2 stem, a 3x3/2 max-pool and three transitions take 28 to 0) is valid at 224 and
 cannot be built at 28. So every candidate is also shape-checked at the proxy resolution -- the same analytic
-shape and cost inference as the budget's (:meth:`~nascomp.search.space.SearchSpace.cost`, memoized, about a
+shape and cost inference as the budget's (:meth:`~nascomp.search.space.search_space.SearchSpace.cost`, memoized, about a
 millisecond), no weights -- in the census, in the budget sampler and in the loop's gate; and a space no point of
 which trains there is refused before anything is written, with the node and the smallest image size that works
 (:meth:`ProxyResolution.smallest_size`: image sizes tried upward with that same inference, not guessed).
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nascomp.errors import SearchError, SpecError
-from nascomp.search.space import SearchSpace, point_key
+from nascomp.search.space.search_space import SearchSpace, point_key
 
 __all__ = ["ProxyResolution", "ProxyResolutionError", "SIZE_LIMIT", "CHECKED_POINTS"]
 
@@ -44,7 +44,7 @@ class ProxyResolution:
         num_classes: The data's classes.
 
     Example:
-        >>> from nascomp.search.space import load_space
+        >>> from nascomp.search.space.search_space import load_space
         >>> space = load_space("densenet")
         >>> proxy = ProxyResolution(space, channels=3, image_size=28, num_classes=10)
         >>> proxy.works(space.points["densenet121"]), proxy.smallest_size([space.points["densenet121"]])

@@ -16,11 +16,12 @@ import optuna
 
 from nascomp._atomic import missing_root, prepare_out_dir, remove_empty_dirs
 from nascomp.errors import SearchError
-from nascomp.search import trials as attrs
-from nascomp.search.outputs import write_plots, write_trials_csv
-from nascomp.search.recipe import DataConfig, LatencyConfig, Recipe, SearchConfig, check_study_name, upgrade_identity
-from nascomp.search.space import SearchSpace, load_space
-from nascomp.search.storage import describe_storage, open_storage
+from nascomp.search.trials import record as attrs
+from nascomp.search.outputs.study_files import write_plots, write_trials_csv
+from nascomp.search.recipe import DataConfig, LatencyConfig, Recipe, SearchConfig
+from nascomp.search.study_identity import check_study_name, upgrade_identity
+from nascomp.search.space.search_space import SearchSpace, load_space
+from nascomp.search.workers.storage import describe_storage, open_storage
 from nascomp.train import TrainConfig
 
 __all__ = ["regenerate_outputs", "load_search_study"]

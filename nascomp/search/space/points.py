@@ -16,7 +16,7 @@ from typing import Any
 from nascomp.cost.scale import ScaleResult
 from nascomp.cost.scale import scale as scale_spec
 from nascomp.errors import SearchError, UnknownNetError
-from nascomp.search.space import SearchSpace, load_space, space_names
+from nascomp.search.space.search_space import SearchSpace, load_space, space_names
 from nascomp.spec.load import SpecSource
 
 __all__ = ["scale", "space_point", "resolve_space_net"]

@@ -78,7 +78,7 @@ RETRY_HISTORY = "retry_history"
 #: Successive halving paused the trial after this rung (0-based epoch; -1: during rung 0, by a signal): its
 #: training state is saved (:data:`STATE_ARTIFACT`) and a later promotion resumes it. Set on a ``PRUNED`` trial.
 PAUSED_AT = "paused_at_rung"
-#: Optuna artifact id of the paused trial's saved training state (:mod:`nascomp.search.states`).
+#: Optuna artifact id of the paused trial's saved training state (:mod:`nascomp.search.trials.saved_states`).
 STATE_ARTIFACT = "state_artifact"
 #: A promotion: this trial resumes the saved state of the paused trial with this number (same point).
 RESUMES = "resumes"
@@ -195,7 +195,7 @@ def record_cost(trial: optuna.Trial, *, macs: int, params: int) -> None:
 
 def record_draws(trial: optuna.Trial, *, draws: int, over_budget: int = 0, duplicates: int = 0, invalid: int = 0,
                  repaired: bool = False) -> None:
-    """Store what screening cost this trial's point (see :class:`nascomp.search.sampler.DrawStats`)."""
+    """Store what screening cost this trial's point (see :class:`nascomp.search.space.sampler.DrawStats`)."""
     trial.set_user_attr(DRAWS, int(draws))
     if over_budget or duplicates or invalid:
         trial.set_user_attr(SCREENED_OUT, {"over_budget": over_budget, "duplicates": duplicates, "invalid": invalid})

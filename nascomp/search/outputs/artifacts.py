@@ -3,7 +3,7 @@
 ``optuna-dashboard sqlite:///runs/<study>/study.db --artifact-dir runs/<study>/artifacts`` lists every trial with
 its params and attributes, and, on the study's page, the files attached here: ``best.yaml``, ``history.png`` and
 ``pareto.png``. They are uploaded with :func:`optuna.artifacts.upload_artifact` to the study's artifact store
-(:mod:`nascomp.search.artifact_store`: by default a :class:`optuna.artifacts.FileSystemArtifactStore` in
+(:mod:`nascomp.search.workers.artifact_store`: by default a :class:`optuna.artifacts.FileSystemArtifactStore` in
 ``<out>/artifacts``, beside the default ``study.db``; ``--artifact-store`` names another), once,
 at the end of a run, and only when their content changed since the last upload: the study's user attribute
 ``nascomp_artifacts`` maps each file name to the SHA-256 and artifact id of its last upload, so rerunning or

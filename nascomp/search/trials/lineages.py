@@ -4,7 +4,7 @@ Under successive halving with pauses an architecture may be trained by several O
 trial trains rung 0 and is paused (``PRUNED`` with ``paused_at_rung`` and its saved state), a promotion is a new
 trial with the same point that resumes the state (``resumes``, ``lineage``), and so on to the last rung. A worker
 killed meanwhile leaves a ``FAIL`` trial that Optuna's retry callback re-queues with the same attributes.
-:func:`candidates_of` folds these into :class:`~nascomp.search.schedule.Candidate` values: the accuracies of every
+:func:`candidates_of` folds these into :class:`~nascomp.search.trials.schedule.Candidate` values: the accuracies of every
 rung the lineage finished, and its status, read from its latest trial.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Collection, Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
-from nascomp.search import trials as attrs
-from nascomp.search.schedule import Candidate, Status
+from nascomp.search.trials import record as attrs
+from nascomp.search.trials.schedule import Candidate, Status
 
 __all__ = ["candidates_of", "latest_trials", "stopped_lineages"]
 
@@ -51,7 +51,7 @@ def candidates_of(trials: Sequence[FrozenTrial], *, stopped: Collection[int] = (
         trials: Every trial, in number order (``study.get_trials(deepcopy=False)``).
         stopped: Lineages finally pruned (:func:`stopped_lineages`).
         lost: Numbers of trials lost with a dead worker whose retry is pending or queued
-            (:attr:`nascomp.search.slots.StudySnapshot.lost`): the lineage is still running.
+            (:attr:`nascomp.search.workers.slots.StudySnapshot.lost`): the lineage is still running.
 
     Returns:
         One candidate per lineage, in lineage order. ``values`` merges the rung accuracies of all the lineage's

@@ -3,7 +3,7 @@
 Start the same ``nascomp search --storage URL --study-name NAME --trials T`` on W processes or machines and they
 share one study. Three guarantees, each enforced through the storage alone (no worker talks to another, no extra
 service, public Optuna API only). The bookkeeping (which trials count, which were lost, which hold a slot) is a set
-of pure functions of one snapshot of the study's trials, in :mod:`nascomp.search.slots`; this module does the I/O:
+of pure functions of one snapshot of the study's trials, in :mod:`nascomp.search.workers.slots`; this module does the I/O:
 
 **Exactly T.** A trial *claims a slot* from the moment it exists (``RUNNING``/``WAITING``) until it ends; a finished
 trial keeps its slot if it *counts* (:func:`counted`). Before asking for a trial, a worker waits while the claims
@@ -26,7 +26,7 @@ the budget sampler was still drawing its point: seconds on a busy machine); such
 ever. Here a trial that never beat is stale too.
 
 **Not trained twice.** The budget sampler skips points the study has a result for
-(:func:`nascomp.search.sampler.evaluated_points`), which two workers drawing the same point at the same moment both
+(:func:`nascomp.search.space.sampler.evaluated_points`), which two workers drawing the same point at the same moment both
 pass (workers started with the same ``--seed`` draw the same points in lockstep). So right after the draw, before
 any parameter is stored, a trial publishes its point (user attribute ``nascomp_point``), looks for a running trial
 with the same point that is earlier in slot order or already confirmed, confirms (``nascomp_point_confirmed``),
@@ -44,7 +44,7 @@ by a killed run (``kill -9``, out of memory) is failed and retried at once when 
 for the grace period; the one exception is a trial whose worker, on this machine, is still alive. On shared storages
 the heartbeat decides, and the worker says how long that takes.
 
-A lost trial records no reason of its own (it could not); :func:`~nascomp.search.slots.lost_reason` words one for
+A lost trial records no reason of its own (it could not); :func:`~nascomp.search.workers.slots.lost_reason` words one for
 ``trials.csv``.
 """
 
@@ -64,8 +64,8 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from nascomp.errors import SearchError
-from nascomp.search import trials as attrs
-from nascomp.search.slots import (MAX_RETRY, StudySnapshot, blocking_twins, counted, jsonable_point, lost_numbers,
+from nascomp.search.trials import record as attrs
+from nascomp.search.workers.slots import (MAX_RETRY, StudySnapshot, blocking_twins, counted, jsonable_point, lost_numbers,
                                   lost_reason, rival_for_point, slot_key)
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Before any training: what the space holds under the budget (of N uniformly sampled points, how many fit, and
 their cost spread), and a clear error when no point of the space can meet the budget, or when none can be built at
-the proxy resolution the trials train at (:mod:`nascomp.search.proxy`)."""
+the proxy resolution the trials train at (:mod:`nascomp.search.space.proxy_resolution`)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import numpy as np
 
 from nascomp.cost.budget import format_macs
 from nascomp.errors import BudgetError, SpecError
-from nascomp.search.proxy import ProxyResolution, ProxyResolutionError
-from nascomp.search.sampler import minimize_cost
-from nascomp.search.space import SearchSpace
+from nascomp.search.space.proxy_resolution import ProxyResolution, ProxyResolutionError
+from nascomp.search.space.sampler import minimize_cost
+from nascomp.search.space.search_space import SearchSpace
 
 __all__ = ["Census", "take_census"]
 

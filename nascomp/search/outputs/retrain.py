@@ -1,6 +1,6 @@
 """``nascomp search --retrain-epochs N``: after the search, train the winner and the baseline to the same schedule.
 
-The hand-over (:mod:`nascomp.search.handover`) names two specs: ``best.yaml`` (the winner, chosen on the proxy)
+The hand-over (:mod:`nascomp.search.outputs.handover`) names two specs: ``best.yaml`` (the winner, chosen on the proxy)
 and ``baseline.yaml`` (the space's default architecture scaled to the same budget). With ``retrain_epochs`` set,
 both are trained here by :func:`nascomp.train.train_spec`, exactly as the printed ``nascomp train`` commands would
 (same data source, ``nascomp train``'s default schedule, ``--epochs N``), into ``<out>/train-best`` and
@@ -55,7 +55,7 @@ def retrain_handover(handover, recipe, out: Path, *, stop: StopFlag, console, ba
     """Train ``best.yaml`` and ``baseline.yaml`` for ``recipe.search.retrain_epochs`` epochs; print and write them.
 
     Args:
-        handover: The search's :class:`~nascomp.search.handover.Handover` (``baseline`` may be ``None``).
+        handover: The search's :class:`~nascomp.search.outputs.handover.Handover` (``baseline`` may be ``None``).
         recipe: The study's recipe (data source, device, ``search.retrain_epochs``).
         out: The study's output folder (``best.yaml`` is there when the search has a winner).
         stop: The run's stop flag; when it is set, training stops after the current step and nothing more runs.

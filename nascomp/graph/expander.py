@@ -6,20 +6,21 @@ declaration, infers each node's output shape with the op's shape rule and costs 
 Nothing is allocated and nothing runs. Block instances are memoised in a :class:`~nascomp.graph.block_cache.BlockCache`
 by (block, parameters, input shape).
 
-The result is an :class:`~nascomp.graph.expansion.Expansion` (records in :mod:`nascomp.graph.expansion`). Each
-step returns what it adds to its scope (a :class:`Placed`): the items and the reference of its output.
+The result is an :class:`~nascomp.graph.expansion_tree.Expansion` (records in :mod:`nascomp.graph.expansion_tree`).
+Each step returns what it adds to its scope (a :class:`~nascomp.graph.expansion_scope.Placed`): the items and the
+reference of its output.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import networkx as nx
 
 from nascomp.errors import RegistryError, SpecError
 from nascomp.graph.block_cache import BLOCK_CACHE, BlockCache
-from nascomp.graph.expansion import INPUT, Expansion, PrimNode, Sub, Totals, count_ops, needed_nodes, qualify
+from nascomp.graph.expansion_scope import Frame, Placed, Tensor, shape_vars
+from nascomp.graph.expansion_tree import INPUT, Expansion, PrimNode, Sub, Totals, count_ops, needed_nodes, qualify
 from nascomp.ops import OPS, Op, OpError, Shape
 from nascomp.registry import did_you_mean
 from nascomp.spec.expr import ExprError, is_expr
@@ -27,7 +28,7 @@ from nascomp.spec.library import BlockLibrary
 from nascomp.spec.model import BlockDef, NodeSpec, RepeatSpec
 from nascomp.spec.params import UNCHECKED, ParamDecl, ParamError
 
-__all__ = ["INPUT", "PrimNode", "Sub", "Expansion", "Totals", "expand_nodes", "Frame", "needed_nodes", "qualify",
+__all__ = ["INPUT", "PrimNode", "Sub", "Expansion", "Totals", "expand_nodes", "needed_nodes", "qualify",
            "MAX_OPS", "MAX_REPEAT", "MAX_BLOCK_DEPTH"]
 
 MAX_REPEAT = 10_000  # copies of one repeated node; far above any real net, low enough to fail fast on a typo
@@ -36,45 +37,6 @@ MAX_BLOCK_DEPTH = 50  # nested block instances; deeper is a runaway recursion (P
 # repeats multiply through nested blocks, so each scope counts as it goes and stops at this many, before building.
 MAX_OPS = 100_000
 
-
-class Tensor(NamedTuple):
-    """A value inside a scope: the relative name of its producer (or :data:`INPUT`) and its shape."""
-
-    ref: str
-    shape: Shape
-
-
-class Placed(NamedTuple):
-    """What expanding one node adds to its scope: new items, and the value that stands for the node's output."""
-
-    items: tuple[PrimNode | Sub, ...]
-    out: Tensor
-
-
-@dataclass(frozen=True)
-class Frame:
-    """Where the expansion is: the qualified path and the outermost (user-facing) file and line."""
-
-    path: str
-    file: str | None
-    line: int | None
-    block: str | None = None
-
-    def child(self, node_id: str) -> "Frame":
-        return Frame(f"{self.path}.{node_id}" if self.path else node_id, self.file, self.line, self.block)
-
-    def sibling(self, node_id: str) -> "Frame":
-        """The frame of ``node_id`` in the same scope as this one (a flat copy of a repeated node)."""
-        parent = self.path.rsplit(".", 1)[0] if "." in self.path else ""
-        return Frame(parent, self.file, self.line, self.block).child(node_id)
-
-
-def _shape_vars(shape: Shape) -> dict[str, Any]:
-    names: dict[str, Any] = {"in_channels": shape[0], "in_shape": list(shape)}
-    if len(shape) == 3:
-        names["in_height"] = shape[1]
-        names["in_width"] = shape[2]
-    return names
 
 
 class _Expander:
@@ -318,7 +280,7 @@ class _Expander:
         if node_type == "group":
             if len(refs) != 1:
                 raise self.error("a group takes exactly one input", node, frame, "inputs")
-            group_names = {**names, **_shape_vars(refs[0].shape)}
+            group_names = {**names, **shape_vars(refs[0].shape)}
             expansion = self.expand_scope(node.nodes, node.output, refs[0].shape, group_names, frame, node)
             return _place(name, "group", expansion, refs[0])
         if node_type in OPS:
@@ -343,7 +305,7 @@ class _Expander:
         )
 
     def expand_block(self, block: BlockDef, params: dict[str, Any], in_shape: Shape, node: NodeSpec, frame: Frame) -> Expansion:
-        names: dict[str, Any] = {**params, **_shape_vars(in_shape)}
+        names: dict[str, Any] = {**params, **shape_vars(in_shape)}
         if frame.block is None:  # entering a block from the user's spec: remember the call site
             inner = Frame(frame.path, node.file, node.line, block.name)
         else:
@@ -392,7 +354,7 @@ def expand_nodes(
     expander = _Expander(library, BLOCK_CACHE if cache is None else cache)
     try:
         return expander.expand_scope(
-            nodes, output, tuple(input_shape), {**names, **_shape_vars(tuple(input_shape))}, Frame("", file, None),
+            nodes, output, tuple(input_shape), {**names, **shape_vars(tuple(input_shape))}, Frame("", file, None),
             aux_outputs=aux_outputs,
         )
     except RegistryError as exc:

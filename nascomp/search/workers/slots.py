@@ -1,11 +1,11 @@
 """Slot bookkeeping of a shared study, as pure functions of one snapshot of its trials.
 
-The worker coordinator (:mod:`nascomp.search.workers`) reads the study once per poll into a :class:`StudySnapshot`
+The worker coordinator (:mod:`nascomp.search.workers.coordinator`) reads the study once per poll into a :class:`StudySnapshot`
 and decides from it alone: which trials count, which were lost with a dead worker, which hold a slot, how many
 slots are ahead of a new trial. Every rule here is a function of the trials' states and attributes, so unit tests
 drive it with :func:`optuna.trial.create_trial` and no storage; each snapshot costs O(number of trials).
 
-The rules (see the module docstring of :mod:`nascomp.search.workers` for why):
+The rules (see the module docstring of :mod:`nascomp.search.workers.coordinator` for why):
 
 - **lost**: a ``FAIL`` trial that a heartbeat watcher failed (its worker died): it has no recorded ``reason``
   and its retries are not used up (:data:`MAX_RETRY`), or a retry of it exists.
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-from nascomp.search import trials as attrs
-from nascomp.search.trials import TrialRecord, retry_history
+from nascomp.search.trials import record as attrs
+from nascomp.search.trials.record import TrialRecord, retry_history
 
 __all__ = ["StudySnapshot", "MAX_RETRY", "slot_key", "lost_numbers", "lost_reason", "counted", "rival_for_point",
            "blocking_twins", "jsonable_point", "rival_promotion"]

@@ -23,10 +23,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nascomp._atomic import write_atomic
 from nascomp.errors import SearchError
-from nascomp.search import trials as attrs
-from nascomp.search.outputs import write_best_yaml
+from nascomp.search.trials import record as attrs
+from nascomp.search.outputs.study_files import write_best_yaml
 from nascomp.search.recipe import Recipe
-from nascomp.search.space import SearchSpace
+from nascomp.search.space.search_space import SearchSpace
 
 __all__ = ["FIDELITY_SCHEDULE", "FidelityRow", "FidelityResult", "pick_trials", "check_fidelity",
            "FIDELITY_COLUMNS"]

@@ -24,9 +24,9 @@ from rich.table import Table
 
 from nascomp._console import make_console
 from nascomp.cost.budget import format_macs
-from nascomp.search.outputs import best_trial, trial_accuracy
-from nascomp.search import trials as attrs
-from nascomp.search.lineages import latest_trials, stopped_lineages
+from nascomp.search.outputs.study_files import best_trial, trial_accuracy
+from nascomp.search.trials import record as attrs
+from nascomp.search.trials.lineages import latest_trials, stopped_lineages
 
 __all__ = ["Reporter", "summary_table", "trials_table", "no_winner"]
 
@@ -278,7 +278,7 @@ def summary_table(study: optuna.Study, budget: int, result) -> Table:
     if result.screened or result.trained:
         table.add_row("this run", f"screened {result.screened} points by analytic cost, {result.screened_fit} fit; "
                                   f"trained {result.trained}; {result.seconds:.0f} s")
-    from nascomp.search.storage import describe_storage
+    from nascomp.search.workers.storage import describe_storage
 
     table.add_row("storage", describe_storage(result.storage))
     shown = sorted({str(p) for p in result.files})

@@ -1,7 +1,7 @@
 """The scheduler's clock: expected seconds of each rung and of one more new candidate, from this run's measurements.
 
-A pure function of what the search loop measured (:class:`~nascomp.search.loop.LoopStats`), so that the estimate is
-tested with hand-made numbers.
+A pure function of what the trial loop measured (:class:`~nascomp.search.trials.loop_inputs.LoopStats`), so
+that the estimate is tested with hand-made numbers.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping, Sequence
 
-from nascomp.search.schedule import Clock
+from nascomp.search.trials.schedule import Clock
 
 __all__ = ["clock_of"]
 
@@ -28,7 +28,7 @@ def clock_of(*, seconds_left: float | None, epochs: int, epoch_steps: Sequence[i
         new_trial_seconds: Wall seconds of each new trial this run ran, overheads included.
 
     Returns:
-        A :class:`~nascomp.search.schedule.Clock`: a rung's median time where measured; a rung not trained yet costs
+        A :class:`~nascomp.search.trials.schedule.Clock`: a rung's median time where measured; a rung not trained yet costs
         rung 0's fixed part (its median less its steps at the mean step time: building, set-up, validation) plus
         its own steps at the mean step time (rung 0's median scaled by steps when no step was timed). No rung
         times before rung 0 was measured.

@@ -5,7 +5,7 @@ A trial paused at a rung boundary (or by Ctrl-C / SIGTERM) saves its whole train
 artifact id in its user attribute ``state_artifact``. The trial that resumes it downloads the artifact
 (:func:`optuna.artifacts.download_artifact`) and reads it with ``torch.load(weights_only=True)``. The default store
 is a :class:`optuna.artifacts.FileSystemArtifactStore` in ``<out>/artifacts``, beside the study; workers on other
-machines name one store they share with ``--artifact-store`` (:mod:`nascomp.search.artifact_store`). A state is removed once its trial's lineage completes or is
+machines name one store they share with ``--artifact-store`` (:mod:`nascomp.search.workers.artifact_store`). A state is removed once its trial's lineage completes or is
 finally pruned.
 
 Example:

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
-from nascomp.search.slots import counted
-from nascomp.search.trials import TrialRecord
+from nascomp.search.workers.slots import counted
+from nascomp.search.trials.record import TrialRecord
 
 __all__ = ["EXIT_ALL_FAILED", "all_failed"]
 
@@ -28,7 +28,7 @@ def all_failed(trials: Sequence[FrozenTrial]) -> str | None:
 
     A study has no result when it counts at least one trial and every counted trial failed: none is complete
     and none was pruned (a pruned trial still ranked its point). Trials stopped by a signal or the time limit are
-    not counted (:func:`~nascomp.search.slots.counted`), so a run that the time limit ended before any trial
+    not counted (:func:`~nascomp.search.workers.slots.counted`), so a run that the time limit ended before any trial
     finished is not a failure.
 
     Args:

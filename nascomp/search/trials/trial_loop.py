@@ -3,33 +3,33 @@
 One trial, in order (:meth:`SearchLoop.one_trial`):
 
 1. **draw** -- the budget sampler proposes a point (over-budget and evaluated draws are thrown away inside the
-   sampler); what that cost is returned by :meth:`~nascomp.search.sampler.BudgetSampler.draw_stats` and recorded;
+   sampler); what that cost is returned by :meth:`~nascomp.search.space.sampler.BudgetSampler.draw_stats` and
+   recorded;
 2. **gate** -- the point's analytic cost is recorded, and a point over budget is failed, never trained; with
-   latency or memory budgets (:mod:`nascomp.search.hardware_gate`) their predictions are checked too, and the
+   latency or memory budgets (:mod:`nascomp.search.space.hardware_gate`) their predictions are checked too, and the
    latency is measured once: a point measured over the budget is failed with both figures, never trained;
 3. **settle** -- a twin running in another worker is waited for, and a point the study has a result for is reused
    (``duplicate_of``), never trained twice;
-4. **train** -- the injected :class:`Training` builds and fits the point; each epoch's accuracy is reported to
-   Optuna. With a ladder (successive halving with pauses, the default) the scheduler
-   (:func:`nascomp.search.schedule.at_rung`) decides after each rung to go on, complete or pause; a paused trial's
-   training state goes to the artifact store and the trial ends ``PRUNED`` with ``paused_at_rung``. Otherwise
-   Optuna's pruner (never consulted at the last epoch) may stop it.
+4. **train** -- the injected :class:`~nascomp.search.trials.loop_inputs.Training` builds and fits the point; each
+   epoch's accuracy is reported to Optuna. With a ladder (successive halving with pauses, the default) the
+   scheduler (:func:`nascomp.search.trials.schedule.at_rung`) decides after each rung to go on, complete or pause;
+   a paused trial's training state goes to the artifact store and the trial ends ``PRUNED`` with
+   ``paused_at_rung``. Otherwise Optuna's pruner (never consulted at the last epoch) may stop it.
 
-Which trial runs next is the scheduler's call too (:func:`nascomp.search.schedule.next_job`): a queued trial (a
-promotion or a retry), a promotion queued now (a trial with the paused trial's point and ``resumes``, which
-:meth:`SearchLoop.one_trial` resumes from the saved state), a new trial, a wait for running ones, or the end. See
-docs/search.md, "Paused and resumed trials (ASHA)".
+Which trial runs next is the scheduler's call too, applied by the loop's base class
+(:class:`~nascomp.search.trials.loop_claims.LoopClaims`): a queued trial (a promotion or a retry), a promotion
+queued now (a trial with the paused trial's point and ``resumes``, which :meth:`SearchLoop.one_trial` resumes from
+the saved state), a new trial, a wait for running ones, or the end. See docs/search.md, "Paused and resumed trials
+(ASHA)".
 
 Everything the loop needs is passed in explicitly (study, sampler, cost, training, coordinator, reporter, stop
-flag, deadline), so tests drive it with a stand-in training and no data.
+flag, deadline: :mod:`nascomp.search.trials.loop_inputs`), so tests drive it with a stand-in training and no data.
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -40,131 +40,25 @@ from nascomp._disk import is_disk_full
 from nascomp._stop import StopFlag
 from nascomp.cost.profile import Profile
 from nascomp.errors import SpecError
-from nascomp.search import trials as attrs
-from nascomp.search.hardware_gate import HardwareGate
-from nascomp.search.outputs import best_trial
-from nascomp.search.report import Reporter
-from nascomp.search.sampler import BudgetSampler, evaluated_points
-from nascomp.search.space import SearchSpace, point_key
-from nascomp.search.clock import clock_of
-from nascomp.search.lineages import candidates_of, latest_trials, stopped_lineages
-from nascomp.search.schedule import OVERRUN, Action, Clock, Decision, Ladder, at_end, at_rung, next_job, past_limit
-from nascomp.search.states import SavedStates, StateError
-from nascomp.search.slots import rival_promotion
-from nascomp.search.workers import Coordinator, counted
-from nascomp.train import FitResult, TrainingDiverged, TrainingInterrupted
+from nascomp.search.outputs.report import Reporter
+from nascomp.search.outputs.study_files import best_trial
+from nascomp.search.space.hardware_gate import HardwareGate
+from nascomp.search.space.sampler import BudgetSampler, evaluated_points
+from nascomp.search.space.search_space import SearchSpace, point_key
+from nascomp.search.trials import record as attrs
+from nascomp.search.trials.loop_claims import AGAIN, LoopClaims
+from nascomp.search.trials.loop_inputs import Deadline, LoopStats, Training
+from nascomp.search.trials.saved_states import StateError
+from nascomp.search.trials.schedule import OVERRUN, Action
+from nascomp.search.workers.coordinator import Coordinator
+from nascomp.search.workers.slots import rival_promotion
+from nascomp.train import TrainingDiverged, TrainingInterrupted
 from nascomp.train.state import PauseTraining, TrainingPaused
 
-__all__ = ["Deadline", "Training", "LoopStats", "SearchLoop"]
+__all__ = ["SearchLoop"]
 
 
-@dataclass(frozen=True)
-class Deadline:
-    """The one time-limit rule of a search run: ``timeout`` seconds from ``started`` cover the whole run (data,
-    census and trials); no trial starts that would likely end after it, a trial still training when it passes is
-    stopped after the current step (interrupted, not counted), and waiting for other workers stops there.
-
-    Attributes:
-        started: ``time.perf_counter()`` at the start of the run.
-        timeout: Seconds, or ``None`` for no limit.
-
-    Example:
-        >>> deadline = Deadline(started=time.perf_counter(), timeout=60.0)
-        >>> deadline.passed(), deadline.leaves_room(expected_seconds=30.0)
-        (False, True)
-    """
-
-    started: float
-    timeout: float | None
-
-    def elapsed(self) -> float:
-        """Seconds since the start."""
-        return time.perf_counter() - self.started
-
-    def passed(self) -> bool:
-        """The limit has passed."""
-        return self.timeout is not None and self.elapsed() > self.timeout
-
-    def leaves_room(self, expected_seconds: float) -> bool:
-        """A trial expected to take ``expected_seconds`` would end within the limit."""
-        return self.timeout is None or self.elapsed() + expected_seconds <= self.timeout
-
-
-@dataclass(frozen=True)
-class Training:
-    """How a point is trained, injected into the loop.
-
-    Attributes:
-        build: ``build(point) -> nn.Module``, a freshly initialised classifier at the proxy resolution.
-        fit: ``fit(model, on_epoch=, on_step=, should_stop=) -> FitResult`` (see :func:`nascomp.train.fit`):
-            ``on_epoch(epoch, accuracy)`` after every epoch (0-based), ``on_step(step, steps)`` after every step,
-            :class:`~nascomp.train.TrainingInterrupted` when ``should_stop()`` turns true.
-        epochs: Epochs of the schedule (the pruner is consulted before the last one only).
-        steps_per_epoch: For the progress bars.
-        device: Where it trains (CUDA memory is freed after a failure).
-        step_of: The step an epoch's accuracy is reported to the pruner at (0-based epoch -> step); ``None``: the
-            epoch itself. Multi-fidelity schedules report the epoch's training resource (1, 3, 9 for data shares
-            1/9, 1/3, 1), the rungs Optuna's SuccessiveHalvingPruner promotes at.
-        epoch_steps: Optimizer steps of each epoch (:meth:`nascomp.train.TrainConfig.epoch_steps`): the rung
-            times of the scheduler's clock, and the check that a saved state belongs to this schedule.
-        val_images: Validation images of each epoch (:meth:`nascomp.train.TrainConfig.val_images`), recorded on
-            the trial with each accuracy (``None``: the study's split size throughout).
-        ladder: Successive halving with pauses (ASHA, :mod:`nascomp.search.schedule`): the rungs are the epochs,
-            a trial that lacks the evidence to go on is paused with its state saved in ``states`` and promoted
-            later; Ctrl-C, SIGTERM and the time limit pause the running trial too. ``None``: Optuna's pruner
-            (if any) stops trials, and a stopped run's trial is failed (not counted).
-        states: Where paused trials' training states go (needed with ``ladder``).
-    """
-
-    build: Callable[[dict[str, Any]], torch.nn.Module]
-    fit: Callable[..., FitResult]
-    epochs: int
-    steps_per_epoch: int
-    device: torch.device = torch.device("cpu")
-    step_of: Callable[[int], int] | None = None
-    epoch_steps: tuple[int, ...] | None = None
-    val_images: tuple[int, ...] | None = None
-    ladder: Ladder | None = None
-    states: SavedStates | None = None
-
-
-@dataclass
-class LoopStats:
-    """What one run of the loop did.
-
-    Attributes:
-        trained: Trials it trained (complete or pruned).
-        screened: Points it costed for its trials (draws), and ``screened_fit`` of them fit the budget.
-        epoch_seconds: Seconds this run's trials spent training and validating each epoch (0-based), summed.
-        rung_seconds: Seconds each epoch (rung) took, every time this run trained one: the scheduler's clock.
-        new_trial_seconds: Wall seconds of each loop iteration that ran a new trial (draw, settle, train or
-            reuse, outputs): the clock's floor for the cost of one more new architecture.
-        step_seconds: Seconds of this run's steady-state training steps (each epoch's first step left out), summed,
-            and ``timed_steps`` of them: the clock's estimate of a rung not measured yet.
-        paused, resumed, restarted: Trials this run paused, resumed from a saved state, and restarted from scratch
-            because their saved state was missing or corrupt.
-        durations: Seconds each trained trial took: the start rule's estimate of the next trial.
-        stopped_by_timeout: The deadline ended the run.
-        interrupted: A signal ended the run.
-    """
-
-    trained: int = 0
-    screened: int = 0
-    screened_fit: int = 0
-    durations: list[float] = field(default_factory=list)
-    epoch_seconds: dict[int, float] = field(default_factory=dict)
-    rung_seconds: dict[int, list[float]] = field(default_factory=dict)
-    step_seconds: float = 0.0
-    timed_steps: int = 0
-    new_trial_seconds: list[float] = field(default_factory=list)
-    paused: int = 0
-    resumed: int = 0
-    restarted: int = 0
-    stopped_by_timeout: bool = False
-    interrupted: bool = False
-
-
-class SearchLoop:
+class SearchLoop(LoopClaims):
     """Run trials until the study holds ``target`` counted trials, the deadline passes or a signal arrives.
 
     Args:
@@ -181,7 +75,7 @@ class SearchLoop:
         stop: The run's stop flag.
         deadline: The run's time limit.
         after_trial: Called after every trial (writes the outputs so far).
-        hardware: Latency and memory budgets (:class:`~nascomp.search.hardware_gate.HardwareGate`): checked in the
+        hardware: Latency and memory budgets (:class:`~nascomp.search.space.hardware_gate.HardwareGate`): checked in the
             gate after the MACs, the latency measured there once; with latency as the second objective, the
             measured latency is the trial's second value. ``None``: MACs only.
     """
@@ -199,9 +93,6 @@ class SearchLoop:
         self._measured: dict[int, float] = {}  # trial number -> measured latency (the second objective)
         self.stats = LoopStats()
         self._bars: Any = None
-
-    def _counted(self) -> int:
-        return len(counted(self.study.get_trials(deepcopy=False)))
 
     def run(self) -> LoopStats:
         """Run the loop; returns what it did."""
@@ -223,7 +114,7 @@ class SearchLoop:
                     trial = self._claim_for_ladder()
                 if trial is None:
                     break
-                if trial is _AGAIN:
+                if trial is AGAIN:
                     continue
                 timed_out = self.stats.stopped_by_timeout
                 try:
@@ -251,88 +142,6 @@ class SearchLoop:
         if self.training.ladder is not None:
             self._stop_paused()
         return self.stats
-
-    def _claim_for_pruner(self) -> optuna.Trial | None:
-        """The start rule without the scheduler: a new trial if the median trial so far would end in time."""
-        expected = statistics.median(self.stats.durations) if self.stats.durations else 0.0
-        if not self.deadline.leaves_room(expected):
-            self.stats.stopped_by_timeout = True
-            self.reporter.note(
-                f"time limit: {self.deadline.elapsed():.0f} s spent, the next trial would likely end after "
-                f"the {self.deadline.timeout:.0f} s timeout; stopping with {self._counted()} of {self.target} trials")
-            return None
-        trial = self.workers.claim(self.target, lambda: self.stop.set or self.deadline.passed())
-        if trial is None and not self.stop.set and self._counted() < self.target:
-            self.stats.stopped_by_timeout = True
-            self.reporter.note(f"time limit: {self.deadline.timeout:.0f} s spent waiting for other workers; stopping")
-        return trial
-
-    # -- successive halving with pauses --------------------------------------------------------------------------
-    def _candidates(self, snap) -> list:
-        return candidates_of(snap.trials, stopped=stopped_lineages(self.study.user_attrs), lost=snap.lost)
-
-    def _clock(self) -> Clock:
-        """The scheduler's clock from this run's measurements (:func:`nascomp.search.clock.clock_of`)."""
-        left = None if self.deadline.timeout is None else self.deadline.timeout - self.deadline.elapsed()
-        return clock_of(seconds_left=left, epochs=self.training.epochs, epoch_steps=self.training.epoch_steps,
-                        rung_seconds=self.stats.rung_seconds, step_seconds=self.stats.step_seconds,
-                        timed_steps=self.stats.timed_steps, new_trial_seconds=self.stats.new_trial_seconds)
-
-    def _claim_for_ladder(self) -> Any:
-        """ASHA's ``get_job``: a queued trial (a promotion, a retry), a promotion queued now, a new trial, or
-        ``None`` when the search is over (``_AGAIN``: look again)."""
-        if self.deadline.passed():
-            snap = self.workers.snapshot()
-            overrun_left = self.deadline.elapsed() < OVERRUN * self.deadline.timeout
-            decision = past_limit(self._candidates(snap), overrun_left=overrun_left)
-            if decision.action is Action.PROMOTE and not self.stop.set:
-                self._promote(snap, decision)
-                return self.workers.take_queued()
-            self.stats.stopped_by_timeout = True
-            self.reporter.note(f"time limit: {self.deadline.timeout:.0f} s spent; stopping with {self._counted()} of "
-                               f"{self.target} trials")
-            return None
-        snap = self.workers.snapshot()
-        if self.workers.fail_stale(snapshot=snap):
-            snap = self.workers.snapshot()
-        if snap.has_queued:
-            return self.workers.take_queued()
-        decision = next_job(self._candidates(snap), self.training.ladder,
-                            can_start=len(snap.claims()) < self.target, clock=self._clock())
-        if decision.action is Action.PROMOTE:
-            self._promote(snap, decision)
-            return _AGAIN
-        if decision.action is Action.START:
-            trial = self.workers.claim(self.target, lambda: self.stop.set or self.deadline.passed())
-            return _AGAIN if trial is None and not self.stop.set and not self.deadline.passed() else trial
-        if decision.action is Action.WAIT:
-            time.sleep(self.workers.poll)
-            return _AGAIN
-        if self.deadline.timeout is not None and self._counted() < self.target:
-            self.stats.stopped_by_timeout = True
-        self.reporter.note(f"successive halving: {decision.reason}; stopping with {self._counted()} of "
-                           f"{self.target} trials")
-        return None
-
-    def _promote(self, snap, decision: Decision) -> None:
-        paused = latest_trials(snap.trials)[decision.lineage]
-        self.reporter.note(f"promoting trial {paused.number} (architecture {decision.lineage}) from epoch "
-                           f"{decision.rung + 1}: {decision.reason}")
-        self.workers.enqueue_promotion({k: paused.params[k] for k in self.space.dimensions}, resumes=paused.number,
-                                       lineage=decision.lineage)
-
-    def _stop_paused(self) -> None:
-        """At the end of a search that was not stopped by a signal and has nothing running: every paused
-        architecture is finally pruned and its saved state removed."""
-        snap = self.workers.snapshot()
-        if snap.running or snap.has_queued:
-            return  # other workers go on: they may still promote them
-        latest = latest_trials(snap.trials)
-        for decision in at_end(self._candidates(snap), interrupted=self.stop.set):
-            artifact = latest[decision.lineage].user_attrs.get(attrs.STATE_ARTIFACT)
-            if artifact and self.training.states is not None:
-                self.training.states.remove(artifact)
-            self.study.set_user_attr(f"{attrs.STUDY_STOPPED_PREFIX}{decision.lineage}", decision.reason)
 
     # -- one trial --------------------------------------------------------------------------------------------------
     def one_trial(self, trial: optuna.Trial) -> None:
@@ -522,13 +331,6 @@ class SearchLoop:
         self._drop_state(resumed_artifact)
         self._finished(trial, "complete", started)
 
-    def _at_rung(self, trial: optuna.Trial) -> Decision:
-        """The scheduler's call on ``trial`` after the rung it just reported."""
-        snap = self.workers.snapshot()
-        me = snap.trial(trial.number)
-        return at_rung(self._candidates(snap), attrs.lineage(me), self.training.ladder,
-                       can_start=len(snap.claims()) < self.target, clock=self._clock())
-
     def _pause(self, trial: optuna.Trial, state: dict, reason: str, resumed_artifact: str | None, *,
                interrupted: bool) -> None:
         """Save the state, record where the trial paused and end it ``PRUNED``: it holds no worker and no slot
@@ -582,5 +384,3 @@ class SearchLoop:
         self.reporter.trial_line(self.study, trial.number, outcome)
 
 
-#: ``_claim_for_ladder``'s "look again" (a promotion was queued, or the worker waited for running trials).
-_AGAIN: Any = object()

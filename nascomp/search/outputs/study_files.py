@@ -17,8 +17,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nascomp._atomic import atomic_path, write_atomic
 from nascomp.cost.budget import format_macs
-from nascomp.search.slots import lost_reason
-from nascomp.search import trials as attrs
+from nascomp.search.workers.slots import lost_reason
+from nascomp.search.trials import record as attrs
 from nascomp.spec.write import write_spec
 
 __all__ = ["write_trials_csv", "write_best_yaml", "write_plots", "history_figure", "pareto_figure", "pareto_front",
@@ -60,7 +60,7 @@ def pareto_front(points: list[tuple[int, float]]) -> list[int]:
 
 def write_trials_csv(study: optuna.Study, dimensions: list[str], path: Path) -> Path:
     """One row per trial: number, state, the space's parameters, MACs, params, accuracy, its standard error
-    (:func:`nascomp.search.trials.accuracy_se` over the images the accuracy was measured on), seconds, reason,
+    (:func:`nascomp.search.trials.record.accuracy_se` over the images the accuracy was measured on), seconds, reason,
     successive halving's record: the architecture's first trial (``lineage``), the paused trial this one
     ``resumes``, the epoch it was paused after (``paused_after_epoch``; 0: inside epoch 1, by a signal or the time
     limit) and the trial that resumed it (``promoted_as``); in a study with latency or memory budgets, also the

@@ -26,9 +26,9 @@ import numpy as np
 from nascomp.errors import BudgetError, SpecError
 from nascomp.hardware.budgets import format_ms
 from nascomp.hardware.memory import format_bytes
-from nascomp.search import trials as attrs
-from nascomp.search.sampler import minimize_cost
-from nascomp.search.space import SearchSpace, point_key
+from nascomp.search.trials import record as attrs
+from nascomp.search.space.sampler import minimize_cost
+from nascomp.search.space.search_space import SearchSpace, point_key
 
 __all__ = ["HardwareGate", "HardwareVerdict", "check_feasible", "make_hardware_gate", "describe_best",
            "describe_budgets"]
@@ -134,7 +134,7 @@ class HardwareGate:
         return HardwareVerdict(predicted, measured, memory, reason)
 
     def record(self, trial, verdict: HardwareVerdict) -> None:
-        """Store the verdict's figures on the trial (:mod:`nascomp.search.trials`)."""
+        """Store the verdict's figures on the trial (:mod:`nascomp.search.trials.record`)."""
         if verdict.predicted_ms is not None:
             trial.set_user_attr(attrs.PREDICTED_LATENCY_MS, verdict.predicted_ms)
         if verdict.measured_ms is not None:

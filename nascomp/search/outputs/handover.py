@@ -17,7 +17,7 @@ from pathlib import Path
 from nascomp.cost.budget import format_macs
 from nascomp.cost.scale import scale
 from nascomp.errors import NascompError
-from nascomp.search.space_points import space_point
+from nascomp.search.space.points import space_point
 
 __all__ = ["Handover", "write_handover", "train_command"]
 
@@ -50,7 +50,7 @@ def write_handover(space, recipe, num_classes: int, out: Path, *, has_best: bool
     """Write ``baseline.yaml`` in ``out`` and return the train commands.
 
     Args:
-        space: The searched :class:`~nascomp.search.space.SearchSpace`.
+        space: The searched :class:`~nascomp.search.space.search_space.SearchSpace`.
         recipe: The study's recipe (budget, input shape, data source).
         num_classes: The data's class count (the baseline's classifier width).
         out: The study's output folder (``best.yaml`` is there when ``has_best``).
@@ -66,7 +66,7 @@ def write_handover(space, recipe, num_classes: int, out: Path, *, has_best: bool
     except NascompError as exc:
         baseline, note = None, f"not written: {exc}"
     else:
-        from nascomp.search.outputs import write_best_yaml
+        from nascomp.search.outputs.study_files import write_best_yaml
 
         baseline = write_best_yaml(result.spec, out / BASELINE_FILE)
         note = (f"{baseline}: the space's default architecture scaled to the budget, {format_macs(result.macs)} "

@@ -16,7 +16,7 @@ names a bucket and no path. Credentials come from the cloud library's usual plac
 ``~/.aws``, ``AWS_ENDPOINT_URL`` for an S3-compatible server; ``gcloud auth application-default login``), never from
 the URL.
 
-The saved training states of paused trials (:mod:`nascomp.search.states`) live there, so every worker of a study
+The saved training states of paused trials (:mod:`nascomp.search.trials.saved_states`) live there, so every worker of a study
 that pauses trials must use the same store: the first worker records it in the study's user attribute
 ``nascomp_artifact_store`` (:func:`check_study_store`), and a worker that names another is refused before it
 trains anything.

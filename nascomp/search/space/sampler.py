@@ -22,9 +22,9 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from nascomp.errors import SpecError
-from nascomp.search.space import SearchSpace, point_key
-from nascomp.search.workers import lost_numbers
-from nascomp.search import trials as attrs
+from nascomp.search.space.search_space import SearchSpace, point_key
+from nascomp.search.workers.coordinator import lost_numbers
+from nascomp.search.trials import record as attrs
 
 __all__ = ["BudgetSampler", "DrawStats", "cheaper_neighbours", "minimize_cost", "evaluated_points"]
 
@@ -98,7 +98,7 @@ class BudgetSampler(optuna.samplers.BaseSampler):
         max_draws: Draws per trial before repairing the cheapest one (the second half are uniform draws).
         seed: Seeds the uniform draws.
         screen: ``screen(point) -> reason or None``: further hard budgets checked on a prediction after the MACs fit
-            (latency, training memory: :meth:`nascomp.search.hardware_gate.HardwareGate.screen`); a draw it
+            (latency, training memory: :meth:`nascomp.search.space.hardware_gate.HardwareGate.screen`); a draw it
             gives a reason for counts as over budget. ``None``: MACs only.
 
     Example:
