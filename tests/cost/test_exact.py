@@ -6,7 +6,7 @@ For every zoo net (``nascomp.zoo.zoo_names()``, so a new net is covered automati
 the module produces. The module is built and run on the meta device (no weights allocated, no arithmetic done;
 ``FlopCounterMode`` counts from shapes alone), which keeps a whole zoo sweep in seconds.
 
-The figures are also held against ``tests/data/canonical_nets.json`` (a copy of ``../shared/reference/``), measured on the torchvision/timm
+The figures are also held against ``tests/zoo/canonical_nets.json`` (a copy of ``../shared/reference/``), measured on the torchvision/timm
 reference models (never by nascomp).
 """
 

@@ -103,7 +103,7 @@ def _all_cases() -> list:
 
 def test_every_op_has_a_case():
     missing = [name for name in OPS.names() if not CASES.get(name)]
-    assert not missing, f"ops without a contract case in tests/test_op_contract.py CASES: {missing}"
+    assert not missing, f"ops without a contract case in tests/ops/test_contract.py CASES: {missing}"
     stale = sorted(set(CASES) - set(OPS.names()))
     assert not stale, f"CASES names ops that are not registered: {stale}"
 

@@ -83,7 +83,7 @@ def upward_imports(root: Path = PACKAGE) -> list[str]:
         own = layer_of(top)
         where = path.relative_to(root.parent)
         if own is None:
-            problems.append(f"{where}: nascomp.{top} has no layer; add it to LAYERS in tests/test_layers.py")
+            problems.append(f"{where}: nascomp.{top} has no layer; add it to LAYERS in tests/project/test_layers.py")
             continue
         for line, target, _ in _imported_tops(ast.parse(path.read_text(encoding="utf-8"), str(path)), path, root):
             theirs = layer_of(target)

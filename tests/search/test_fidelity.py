@@ -1,6 +1,6 @@
 """Multi-fidelity search: each epoch trains on a growing share of the train split, the rungs are reported at steps
 1, 3, 9, and successive halving pauses the weak early, never at the last epoch. (eta from the shares:
-tests/test_search_timeout.py; the rung rules themselves: tests/test_schedule.py.)"""
+tests/search/test_timeout.py; the rung rules themselves: tests/search/test_schedule.py.)"""
 
 from __future__ import annotations
 

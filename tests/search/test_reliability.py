@@ -155,7 +155,7 @@ def test_a_resume_mismatch_is_refused_before_the_census_is_printed(tmp_path):
     out = tmp_path / "out"
     first = run_cli(*_tiny_args(tmp_path, out), "--trials", "1", "--study-name", "s", cwd=tmp_path, env=ENV)
     assert first.returncode == 0, first.stderr
-    # the split seed belongs to the study (a worker's own --seed may differ: tests/test_worker_seeds.py)
+    # the split seed belongs to the study (a worker's own --seed may differ: tests/search/test_worker_seeds.py)
     second = run_cli(*_tiny_args(tmp_path, out), "--trials", "2", "--study-name", "s", "--split-seed", "5",
                      cwd=tmp_path, env=ENV)
     assert_one_line_error(second, "study 's'", "split_seed")

@@ -1,7 +1,7 @@
 """BudgetSampler passes Optuna's own sampler contract suites (``optuna.testing.pytest_samplers``).
 
 The suites sample arbitrary float, int and categorical distributions, so the sampler screens them with a cost
-that always fits (the screening itself is tested in tests/test_search_space.py); what the contract checks is that
+that always fits (the screening itself is tested in tests/search/test_space.py); what the contract checks is that
 the wrapper keeps TPE's and the random sampler's behaviour: values inside their distributions, of the right Python
 type, conditional and dynamic spaces, NaN objectives, fixed parameters, relative sampling with several threads.
 """

@@ -90,7 +90,7 @@ def _cases() -> list:
 def test_every_block_has_a_case():
     names = builtin_library().blocks.names()
     missing = [n for n in names if not CASES.get(n)]
-    assert not missing, f"built-in blocks without a contract case in tests/test_block_contract.py CASES: {missing}"
+    assert not missing, f"built-in blocks without a contract case in tests/spec/test_block_contract.py CASES: {missing}"
     stale = sorted(set(CASES) - set(names))
     assert not stale, f"CASES names blocks that are not in the library: {stale}"
 

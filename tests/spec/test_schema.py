@@ -249,7 +249,7 @@ def type_rules() -> list[dict]:
 
 def _write_type_rules() -> None:
     """Regenerate the derived parts of spec.schema.json (known types, param types, per-type rules) from the
-    registries: ``python tests/test_schema.py``. The parser and the registries are the source of truth."""
+    registries: ``python tests/spec/test_schema.py``. The parser and the registries are the source of truth."""
     path = Path(__file__).resolve().parents[2] / "nascomp" / "spec" / "spec.schema.json"
     schema = json.loads(path.read_text())
     node = schema["$defs"]["node"]
@@ -268,7 +268,7 @@ def _write_type_rules() -> None:
 def test_type_rules_equal_the_registries():
     """Editors complete and check the parameters of every op and built-in block (regenerate if this fails)."""
     assert _schema("spec.schema.json")["$defs"]["node"]["allOf"][1:] == type_rules(), (
-        "the per-type rules of spec.schema.json are stale: run `python tests/test_schema.py`"
+        "the per-type rules of spec.schema.json are stale: run `python tests/spec/test_schema.py`"
     )
 
 

@@ -1,6 +1,6 @@
 """The zoo's cost figures: analytic profile == the reference libraries' measurements == the figures each spec states.
 
-Source of the figures: ``tests/data/canonical_nets.json`` (copied from ``../shared/reference/``) (torchvision 0.29.1 / timm 1.0.31 models,
+Source of the figures: ``tests/zoo/canonical_nets.json`` (copied from ``../shared/reference/``) (torchvision 0.29.1 / timm 1.0.31 models,
 randomly initialised; params = sum of parameter numel, MACs = ``FlopCounterMode`` total / 2 at the net's input shape,
 batch 1). Each spec carries them twice: machine-readable in its ``reference`` mapping, and for readers in its
 ``doc`` (``params: 25,557,032``, ``MACs: 4,089,184,256``). These tests keep the profile, both copies and the JSON
@@ -44,7 +44,7 @@ def test_profile_equals_stated_figures(name):
 
 @pytest.mark.parametrize("name", CANONICAL_NETS)
 def test_profile_and_doc_equal_reference_json(name):
-    assert name in reference_figures(), f"{name} has no entry in tests/data/canonical_nets.json"
+    assert name in reference_figures(), f"{name} has no entry in tests/zoo/canonical_nets.json"
     ref = reference_figures()[name]
     spec = nascomp.load_spec(name)
     assert list(spec.input_shape) == ref["input_shape"]
