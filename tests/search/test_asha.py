@@ -37,9 +37,9 @@ def _recipe(tmp_path: Path, **overrides):
     return dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, data_fractions=SHARES))
 
 
-def _run(recipe, buffer: io.StringIO | None = None):
+def _run(recipe, buffer: io.StringIO | None = None, **stand_ins):
     console = Console(file=buffer if buffer is not None else io.StringIO(), width=300)
-    return run_search(recipe, reporter=Reporter(console=console, bars=False))
+    return run_search(recipe, reporter=Reporter(console=console, bars=False), **stand_ins)
 
 
 def _straight_history(recipe, point: dict) -> list[float]:
@@ -116,9 +116,10 @@ def test_a_corrupt_saved_state_restarts_the_trial_from_scratch(tmp_path, monkeyp
     assert history == _straight_history(recipe, best.params)  # from scratch gives the same result
 
 
-def test_ctrl_c_pauses_the_running_trial_and_a_rerun_resumes_it(tmp_path, monkeypatch):
+def test_ctrl_c_pauses_the_running_trial_and_a_rerun_resumes_it(tmp_path):
+    from nascomp.train import fit as real_fit
+
     recipe = _recipe(tmp_path, trials=3)
-    real_fit = study_module.fit
     calls = []
 
     def fit_with_ctrl_c(model, data, config, *, on_step, **kw):
@@ -131,8 +132,7 @@ def test_ctrl_c_pauses_the_running_trial_and_a_rerun_resumes_it(tmp_path, monkey
 
         return real_fit(model, data, config, on_step=step, **kw)
 
-    monkeypatch.setattr(study_module, "fit", fit_with_ctrl_c)
-    result = _run(recipe)
+    result = _run(recipe, fit=fit_with_ctrl_c)
     assert result.interrupted and result.exit_code == 130
     study = optuna.load_study(study_name=result.study_name, storage=result.storage)
     stopped = study.trials[-1]
@@ -142,8 +142,7 @@ def test_ctrl_c_pauses_the_running_trial_and_a_rerun_resumes_it(tmp_path, monkey
     artifact = stopped.user_attrs[attrs.STATE_ARTIFACT]
     assert (result.out / "artifacts" / artifact).is_file()
     assert result.trials == 1  # the stopped one does not count yet
-    monkeypatch.undo()
-    again = _run(recipe)
+    again = _run(recipe)  # the real fit
     study = optuna.load_study(study_name=result.study_name, storage=result.storage)
     resumed = [t for t in study.trials if t.user_attrs.get(attrs.RESUMES) == stopped.number]
     assert resumed and again.trials == 3 and again.best is not None

@@ -27,24 +27,22 @@ def _study(result):
     return optuna.load_study(study_name=result.study_name, storage=result.storage)
 
 
-@pytest.fixture
-def built(monkeypatch):
-    """Every architecture the loop builds (i.e. trains), as (width, depth, input_shape)."""
-    import nascomp.search.study as study_module
+class BuildSpy:
+    """``run_search``'s ``build``: the real :func:`nascomp.build`, recording every architecture the loop builds
+    (i.e. trains) as (width, depth, input_shape) in ``calls``."""
 
-    calls = []
-    real_build = study_module.build
+    def __init__(self):
+        self.calls: list[tuple[int, int, tuple[int, ...]]] = []
 
-    def spy(spec, **kw):
-        calls.append((spec.params["width"], spec.params["depth"], tuple(spec.input_shape)))
-        return real_build(spec, **kw)
-
-    monkeypatch.setattr(study_module, "build", spy)
-    return calls
+    def __call__(self, spec, **kw):
+        self.calls.append((spec.params["width"], spec.params["depth"], tuple(spec.input_shape)))
+        return nascomp.build(spec, **kw)
 
 
-def test_short_search_writes_everything_and_never_trains_over_budget(tmp_path, built):
-    result = run_search(tiny_recipe(tmp_path, trials=3), reporter=_quiet())
+def test_short_search_writes_everything_and_never_trains_over_budget(tmp_path):
+    spy = BuildSpy()
+    result = run_search(tiny_recipe(tmp_path, trials=3), reporter=_quiet(), build=spy)
+    built = spy.calls
     study = _study(result)
     assert len(study.trials) == 3 and result.trials == 3
     # the hard budget: every trial's MACs fit, and only fitting points were ever built
@@ -80,9 +78,11 @@ def test_resume_counts_the_study_total(tmp_path):
     assert first.study_name == second.study_name == "tiny"
 
 
-def test_a_point_already_evaluated_is_not_retrained(tmp_path, built):
+def test_a_point_already_evaluated_is_not_retrained(tmp_path):
     # four points fit; the fifth trial must repeat one and reuse its result
-    result = run_search(tiny_recipe(tmp_path, trials=5, pruner="none"), reporter=_quiet())
+    spy = BuildSpy()
+    result = run_search(tiny_recipe(tmp_path, trials=5, pruner="none"), reporter=_quiet(), build=spy)
+    built = spy.calls
     study = _study(result)
     assert len(built) == 4 and {(w, d) for w, d, _ in built} == TINY_FITTING
     reused = [t for t in study.trials if "duplicate_of" in t.user_attrs]
@@ -100,11 +100,9 @@ def test_same_seed_same_trials(tmp_path):
     assert [t.values for t in a.trials] == [t.values for t in b.trials]
 
 
-def test_failed_trial_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch):
-    import nascomp.search.study as study_module
-    from nascomp.train import TrainingDiverged
+def test_failed_trial_is_recorded_and_the_study_goes_on(tmp_path):
+    from nascomp.train import TrainingDiverged, fit as real_fit
 
-    real_fit = study_module.fit
     calls = []
 
     def flaky(model, data, config, **kw):
@@ -113,8 +111,7 @@ def test_failed_trial_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch):
             raise TrainingDiverged("loss became nan at epoch 1, step 3")
         return real_fit(model, data, config, **kw)
 
-    monkeypatch.setattr(study_module, "fit", flaky)
-    result = run_search(tiny_recipe(tmp_path, trials=3), reporter=_quiet())
+    result = run_search(tiny_recipe(tmp_path, trials=3), reporter=_quiet(), fit=flaky)
     study = _study(result)
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert len(failed) == 1 and "TrainingDiverged: loss became nan" in failed[0].user_attrs["reason"]
@@ -123,10 +120,9 @@ def test_failed_trial_is_recorded_and_the_study_goes_on(tmp_path, monkeypatch):
     assert rows[failed[0].number]["state"] == "FAIL" and "nan" in rows[failed[0].number]["reason"]
 
 
-def test_ctrl_c_stops_after_the_current_step_and_saves(tmp_path, monkeypatch):
-    import nascomp.search.study as study_module
+def test_ctrl_c_stops_after_the_current_step_and_saves(tmp_path):
+    from nascomp.train import fit as real_fit
 
-    real_fit = study_module.fit
     seen = []
 
     def interrupting(model, data, config, *, should_stop, **kw):
@@ -135,15 +131,13 @@ def test_ctrl_c_stops_after_the_current_step_and_saves(tmp_path, monkeypatch):
             signal.raise_signal(signal.SIGINT)  # caught by the run's nascomp._stop.StopFlag
         return real_fit(model, data, config, should_stop=should_stop, **kw)
 
-    monkeypatch.setattr(study_module, "fit", interrupting)
-    result = run_search(tiny_recipe(tmp_path, trials=4), reporter=_quiet())
+    result = run_search(tiny_recipe(tmp_path, trials=4), reporter=_quiet(), fit=interrupting)
     assert result.interrupted
     study = _study(result)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
     assert study.trials[1].user_attrs["interrupted"] and "Ctrl-C" in study.trials[1].user_attrs["reason"]
     assert (tmp_path / "run" / "trials.csv").is_file() and (tmp_path / "run" / "best.yaml").is_file()
-    # resuming does not count the interrupted trial
-    monkeypatch.setattr(study_module, "fit", real_fit)
+    # resuming (with the real fit) does not count the interrupted trial
     resumed = run_search(tiny_recipe(tmp_path, trials=2), reporter=_quiet())
     assert resumed.trials == 2 and len(_study(resumed).trials) == 3
 

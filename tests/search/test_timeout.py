@@ -41,14 +41,13 @@ def test_a_trial_running_at_the_time_limit_is_stopped_recorded_and_not_counted(t
                 raise TrainingInterrupted(f"interrupted at epoch 1, step {step}")
         return FitResult(accuracy=0.0)  # the deadline was never polled: the assertions below fail
 
-    monkeypatch.setattr(study_module, "fit", slow_fit)
     # The run's limit counts from its start (data and census included); here it counts from the loop's start, so
     # that the first trial starts whatever a busy machine spends loading.
     monkeypatch.setattr(study_module, "Deadline", lambda started, timeout: Deadline(time.perf_counter(), timeout))
     buffer = io.StringIO()
     started = time.monotonic()
     result = run_search(tiny_recipe(tmp_path, trials=2, timeout=f"{TIMEOUT_S}s"),
-                        reporter=Reporter(console=Console(file=buffer, width=200), bars=False))
+                        reporter=Reporter(console=Console(file=buffer, width=200), bars=False), fit=slow_fit)
     took = time.monotonic() - started
     assert TIMEOUT_S <= took < TIMEOUT_S + 20  # stopped at the limit, not after the 60 s the fit would take
     assert result.stopped_by_timeout and not result.interrupted and result.exit_code == 0
