@@ -14,7 +14,7 @@ measured whole (by default four zoo nets), once per input shape, and keeps the f
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,7 +214,8 @@ class LatencyModel:
         loaded = load_spec(spec, **({"input_shape": input_shape} if input_shape else {}), **overrides)
         return measure_latency(build(loaded), tuple(loaded.input_shape), self.settings)
 
-    def calibrate(self, specs: Sequence[SpecSource], input_shape: tuple[int, int, int] | None = None) -> dict[str, Any]:
+    def calibrate(self, specs: Sequence[SpecSource], input_shape: tuple[int, int, int] | None = None, *,
+                  measure: Callable[..., LatencyMeasurement] | None = None) -> dict[str, Any]:
         """Fit ``measured = scale * op_sum + overhead_ms`` on ``specs`` measured whole, and keep it in the table.
 
         ``overhead_ms`` is the measured cost of calling an empty graph (a net pays it once); ``scale`` is the least
@@ -226,10 +227,17 @@ class LatencyModel:
         3x224x224 and 1.19 at 3x112x112 on the machine of docs/latency.md). Nets that do not fit the shape are
         skipped; with none left the fit is the plain sum (scale 1).
 
+        Args:
+            specs: The calibration nets.
+            input_shape: The input shape (C, H, W) to measure and fit at; default each spec's own.
+            measure: ``measure(spec, input_shape) -> LatencyMeasurement`` of a whole net; default :meth:`measure`
+                (tests pass known figures here).
+
         Returns:
             The calibration stored under the shape: ``scale``, ``per_op_ms`` (0), ``overhead_ms``, ``nets`` and the
             ``(op_sum_ms, ops, measured_ms)`` triples.
         """
+        measure = self.measure if measure is None else measure
         rows = []
         for spec in specs:
             try:
@@ -238,7 +246,7 @@ class LatencyModel:
                 continue
             self.fill(nodes)
             total = sum(self.table.entries[node_key(n, self.settings)] for n in nodes)
-            rows.append((total, len(nodes), self.measure(spec, input_shape).compute_ms))
+            rows.append((total, len(nodes), measure(spec, input_shape).compute_ms))
         if self.table.call_overhead_ms is None:
             self.table.call_overhead_ms = measure_call_overhead(self.settings)
         overhead = float(self.table.call_overhead_ms or 0.0)

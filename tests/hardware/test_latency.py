@@ -111,7 +111,7 @@ def test_table_of_another_fingerprint_is_refused(cache):
     assert_one_line_error(result, "another device fingerprint", str(path))
 
 
-def test_calibration_fit_recovers_known_coefficients(cache, monkeypatch):
+def test_calibration_fit_recovers_known_coefficients(cache):
     """Synthetic whole-net figures made from known coefficients: the least-squares fit must find them."""
     model = LatencyModel.open(LatencySettings(), cache_dir=cache, progress=False, calibration_nets=())
     specs = [_tiny(), _tiny(groups=4, stride=2), _tiny(groups=16)]
@@ -124,8 +124,8 @@ def test_calibration_fit_recovers_known_coefficients(cache, monkeypatch):
         def __init__(self, ms):
             self.compute_ms = ms
 
-    monkeypatch.setattr(model, "measure", lambda spec, shape=None: Fake(truth[json.dumps(spec, sort_keys=True)]))
-    cal = model.calibrate(specs, (3, 32, 32))
+    cal = model.calibrate(specs, (3, 32, 32),
+                          measure=lambda spec, shape=None: Fake(truth[json.dumps(spec, sort_keys=True)]))
     assert cal["nets"] == 3 and cal["scale"] == pytest.approx(2.0, rel=1e-9) and cal["per_op_ms"] == 0
     p = model.predict(_tiny())
     assert p.calibration_nets == 3 and p.latency_ms == pytest.approx(2.0 * p.op_sum_ms + p.overhead_ms)
