@@ -30,7 +30,7 @@ from nascomp.search.space import load_space
 from nascomp.search.states import SavedStates, default_store
 from nascomp.search.workers import Coordinator
 from nascomp.train import FitResult
-from nascomp.train.state import STATE_FORMAT, PauseTraining, TrainingPaused
+from nascomp.train.state import STATE_FORMAT, PauseTraining, StateError, TrainingPaused
 from tests._search import TINY_BUDGET, tiny_macs, write_tiny_space
 
 INPUT_SHAPE = (3, 16, 16)
@@ -83,10 +83,11 @@ class ScriptedTraining:
 
 def make_loop(tmp_path, scripted: ScriptedTraining, *, target: int, ladder: Ladder | None,
               queue: list[tuple[int, int]], storage: optuna.storages.BaseStorage | None = None,
-              fit=None) -> tuple[SearchLoop, optuna.Study, SavedStates | None]:
+              fit=None, states_class: type[SavedStates] = SavedStates) -> tuple[SearchLoop, optuna.Study,
+                                                                                SavedStates | None]:
     """A SearchLoop on the study "tiny" of the tiny space in ``storage`` (default a new in-memory one; the same
     storage again is a rerun, with a fresh sampler as ``nascomp search`` has), the given points queued in order;
-    ``fit`` replaces the stand-in's own."""
+    ``fit`` replaces the stand-in's own, ``states_class`` the store of paused states."""
     space = load_space(write_tiny_space(tmp_path))
 
     def cost(point):
@@ -99,7 +100,7 @@ def make_loop(tmp_path, scripted: ScriptedTraining, *, target: int, ladder: Ladd
                                 load_if_exists=True)
     for width, depth in queue:
         study.enqueue_trial({"width": width, "depth": depth})
-    states = SavedStates(default_store(tmp_path / "run")) if ladder is not None else None
+    states = states_class(default_store(tmp_path / "run")) if ladder is not None else None
     training = Training(build=scripted.build, fit=fit or scripted.fit, epochs=scripted.epochs, steps_per_epoch=1,
                         step_of=None, ladder=ladder, states=states)
     reporter = Reporter(console=rich.console.Console(file=io.StringIO(), width=200), bars=False)
@@ -170,6 +171,27 @@ def test_a_search_stopped_by_a_signal_keeps_the_paused_states_and_a_rerun_resume
     assert (_point(best), best.value, best.user_attrs[attrs.RESUMES]) == ((4, 2), 0.95, paused[0].number)
     assert scripted.calls[-1] == ((4, 2), 1, [0.9])  # from the saved state, not from scratch
     assert scripted.trained((4, 2)) == 2 and scripted.trained((4, 1)) == 1
+
+
+class UnreadableStates(SavedStates):
+    """Saves as the real store does; every read finds a truncated file."""
+
+    def read(self, artifact_id: str, **kwargs) -> dict[str, Any]:
+        raise StateError("unreadable training state (truncated)")
+
+
+def test_a_promotion_whose_state_cannot_be_read_trains_its_point_from_scratch(tmp_path):
+    scripted = ScriptedTraining({(4, 2): [0.9, 0.95], (4, 1): [0.2, 0.3], (4, 3): [0.5, 0.6]}, epochs=2)
+    loop, study, _ = make_loop(tmp_path, scripted, target=3, ladder=Ladder(rungs=2, eta=3),
+                               queue=[(4, 2), (4, 1), (4, 3)], states_class=UnreadableStates)
+    stats = loop.run()
+
+    assert (stats.resumed, stats.restarted) == (0, 1)
+    promoted = study.best_trial
+    assert _point(promoted) == (4, 2) and promoted.value == 0.95
+    assert promoted.user_attrs[attrs.RESTARTED] == "unreadable training state (truncated); trained from scratch"
+    assert scripted.calls[-1] == ((4, 2), 0, None)  # epoch 0, no state
+    assert promoted.intermediate_values == {0: 0.9, 1: 0.95}  # retrained, not copied
 
 
 def test_a_point_over_budget_is_failed_with_its_macs_and_never_trained(tmp_path):
