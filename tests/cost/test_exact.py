@@ -13,7 +13,6 @@ reference models (never by nascomp).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -23,8 +22,8 @@ import nascomp
 from nascomp.zoo import zoo_names
 
 from tests._contract import assert_per_node_macs, flop_counter_macs
+from tests._zoo_refs import REFERENCE_JSON  # copy of ../shared/reference/
 
-REFERENCE_JSON = Path(__file__).resolve().parents[1] / "zoo" / "canonical_nets.json"  # copy of ../shared/reference/
 EXTRA_SIZES = ((160, 160), (224, 320), (225, 225))
 # On the meta device the time goes into building modules, not arithmetic: nets of more than this many primitive
 # ops (DenseNet-161/169/201, ResNet-152, the deep SE nets) take 3-5 s per size on 2 cores, so their extra sizes are
