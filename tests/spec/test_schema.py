@@ -82,7 +82,7 @@ def test_search_space_architectures_validate(path):
 
 
 def test_custom_net_of_the_docs_validates():
-    from test_custom_net import SPEC as CUSTOM
+    from tests.spec.test_custom_net import SPEC as CUSTOM
 
     assert _errors(SPEC, load_yaml(CUSTOM)) == []
 
