@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start a throwaway PostgreSQL server on loopback for the tests that need one (tests/test_distributed.py).
+# Start a throwaway PostgreSQL server on loopback for the tests that need one (tests/search/test_distributed.py).
 #
 #   eval "$(.ci/start_postgres.sh)"    # prints: export NASCOMP_TEST_POSTGRES_URL=postgresql+psycopg://...
 #   .ci/start_postgres.sh --no-install  # the same, but exits 3 (one line on stderr) when PostgreSQL is not installed

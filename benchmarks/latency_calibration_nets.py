@@ -4,7 +4,7 @@ The latency model's calibration (nascomp/hardware/fit.py) fits two scales on net
 these frozen random points of each shipped search space, drawn here once (seed 2026, uniform over the space, kept
 when their MACs at 3x224x224 and 1,000 classes lie in 0.25-3.0 G, so that measuring them stays cheap; the first four
 of each space). The seed differs from bench_latency.py's (0), so the benchmark's points are held out.
-tests/test_latency_fit.py checks that each file is still its space's point.
+tests/hardware/test_latency_fit.py checks that each file is still its space's point.
 
 Usage:
     python benchmarks/latency_calibration_nets.py [--out nascomp/hardware/calibration_nets]

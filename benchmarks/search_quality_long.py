@@ -1,6 +1,6 @@
 """The long-schedule check of ``bench_search_quality.py``: does the proxy's order survive real training?
 
-Pure functions, no I/O (tests/test_bench_long_schedule.py checks them on hand-computed values):
+Pure functions, no I/O (tests/project/test_bench_long_schedule.py checks them on hand-computed values):
 
 - :func:`long_schedule` picks the long retraining's epochs and images and refuses less than 5x the short schedule's
   image-epochs (issue 19: "at least 5x the image-epochs of the benchmark's retraining");

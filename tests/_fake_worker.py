@@ -10,7 +10,7 @@ appends ``start PID ARCH`` and ``end PID ARCH`` lines (``ARCH``: a hash of the b
 count how often each architecture was really trained.
 
 Also the helpers that start such workers on a small test space (:func:`write_grid_recipe`, :func:`worker_env`,
-:func:`start_worker`), shared by ``tests/test_distributed.py`` and the benchmark.
+:func:`start_worker`), shared by ``tests/search/test_distributed.py`` and the benchmark.
 """
 
 from __future__ import annotations

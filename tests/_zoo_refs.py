@@ -2,7 +2,7 @@
 
 Each zoo spec names its reference model and figures in its ``reference`` mapping; the figures were measured with
 torch 2.14.1, torchvision 0.29.1 and timm 1.0.31 on randomly initialised reference models and are kept, with their
-measurement protocol, in ``tests/data/canonical_nets.json`` (a copy of the team's
+measurement protocol, in ``tests/zoo/canonical_nets.json`` (a copy of the team's
 ``../shared/reference/canonical_nets.json``, so that a clone runs every test). Reference models are always built without pretrained weights (``weights=None`` /
 ``pretrained=False``): nothing is downloaded.
 """
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_JSON = REPO_ROOT / "tests" / "data" / "canonical_nets.json"
+REFERENCE_JSON = REPO_ROOT / "tests" / "zoo" / "canonical_nets.json"
 
 # The nets issue 3 asks for, with the reference they must equal. Names are zoo names (= zoo/<name>.yaml).
 TORCHVISION_NETS = (

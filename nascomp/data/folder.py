@@ -9,7 +9,7 @@ whose pixels are broken is found only when decoded, and stops the run the same w
 Images are decoded in :class:`torch.utils.data.DataLoader` worker processes with ``torchvision.io.decode_image``
 in RGB or grayscale mode, which converts as PIL's ``convert('RGB')`` / ``convert('L')`` do: palette images are
 expanded, grayscale is replicated to RGB, an alpha channel is dropped, CMYK JPEGs are converted (all checked
-against PIL in tests/test_data_sources.py). 16-bit PNGs are scaled to 8 bits (:func:`to_uint8`).
+against PIL in tests/data/test_sources.py). 16-bit PNGs are scaled to 8 bits (:func:`to_uint8`).
 Training crops use RandomResizedCrop (Szegedy et al., "Going deeper with convolutions", arXiv:1409.4842; scale
 0.08-1, ratio 3/4-4/3, torchvision's defaults); evaluation resizes the shorter side to ``size / 0.875`` and takes
 the center crop (torchvision's reference ``Resize(256)`` + ``CenterCrop(224)``).

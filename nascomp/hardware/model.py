@@ -17,7 +17,7 @@ table.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -260,11 +260,12 @@ class LatencyModel:
 
     def _measure_all(
         self, nets: Sequence[tuple[SpecSource, list[PrimNode]]], input_shape: tuple[int, int, int] | None,
+        measure: Callable[..., LatencyMeasurement],
     ) -> Iterable[tuple[SpecSource, list[PrimNode], float]]:
-        """``(spec, nodes, measured ms)`` of each net, measured whole (:meth:`measure`), with a progress bar."""
+        """``(spec, nodes, measured ms)`` of each net, measured whole by ``measure``, with a progress bar."""
         if not self.progress or not nets:
             for spec, nodes in nets:
-                yield spec, nodes, self.measure(spec, input_shape).compute_ms
+                yield spec, nodes, measure(spec, input_shape).compute_ms
             return
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -273,11 +274,12 @@ class LatencyModel:
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task(self.settings.describe(), total=len(nets))
             for spec, nodes in nets:
-                measured = self.measure(spec, input_shape).compute_ms
+                measured = measure(spec, input_shape).compute_ms
                 bar.advance(task)
                 yield spec, nodes, measured
 
-    def calibrate(self, specs: Sequence[SpecSource], input_shape: tuple[int, int, int] | None = None) -> dict[str, Any]:
+    def calibrate(self, specs: Sequence[SpecSource], input_shape: tuple[int, int, int] | None = None, *,
+                  measure: Callable[..., LatencyMeasurement] | None = None) -> dict[str, Any]:
         """Fit ``measured = compute_scale * compute_ms + memory_scale * memory_ms + overhead_ms`` on ``specs``
         measured whole, and keep it in the table.
 
@@ -293,12 +295,19 @@ class LatencyModel:
         skipped; with none left the fit is the plain sum (scale 1). The ops of every net are measured first (the
         table's progress bar), then the nets whole, one after the other (a second progress bar).
 
+        Args:
+            specs: The calibration nets.
+            input_shape: The input shape (C, H, W) to measure and fit at; default each spec's own.
+            measure: ``measure(spec, input_shape) -> LatencyMeasurement`` of a whole net; default :meth:`measure`
+                (tests pass known figures here).
+
         Returns:
             The calibration stored under the shape: ``method``, ``compute_scale``, ``memory_scale``, ``scale`` (the
             one-scale fit on the same nets, for reference), ``per_op_ms`` (0), ``overhead_ms``, ``nets`` and the
             ``(compute_ms, memory_ms, ops, measured_ms)`` rows.
         """
         fitted: list[tuple[SpecSource, list[PrimNode]]] = []
+        measure = self.measure if measure is None else measure
         for spec in specs:
             try:
                 fitted.append((spec, self.nodes(spec, input_shape)))
@@ -306,7 +315,7 @@ class LatencyModel:
                 continue
         self.fill([n for _, nodes in fitted for n in nodes])
         rows = []
-        for spec, nodes, measured in self._measure_all(fitted, input_shape):
+        for spec, nodes, measured in self._measure_all(fitted, input_shape, measure):
             compute, memory = self._class_sums(nodes)
             rows.append(CalibrationRow(compute, memory, len(nodes), measured))
         if self.table.call_overhead_ms is None:

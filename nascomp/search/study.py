@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ from nascomp.search.trials.saved_states import SavedStates, default_store
 from nascomp.search.space.search_space import SearchSpace, load_space
 from nascomp.search.workers.storage import open_storage
 from nascomp.search.workers.coordinator import Coordinator, counted
-from nascomp.train import fit, steps_per_epoch
+from nascomp.train import FitResult, fit, steps_per_epoch
 from nascomp.search.trials import record as attrs
 
 __all__ = ["run_search", "SearchResult", "RECIPE_ATTR", "export_best", "fidelity_steps", "reduction_factor",
@@ -183,12 +184,16 @@ def export_best(study: optuna.Study, space: SearchSpace, recipe: Recipe, num_cla
     return path
 
 
-def run_search(recipe: Recipe, *, reporter: Reporter | None = None) -> SearchResult:
+def run_search(recipe: Recipe, *, reporter: Reporter | None = None, fit: Callable[..., FitResult] | None = None,
+               build: Callable[..., torch.nn.Module] | None = None) -> SearchResult:
     """Run (or resume) the study a recipe describes.
 
     Args:
         recipe: The study recipe (see :mod:`nascomp.search.recipe`).
         reporter: Where progress goes; default a rich console reporter on stdout.
+        fit: Trains a point's model, with :func:`nascomp.train.fit`'s signature; default that function. Tests pass
+            a stand-in (scripted accuracies, a slow or failing fit) here.
+        build: Builds a point's spec into a model, with :func:`nascomp.build`'s signature; default that function.
 
     Returns:
         A :class:`SearchResult`; the study itself is in ``result.storage`` under ``result.study_name``.
@@ -225,11 +230,12 @@ def run_search(recipe: Recipe, *, reporter: Reporter | None = None) -> SearchRes
     created = missing_root(out)  # removed again (when empty) if the run fails before writing anything
     prepare_out_dir(out)  # a folder that cannot be written fails now, not after the census
     with StopFlag(on_first=reporter.note) as stop:  # SIGINT, SIGTERM: finish the step, record it, write outputs
-        return _run(recipe, reporter, device, out, created, stop, t0)
+        return _run(recipe, reporter, device, out, created, stop, t0, fit_with=fit, build_with=build)
 
 
 def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, created: Path | None, stop: StopFlag,
-         t0: float) -> SearchResult:
+         t0: float, *, fit_with: Callable[..., FitResult] | None = None,
+         build_with: Callable[..., torch.nn.Module] | None = None) -> SearchResult:
     store_created: Path | None = None  # the store's folder as far as this run created it (removed on failure)
     store_folder: Path | None = None
     try:
@@ -287,7 +293,8 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
     outputs = _Outputs(study, space, recipe, num_classes, out)
     loop = SearchLoop(
         study=study, space=space, sampler=sampler, cost=trainable_cost, budget=budget, target=recipe.search.trials,
-        multi_objective=recipe.search.multi_objective, training=_training(recipe, space, data, device, out, store),
+        multi_objective=recipe.search.multi_objective,
+        training=_training(recipe, space, data, device, out, store, fit_with=fit_with, build_with=build_with),
         coordinator=Coordinator(study, url, list(space.dimensions), note=reporter.note), reporter=reporter,
         stop=stop, deadline=Deadline(started=t0, timeout=recipe.search.timeout),
         after_trial=lambda: outputs.write(final=False), hardware=hardware,
@@ -323,18 +330,22 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
 
 
 def _training(recipe: Recipe, space: SearchSpace, data: ImageData, device: torch.device, out: Path,
-              store: Any = None) -> Training:
+              store: Any = None, *, fit_with: Callable[..., FitResult] | None = None,
+              build_with: Callable[..., torch.nn.Module] | None = None) -> Training:
     """The proxy schedule: every point starts from the same seed, at the proxy resolution, on the train split.
-    Paused trials save their states in ``store`` (any Optuna artifact store; default ``out/artifacts``)."""
+    Paused trials save their states in ``store`` (any Optuna artifact store; default ``out/artifacts``);
+    ``fit_with``, ``build_with``: :func:`run_search`'s ``fit`` and ``build`` (``None``: the real ones)."""
     size = recipe.data.image_size
+    train_model = fit if fit_with is None else fit_with
+    build_spec = build if build_with is None else build_with
 
     def build_point(point: dict[str, Any]) -> torch.nn.Module:
         torch.manual_seed(recipe.search.seed)
-        return build(space.spec(point, num_classes=data.num_classes,
-                                input_shape=(recipe.input_shape[0], size, size)))
+        return build_spec(space.spec(point, num_classes=data.num_classes,
+                                     input_shape=(recipe.input_shape[0], size, size)))
 
     def fit_model(model: torch.nn.Module, **callbacks: Any):
-        return fit(model, data, recipe.train, device=device, seed=recipe.search.seed, **callbacks)
+        return train_model(model, data, recipe.train, device=device, seed=recipe.search.seed, **callbacks)
 
     steps = fidelity_steps(recipe.train.data_fractions, recipe.train.epochs)
     asha = pauses_trials(recipe)

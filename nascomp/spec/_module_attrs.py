@@ -1,6 +1,6 @@
 """Names a submodule cannot take: the attributes of ``torch.nn.Module`` and of the compiled ``torch.fx.GraphModule``.
 
-A static list, so that parsing a spec does not import torch; ``tests/test_spec_parse_static.py`` checks it still
+A static list, so that parsing a spec does not import torch; ``tests/spec/test_parse_static.py`` checks it still
 covers ``dir(torch.nn.Module())`` and ``dir(torch.fx.GraphModule)`` of the installed torch (2.14 when written).
 """
 
