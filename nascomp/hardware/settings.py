@@ -8,6 +8,7 @@ fingerprint is never used under another.
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import torch
 
 from nascomp.errors import NascompError
 
-__all__ = ["LatencySettings", "LatencyError", "DTYPES", "cuda_amp_dtype", "cpu_model_name"]
+__all__ = ["LatencySettings", "LatencyError", "DTYPES", "cuda_amp_dtype", "cpu_model_name", "usable_cpu_cores"]
 
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -47,6 +48,14 @@ def cpu_model_name() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+def usable_cpu_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one, else ``os.cpu_count()``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class LatencySettings:
     """How a forward latency is measured (and which lookup table predicts it).
@@ -61,7 +70,8 @@ class LatencySettings:
 
     Raises:
         LatencyError: a device torch cannot read or that is absent here (``cuda`` without a GPU), a batch size or
-            thread count below 1, or an unknown dtype.
+            thread count below 1, more CPU threads than cores this process may use (:func:`usable_cpu_cores`), or
+            an unknown dtype.
 
     Example:
         >>> LatencySettings().describe()
@@ -97,6 +107,10 @@ class LatencySettings:
             object.__setattr__(self, "device", f"cuda:{index}")
         else:
             object.__setattr__(self, "device", "cpu")
+            cores = usable_cpu_cores()
+            if self.threads > cores:  # oversubscribed threads time the scheduler, not the net
+                raise LatencyError(f"threads {self.threads} is more than the {cores} CPU core"
+                                   f"{'s' if cores != 1 else ''} this process may use; pass --threads {cores} or fewer")
         dtype = self.dtype
         if dtype is None:
             dtype = cuda_amp_dtype() if device.type == "cuda" else "float32"

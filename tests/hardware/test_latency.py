@@ -176,6 +176,14 @@ def test_cli_bad_threads_one_line(cache):
     assert not cache.exists()  # refused before any table was started
 
 
+def test_cli_more_threads_than_cores_one_line(cache):
+    cores = len(os.sched_getaffinity(0))  # the cores this process may use, as the OS says
+    result = run_cli("profile", "resnet18", "--latency", "--latency-cache", str(cache), "--threads", str(cores + 1))
+    assert_one_line_error(result, f"threads {cores + 1} is more than the {cores} CPU core")
+    assert f"pass --threads {cores} or fewer" in result.stderr
+    assert not cache.exists()
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_cli_absent_cuda_device_one_line(cache):
     result = run_cli("profile", "resnet18", "--latency", "--device", "cuda", "--latency-cache", str(cache))
