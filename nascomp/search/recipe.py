@@ -167,6 +167,12 @@ class Recipe:
         """Whether trials get their latency measured: a latency budget, or latency as the second objective."""
         return self.latency_budget is not None or "latency" in self.search.objectives
 
+    def plot_costs(self) -> dict[str, Any]:
+        """The cost axis of ``pareto.png`` (``write_plots``' keywords): latency in an ``accuracy,latency`` study,
+        else MACs, with the budget line of that axis."""
+        cost = "latency" if "latency" in self.search.objectives else "macs"
+        return {"budget": self.budget, "cost": cost, "latency_budget_ms": self.latency_budget}
+
     def resolved_study_name(self) -> str:
         if self.study_name:
             return self.study_name

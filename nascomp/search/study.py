@@ -377,5 +377,5 @@ class _Outputs:
         elif best is not None:
             files.append(self.out / "best.yaml")
         if final:
-            files.extend(write_plots(self.study, self.out, budget=self.recipe.budget))
+            files.extend(write_plots(self.study, self.out, **self.recipe.plot_costs()))
         return files

@@ -123,5 +123,5 @@ def regenerate_outputs(storage_url: str, study_name: str, out: str | Path | None
     best = export_best(study, space, recipe, num_classes, folder)
     if best is not None:
         files.append(best)
-    files.extend(write_plots(study, folder, budget=recipe.budget))
+    files.extend(write_plots(study, folder, **recipe.plot_costs()))
     return files

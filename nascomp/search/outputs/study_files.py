@@ -180,19 +180,36 @@ def history_figure(study: optuna.Study):
     return fig
 
 
-def pareto_figure(study: optuna.Study, budget: int | None = None):
-    """The figure of ``pareto.png``: accuracy against MACs, complete trials filled, pruned ones hollow, and the
-    Pareto front of complete trials only."""
+def _latency_ms(t: FrozenTrial) -> float | None:
+    """A trial's forward latency: measured where it was, else predicted (ms)."""
+    value = t.user_attrs.get(attrs.MEASURED_LATENCY_MS, t.user_attrs.get(attrs.PREDICTED_LATENCY_MS))
+    return None if value is None else float(value)
+
+
+def pareto_figure(study: optuna.Study, budget: int | None = None, *, cost: str = "macs",
+                  latency_budget_ms: float | None = None):
+    """The figure of ``pareto.png``: accuracy against cost, complete trials filled, pruned ones hollow, and the
+    Pareto front of complete trials only.
+
+    Args:
+        study: The search's study.
+        budget: The MACs budget, drawn as a line when ``cost`` is ``macs``.
+        cost: ``macs`` (MACs at the budget's input shape) or ``latency`` (the forward latency in ms, measured where
+            a trial was measured, else predicted: what an ``accuracy,latency`` study trades off).
+        latency_budget_ms: The latency budget, drawn as a line when ``cost`` is ``latency``.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
+    if cost not in ("macs", "latency"):
+        raise ValueError(f"cost must be 'macs' or 'latency', found {cost!r}")
+    x_of = (lambda t: t.user_attrs.get(attrs.MACS)) if cost == "macs" else _latency_ms
     scored = [(t, trial_accuracy(t)) for t in study.get_trials(deepcopy=False)]
     fig = Figure(figsize=(7, 4.2), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    pts = [(t.user_attrs[attrs.MACS], a, t) for t, a in scored
-           if a is not None and attrs.MACS in t.user_attrs and t.state in PLOT_STYLES]
+    pts = [(x_of(t), a, t) for t, a in scored if a is not None and x_of(t) is not None and t.state in PLOT_STYLES]
     for state in PLOT_STYLES:
         sel = [(m, a) for m, a, t in pts if t.state == state]
         if sel:
@@ -202,10 +219,16 @@ def pareto_figure(study: optuna.Study, budget: int | None = None):
     if front:
         ax.step([m for m, _ in front], [a for _, a in front], where="post", color="tab:green",
                 marker="*", markersize=10, label="Pareto front (complete trials)", zorder=4)
-    if budget is not None:
-        ax.axvline(budget, color="tab:red", linestyle="--", label="budget")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: format_macs(x)))
-    ax.set_xlabel("MACs at the budget's input shape")
+    line = budget if cost == "macs" else latency_budget_ms
+    if line is not None:
+        ax.axvline(line, color="tab:red", linestyle="--", label="budget")
+    if cost == "macs":
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: format_macs(x)))
+        ax.set_xlabel("MACs at the budget's input shape")
+    else:
+        settings = next((t.user_attrs[attrs.LATENCY_SETTINGS] for _, _, t in pts
+                         if attrs.LATENCY_SETTINGS in t.user_attrs), None)
+        ax.set_xlabel("forward latency (ms; measured, else predicted)" + (f": {settings}" if settings else ""))
     ax.set_ylabel("validation accuracy")
     ax.set_title("Accuracy against cost")
     low = min((a for _, a, _ in pts), default=0.0)
@@ -223,17 +246,21 @@ def _legend(ax) -> None:
         ax.legend(loc="lower right", fontsize=8)
 
 
-def write_plots(study: optuna.Study, out: Path, *, budget: int | None = None) -> list[Path]:
-    """``history.png`` (:func:`history_figure`) and ``pareto.png`` (:func:`pareto_figure`), each only when it has
-    something to show: ``history.png`` once the study has a finished trial (failed ones are drawn at 0), and
-    ``pareto.png`` once a trial has an accuracy (complete or pruned). An empty plot is never written. Pure
-    matplotlib on the Agg canvas: no display, no global backend change."""
+def write_plots(study: optuna.Study, out: Path, *, budget: int | None = None, cost: str = "macs",
+                latency_budget_ms: float | None = None) -> list[Path]:
+    """``history.png`` (:func:`history_figure`) and ``pareto.png`` (:func:`pareto_figure`, accuracy against
+    ``cost``: ``macs``, or ``latency`` in an ``accuracy,latency`` study), each only when it has something to show:
+    ``history.png`` once the study has a finished trial (failed ones are drawn at 0), and ``pareto.png`` once a
+    trial has an accuracy (complete or pruned) and a cost. An empty plot is never written. Pure matplotlib on the
+    Agg canvas: no display, no global backend change."""
     trials = study.get_trials(deepcopy=False)
     written = []
     if any(t.state.is_finished() for t in trials):
         written.append(_save(history_figure(study), out / "history.png"))
-    if any(trial_accuracy(t) is not None and attrs.MACS in t.user_attrs for t in trials):
-        written.append(_save(pareto_figure(study, budget), out / "pareto.png"))
+    has_cost = (lambda t: attrs.MACS in t.user_attrs) if cost == "macs" else (lambda t: _latency_ms(t) is not None)
+    if any(trial_accuracy(t) is not None and has_cost(t) for t in trials):
+        written.append(_save(pareto_figure(study, budget, cost=cost, latency_budget_ms=latency_budget_ms),
+                             out / "pareto.png"))
     return written
 
 
