@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from nascomp._atomic import prepare_out_dir, write_atomic
+from nascomp._atomic import missing_root, prepare_out_dir, remove_empty_dirs, write_atomic
 from nascomp._console import make_console
 from nascomp._device import resolve_device
 from nascomp._stats import accuracy_se
@@ -111,11 +111,13 @@ def train_spec(
         raise SpecError(f"--set num_classes={overrides['num_classes']}: nascomp train takes the class count from the "
                         f"data (--data {config.data}); drop this --set")
     base = load_spec(spec, **overrides)
+    profile(base)  # the spec's shapes are checked here, where an error names its file and line, before any folder
     channels = base.input_shape[0]
     _check_channels(base.name, channels, config.data)
     device = resolve_device(config.device)
     out = Path(out) if out is not None else default_out(base.name)
-    created = prepare_out_dir(out)
+    created = missing_root(out)  # every folder this run creates (``runs/`` too) goes again if it writes nothing
+    prepare_out_dir(out)
     try:
         data = load_data(config.data, image_size=config.image_size, channels=channels,
                          val_fraction=config.val_fraction, seed=config.seed, max_images=config.max_images,
@@ -124,8 +126,7 @@ def train_spec(
         identity = run_identity(text, data.identity(), config.schedule_identity())
         ckpt = load_checkpoint(out / CHECKPOINT_NAME, identity)
     except BaseException:
-        if created and not any(out.iterdir()):
-            out.rmdir()
+        remove_empty_dirs(out, created)
         raise
     spec_existed = (out / "spec.yaml").exists()
 
@@ -196,7 +197,7 @@ def train_spec(
 
 
 @contextlib.contextmanager
-def _tidy_on_failure(out: Path, created: bool, spec_existed: bool) -> Iterator[None]:
+def _tidy_on_failure(out: Path, created: Path | None, spec_existed: bool) -> Iterator[None]:
     """On an error (bad data found mid-epoch, a full disk...): with no checkpoint to resume from, remove what this
     run wrote (spec.yaml, and ``out`` when this run created it), so no half-made output folder stays; with one, keep
     it, and a full disk's message says so and how to resume."""
@@ -207,8 +208,7 @@ def _tidy_on_failure(out: Path, created: bool, spec_existed: bool) -> Iterator[N
         if not checkpoint.is_file():
             if not spec_existed:
                 (out / "spec.yaml").unlink(missing_ok=True)
-            if created and out.is_dir() and not any(out.iterdir()):
-                out.rmdir()
+            remove_empty_dirs(out, created)
         if isinstance(exc, DiskFullError):
             kept = (f"the last good checkpoint {checkpoint} is kept: run the same command again to resume from it"
                     if checkpoint.is_file() else "no epoch had finished, so nothing was kept")

@@ -152,3 +152,15 @@ def test_an_image_that_fails_to_decode_mid_epoch_leaves_no_output_folder(tmp_pat
                      env=ONE_THREAD)
     assert_one_line_error(result, f"cannot decode image '{broken}'")
     assert not out.exists()
+
+
+def test_a_spec_whose_shapes_do_not_fit_names_its_file_and_leaves_no_runs_folder(tmp_path):
+    spec = tmp_path / "groups.yaml"
+    # torch itself refuses this layer: Conv2d(3, 8, 3, groups=4) raises "in_channels must be divisible by groups"
+    with pytest.raises(ValueError, match="in_channels must be divisible by groups"):
+        torch.nn.Conv2d(3, 8, 3, groups=4)
+    spec.write_text("name: g\ninput_shape: [3, 8, 8]\nnodes:\n"
+                    "  - {id: c1, type: conv2d, out_channels: 8, kernel_size: 3, groups: 4}\n")
+    result = run_cli("train", spec.name, "--data", "digits", "--epochs", "1", cwd=tmp_path)
+    assert_one_line_error(result, f"{spec}:4: node 'c1': groups=4 does not divide in_channels=3")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["groups.yaml"]  # no runs/, nothing half-written

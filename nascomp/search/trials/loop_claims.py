@@ -39,6 +39,12 @@ class LoopClaims:
     def _counted(self) -> int:
         return len(counted(self.study.get_trials(deepcopy=False)))
 
+    def _tally(self, done: int | None = None) -> str:
+        """``N of M architectures`` (with a ladder ``--trials`` counts architectures, one per lineage) or
+        ``N of M trials``."""
+        unit = "architectures" if self.training.ladder is not None else "trials"
+        return f"{self._counted() if done is None else done} of {self.target} {unit}"
+
     def _claim_for_pruner(self) -> optuna.Trial | None:
         """The start rule without the scheduler: a new trial if the median trial so far would end in time."""
         expected = statistics.median(self.stats.durations) if self.stats.durations else 0.0
@@ -46,7 +52,7 @@ class LoopClaims:
             self.stats.stopped_by_timeout = True
             self.reporter.note(
                 f"time limit: {self.deadline.elapsed():.0f} s spent, the next trial would likely end after "
-                f"the {self.deadline.timeout:.0f} s timeout; stopping with {self._counted()} of {self.target} trials")
+                f"the {self.deadline.timeout:.0f} s timeout; stopping with {self._tally()}")
             return None
         trial = self.workers.claim(self.target, lambda: self.stop.set or self.deadline.passed())
         if trial is None and not self.stop.set and self._counted() < self.target:
@@ -76,8 +82,7 @@ class LoopClaims:
                 self._promote(snap, decision)
                 return self.workers.take_queued()
             self.stats.stopped_by_timeout = True
-            self.reporter.note(f"time limit: {self.deadline.timeout:.0f} s spent; stopping with {self._counted()} of "
-                               f"{self.target} trials")
+            self.reporter.note(f"time limit: {self.deadline.timeout:.0f} s spent; stopping with {self._tally()}")
             return None
         snap = self.workers.snapshot()
         if self.workers.fail_stale(snapshot=snap):
@@ -97,8 +102,7 @@ class LoopClaims:
             return AGAIN
         if self.deadline.timeout is not None and self._counted() < self.target:
             self.stats.stopped_by_timeout = True
-        self.reporter.note(f"successive halving: {decision.reason}; stopping with {self._counted()} of "
-                           f"{self.target} trials")
+        self.reporter.note(f"successive halving: {decision.reason}; stopping with {self._tally()}")
         return None
 
     def _promote(self, snap, decision: Decision) -> None:

@@ -269,7 +269,8 @@ def at_rung(candidates: Sequence[Candidate], lineage: int, ladder: Ladder, *, ca
                                       f"may be promoted later", lineage, rung)
     need = clock.to_finish(rung) - clock.to_finish(rung + 1)
     if clock.seconds_left is not None and clock.rung_seconds is not None and need > clock.seconds_left:
-        return Decision(Action.PAUSE, f"rung {rung + 1} would take about {need:.0f} s, {clock.seconds_left:.0f} s "
+        left = max(0.0, clock.seconds_left)  # past the limit there is nothing left, not a negative time
+        return Decision(Action.PAUSE, f"rung {rung + 1} would take about {need:.0f} s, {left:.0f} s "
                                       f"are left", lineage, rung)
     return Decision(Action.CONTINUE, f"rank {top.index(me) + 1} of {n} results at rung {rung} (top {len(top)})",
                     lineage, rung)

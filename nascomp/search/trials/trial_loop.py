@@ -98,8 +98,7 @@ class SearchLoop(LoopClaims):
         """Run the loop; returns what it did."""
         done = self._counted()
         if done:
-            self.reporter.note(f"resuming study '{self.study.study_name}': {done} of {self.target} trials already "
-                               f"recorded")
+            self.reporter.note(f"resuming study '{self.study.study_name}': {self._tally(done)} already recorded")
         with self.reporter.progress(total=self.target, completed=min(done, self.target), epochs=self.training.epochs,
                                     steps=self.training.steps_per_epoch) as bars:
             self._bars = bars
@@ -134,8 +133,7 @@ class SearchLoop(LoopClaims):
                                            f"trial {trial.number}, paused (its state saved)")
                         continue
                     self.reporter.note(f"time limit: the {self.deadline.timeout:.0f} s timeout passed during trial "
-                                       f"{trial.number}, stopped and not counted; stopping with {done} of "
-                                       f"{self.target} trials")
+                                       f"{trial.number}, stopped and not counted; stopping with {self._tally(done)}")
                     break
         self.stats.interrupted = self.stop.set
         self.workers.fail_stale()  # before leaving: a dead worker's trial seen standing still long enough is retried
