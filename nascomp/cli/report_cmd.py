@@ -24,8 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from nascomp._console import make_console
     from nascomp.search.outputs.regenerate import load_search_study, regenerate_outputs
     from nascomp.search.outputs.report import trials_table
     from nascomp.search.workers.coordinator import counted
@@ -34,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     study, recipe, _, _ = load_search_study(args.storage, args.study_name)
     trials = study.get_trials(deepcopy=False)
     running = sum(t.state.name in ("RUNNING", "WAITING") for t in trials)
-    console = Console()
+    console = make_console()  # 160 columns off a terminal, as the search's own table
     console.print(trials_table(study))
     console.print(f"study '{args.study_name}': {len(counted(trials))} trials counted, {running} running or queued, "
                   f"{len(trials)} in storage", highlight=False)
