@@ -32,6 +32,9 @@ from nascomp.train.step import TrainStep, amp_settings
 __all__ = ["EngineConfig", "Engine", "EpochReport", "TrainingDiverged", "TrainingInterrupted", "steps_per_epoch",
            "epoch_steps"]
 
+#: Steps between two divergence checks on an accelerator (on the CPU: every step).
+DIVERGENCE_CHECK_STEPS = 50
+
 
 def steps_per_epoch(train_images: int, batch_size: int) -> int:
     """Optimizer steps of a full epoch on ``train_images`` images: the batches the pipeline yields (a last batch of
@@ -165,6 +168,8 @@ class Engine:
         autocast, precision: The mixed-precision context factory (``None`` on CPU) and its description.
         epoch_steps, total_steps: Optimizer steps of each epoch and of the run.
         history, losses: Validation accuracy and loss of every finished epoch (those of a resumed state included).
+        divergence_check_steps: Steps between two checks that the loss is finite: 1 on the CPU, else
+            :data:`DIVERGENCE_CHECK_STEPS` (each check is a host sync); an epoch's end is always checked.
 
     Example:
         >>> from nascomp.data import load_data
@@ -195,6 +200,9 @@ class Engine:
         self.runner = torch.compile(model) if config.compile else model
         self.step = TrainStep(self.runner, self.optimizer, self.scheduler, autocast=self.autocast, scaler=self.scaler,
                               criterion=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing))
+        # the loss is checked for divergence every step on the CPU (free) and every DIVERGENCE_CHECK_STEPS on an
+        # accelerator, where each check is a host sync that stalls the queue of kernels
+        self.divergence_check_steps = 1 if device.type == "cpu" else DIVERGENCE_CHECK_STEPS
         self.history: list[float] = []
         self.losses: list[float] = []
         self._start = (0, 0)
@@ -228,6 +236,12 @@ class Engine:
         return batches(self.data, "train", batch_size=self.config.batch_size, epoch=epoch, seed=self.seed, train=True,
                        augment=augment, workers=self.config.workers, device=self.device,
                        channels_last=self.channels_last)
+
+    def _check_finite(self, loss_sum: torch.Tensor, epoch: int, step: int) -> None:
+        """Raise :class:`TrainingDiverged` when the epoch's summed loss is NaN or infinite (one host sync)."""
+        if not torch.isfinite(loss_sum):
+            late = "" if self.divergence_check_steps == 1 else f" (checked every {self.divergence_check_steps} steps)"
+            raise TrainingDiverged(f"loss became {float(loss_sum)} at epoch {epoch + 1}, step {step}{late}")
 
     def run(self, *, on_step: Callable[[int, int], None] | None = None,
             on_epoch: Callable[[EpochReport], None] | None = None,
@@ -266,10 +280,10 @@ class Engine:
                 step += 1
                 lr = self.optimizer.param_groups[0]["lr"]
                 loss = self.step(xb, yb)
-                if not torch.isfinite(loss):
-                    raise TrainingDiverged(f"loss became {float(loss)} at epoch {epoch + 1}, step {step}")
-                loss_sum += loss * len(yb)
+                loss_sum += loss * len(yb)  # non-finite from the first non-finite loss on (a loss is >= 0)
                 images += len(yb)
+                if step % self.divergence_check_steps == 0:
+                    self._check_finite(loss_sum, epoch, step)
                 if on_step is not None:
                     on_step(step, steps)
                 if should_stop is not None and should_stop():
@@ -277,6 +291,7 @@ class Engine:
                                               self.state(epoch, step) if keep_states else None)
                 if step >= steps:  # the epoch's share of the train split (multi-fidelity rungs)
                     break
+            self._check_finite(loss_sum, epoch, step)  # the epoch's last steps, between two checks on CUDA
             train_seconds = time.perf_counter() - started
             if config.bn_recalibration_batches:
                 with self.autocast() if self.autocast is not None else contextlib.nullcontext():
