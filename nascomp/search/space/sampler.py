@@ -7,8 +7,11 @@ asked again, from the same trial. This is rejection sampling from the sampler's 
 feasible set, so TPE's density model stays in charge and no infeasible trial is ever created, trained or stored.
 When half of ``max_draws`` draws have missed (TPE late in a study keeps proposing the points it likes, which are
 already evaluated), the rest come from a seeded uniform sampler, to explore. If all ``max_draws`` miss (a budget
-that admits a sliver of the space), the cheapest draw is repaired: one dimension at a time steps to its next
-cheaper value, the smallest cost cut first, until the point fits.
+that admits a sliver of the space: se_resnext at 300 MFLOPs keeps about 1 uniform point in 1,000), the point comes
+from a seeded :class:`~nascomp.search.space.feasible_walk.FeasibleWalk`, a Gibbs walk whose draws are near-uniform
+over the points that fit, started once at the repaired cheapest draw. Until 2026-12-06 the repaired draw itself was
+the point, and every such trial walked down to the same few tiny nets. Repair (one dimension at a time steps to its
+next cheaper value, the smallest cost cut first) remains only for a walk that cannot start.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from nascomp.errors import SpecError
+from nascomp.search.space.feasible_walk import FeasibleWalk
 from nascomp.search.space.search_space import SearchSpace, point_key
 from nascomp.search.workers.coordinator import lost_numbers
 from nascomp.search.trials import record as attrs
@@ -39,6 +43,7 @@ class DrawStats:
         invalid: Draws that are not a valid architecture (recorded with the reason).
         duplicates: Draws the study had already evaluated.
         repaired: Whether the point came from repairing an over-budget draw.
+        walked: Whether the point came from the walk over the feasible set (every draw missed).
         reasons: A few rejection reasons, for the record.
     """
 
@@ -47,6 +52,7 @@ class DrawStats:
     invalid: int = 0
     duplicates: int = 0
     repaired: bool = False
+    walked: bool = False
     reasons: list[str] = field(default_factory=list)
 
 
@@ -95,8 +101,9 @@ class BudgetSampler(optuna.samplers.BaseSampler):
         space: The search space; every trial samples all of its dimensions.
         cost: ``cost(point) -> MACs`` (memoized analytic cost at the budget's input shape).
         budget: The hard limit, in MACs.
-        max_draws: Draws per trial before repairing the cheapest one (the second half are uniform draws).
-        seed: Seeds the uniform draws.
+        max_draws: Draws per trial before the point comes from the walk over the feasible set (the second half are
+            uniform draws).
+        seed: Seeds the uniform draws and the walk.
         screen: ``screen(point) -> reason or None``: further hard budgets checked on a prediction after the MACs fit
             (latency, training memory: :meth:`nascomp.search.space.hardware_gate.HardwareGate.screen`); a draw it
             gives a reason for counts as over budget. ``None``: MACs only.
@@ -122,6 +129,8 @@ class BudgetSampler(optuna.samplers.BaseSampler):
         self.max_draws = max_draws
         self._stats: dict[int, DrawStats] = {}  # trial number -> its draws, until draw_stats() takes them
         self._explore = optuna.samplers.RandomSampler(seed=seed)
+        self._seed = seed
+        self._walk: FeasibleWalk | None = None  # started at the first trial whose draws all miss
 
     # -- BaseSampler ----------------------------------------------------------------------------------------------
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
@@ -165,6 +174,10 @@ class BudgetSampler(optuna.samplers.BaseSampler):
                 fallback = fallback or point
                 continue
             return point
+        walked = self._walk_draw(cheapest[1] if cheapest else fallback, seen)
+        if walked is not None:
+            stats.walked = True
+            return walked
         if fallback is not None:  # every fitting draw was a duplicate: the study reuses its recorded result
             return fallback
         if cheapest is None:
@@ -172,6 +185,34 @@ class BudgetSampler(optuna.samplers.BaseSampler):
         stats.repaired = True
         repaired, _ = minimize_cost(self.space, cheapest[1], self.cost, limit=self.budget)
         return repaired
+
+    def fits(self, point: dict[str, Any]) -> bool:
+        """Whether ``point`` is a valid architecture within the MACs budget and the screen's budgets."""
+        try:
+            return self.cost(point) <= self.budget and (self.screen is None or self.screen(point) is None)
+        except SpecError:
+            return False
+
+    def _walk_draw(self, miss: dict[str, Any] | None, seen: dict[tuple, FrozenTrial], tries: int = 20
+                   ) -> dict[str, Any] | None:
+        """The walk's next point the study has not evaluated (``None``: no walk could start, or ``tries`` draws
+        were all evaluated already). The walk starts at ``miss`` repaired, else at the space's cheapest corner."""
+        if self._walk is None:
+            if miss is None:
+                return None
+            for gentle in (True, False):
+                start, _ = minimize_cost(self.space, miss, self.cost, limit=self.budget if gentle else None,
+                                         gentle=gentle)
+                if self.fits(start):
+                    self._walk = FeasibleWalk(self.space, self.fits, start, seed=self._seed)
+                    break
+            else:
+                return None
+        for _ in range(tries):
+            point = self._walk.draw()
+            if point_key(point) not in seen:
+                return point
+        return None
 
     def draw_stats(self, trial_number: int) -> DrawStats:
         """What screening cost the point of trial ``trial_number`` (taken once: a second call, or a trial whose

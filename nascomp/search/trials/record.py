@@ -59,6 +59,8 @@ DRAWS = "draws"
 SCREENED_OUT = "screened_out"
 #: The point came from repairing an over-budget draw (bool).
 REPAIRED = "repaired"
+#: The point came from the walk over the feasible set, because every draw missed (bool).
+WALKED = "walked"
 #: A surplus trial closed unused by the worker coordinator: never counted.
 WITHDRAWN = "withdrawn"
 #: ``host:pid`` of the worker that ran the trial.
@@ -194,13 +196,15 @@ def record_cost(trial: optuna.Trial, *, macs: int, params: int) -> None:
 
 
 def record_draws(trial: optuna.Trial, *, draws: int, over_budget: int = 0, duplicates: int = 0, invalid: int = 0,
-                 repaired: bool = False) -> None:
+                 repaired: bool = False, walked: bool = False) -> None:
     """Store what screening cost this trial's point (see :class:`nascomp.search.space.sampler.DrawStats`)."""
     trial.set_user_attr(DRAWS, int(draws))
     if over_budget or duplicates or invalid:
         trial.set_user_attr(SCREENED_OUT, {"over_budget": over_budget, "duplicates": duplicates, "invalid": invalid})
     if repaired:
         trial.set_user_attr(REPAIRED, True)
+    if walked:
+        trial.set_user_attr(WALKED, True)
 
 
 def record_failure_reason(trial: optuna.Trial, reason: str) -> None:

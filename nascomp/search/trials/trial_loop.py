@@ -168,7 +168,7 @@ class SearchLoop(LoopClaims):
         stats = self.sampler.draw_stats(trial.number)
         self.stats.screened += max(1, stats.draws)
         attrs.record_draws(trial, draws=stats.draws, over_budget=stats.over_budget, duplicates=stats.duplicates,
-                           invalid=stats.invalid, repaired=stats.repaired)
+                           invalid=stats.invalid, repaired=stats.repaired, walked=stats.walked)
         return point
 
     def _gate(self, trial: optuna.Trial, point: dict[str, Any]) -> Profile | None:
