@@ -162,9 +162,8 @@ class SearchLoop(LoopClaims):
     def _draw(self, trial: optuna.Trial) -> dict[str, Any] | None:
         try:
             point = self.space.suggest(trial)
-        except Stopped as exc:  # a latency prediction measuring new ops honoured a stop: not counted, drawn again
-            attrs.record_interrupted(trial, str(exc))
-            self._tell_failed(trial)
+        except Stopped as exc:  # a latency prediction measuring new ops honoured a stop (as in Coordinator.claim)
+            self.workers.withdraw(trial, f"{exc}; closed unused (nothing trained)")
             return None
         except Exception as exc:  # noqa: BLE001 - recorded on the trial, the study goes on
             self._fail(trial, f"sampling failed: {type(exc).__name__}: {exc}")
