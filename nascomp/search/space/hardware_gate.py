@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from nascomp._progress import WorkProgress
+from nascomp._stop import StopFlag
 from nascomp.errors import BudgetError, SpecError
 from nascomp.hardware.budgets import format_ms
 from nascomp.hardware.memory import format_bytes
@@ -179,8 +181,8 @@ def check_feasible(gate: HardwareGate, space: SearchSpace, *, samples: int, seed
                 f"is {fmt(best)} ({how}; {shown}); raise the budget or use a smaller space")
 
 
-def make_hardware_gate(recipe, space: SearchSpace, num_classes: int, *, stop=None,
-                       progress=True) -> HardwareGate | None:
+def make_hardware_gate(recipe, space: SearchSpace, num_classes: int, *, stop: StopFlag | None = None,
+                       progress: bool | WorkProgress = True) -> HardwareGate | None:
     """The gate of ``recipe``'s hardware budgets (``None`` when it has none): latency predicted by the
     :class:`~nascomp.hardware.LatencyModel` of the recipe's ``latency:`` settings and measured on the net built at
     ``input_shape``; memory predicted at ``input_shape``, the train batch size and optimizer.
