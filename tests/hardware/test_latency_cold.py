@@ -86,7 +86,7 @@ def test_many_short_tasks_share_one_throttle():
     assert lines[0] == "latency table: 0 of 2 operator configurations measured (0 s)"
 
 
-def test_quiet_and_bar_off_a_terminal_print_nothing(capsys):
+def test_quiet_and_lines_elsewhere_leave_stdout_and_stderr_alone(capsys):
     for progress in (WorkProgress.quiet(), WorkProgress.for_streams(lines_to=io.StringIO())):
         with progress.task("latency table", total=3, items="operator configurations") as advance:
             advance()
