@@ -107,10 +107,13 @@ class WorkProgress:
         if self.bar_console is not None:
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                        TimeRemainingColumn)
+            from rich.table import Column
 
-            columns = (TextColumn(f"{description}: {items} {verb}".replace("[", "\\[")), BarColumn(),
-                       MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-            with Progress(*columns, console=self.bar_console, transient=True) as bar:
+            # the bar and the counts first: on a narrow terminal the description gives way (an ellipsis), not they
+            text = TextColumn(f"{description}: {items} {verb}".replace("[", "\\["),
+                              table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis"))
+            columns = (BarColumn(bar_width=20), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), text)
+            with Progress(*columns, console=self.bar_console, transient=True, expand=True) as bar:
                 bar_task = bar.add_task("", total=total)
                 yield lambda: bar.advance(bar_task)
             return
