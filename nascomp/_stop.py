@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-__all__ = ["StopFlag", "SIGNAL_NAMES", "Aborted"]
+__all__ = ["StopFlag", "SIGNAL_NAMES", "Aborted", "Stopped"]
 
 #: The signals handled, with the words used in messages and trial records.
 SIGNAL_NAMES: dict[int, str] = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
@@ -26,6 +26,27 @@ class Aborted(KeyboardInterrupt):
     def __init__(self, signum: int):
         super().__init__(f"aborted by a second {SIGNAL_NAMES.get(signum, f'signal {signum}')}")
         self.signum = signum
+
+
+class Stopped(Exception):
+    """A long step that cannot finish "the current step" soon (a latency table of hundreds of op measurements) polls
+    the flag between two units of work, keeps what it did, and raises this. The command then ends as a stopped
+    search does: one line on stderr (``nascomp CMD: interrupted by SIGTERM: <message>``) and exit code
+    ``128 + signum``.
+
+    Args:
+        signum: The signal that asked for the stop.
+        message: What was stopped, what was kept and how to resume.
+    """
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(f"interrupted by {SIGNAL_NAMES.get(signum, f'signal {signum}')}: {message}")
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        """``128 + signum`` (130 SIGINT, 143 SIGTERM)."""
+        return 128 + int(self.signum)
 
 
 class StopFlag:
@@ -67,6 +88,11 @@ class StopFlag:
     def exit_code(self) -> int:
         """``128 + signum`` after a stop (130 SIGINT, 143 SIGTERM), else 0."""
         return 128 + int(self.signum) if self.signum is not None else 0
+
+    def check(self, message: str | Callable[[], str]) -> None:
+        """Raise :class:`Stopped` with ``message`` (or what it returns) once a stop was asked for; else nothing."""
+        if self.signum is not None:
+            raise Stopped(self.signum, message() if callable(message) else message)
 
     def request(self, signum: int = signal.SIGINT) -> None:
         """Ask for a stop as if ``signum`` had arrived (tests, or a caller's own time limit)."""

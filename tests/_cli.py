@@ -26,10 +26,11 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
-    """Exit code 2, one line on stderr (no traceback) containing every fragment; returns that line."""
+    """Exit code 2, one line on stderr and nothing else (no traceback, no blank line such as a rich progress bar
+    leaves off a terminal) containing every fragment; returns that line."""
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, repr(result.stderr)
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     return lines[0]

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from nascomp._secrets import mask_credentials
+from nascomp._stop import Stopped
 from nascomp.cli._common import name_the_set
 from nascomp.errors import NascompError
 
@@ -133,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's final flush does not raise again
         return EXIT_BROKEN_PIPE
+    except Stopped as exc:  # a long step (a latency table) honoured a stop between two measurements, kept its work
+        print(f"nascomp {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except NascompError as exc:
         exc = name_the_set(args, exc)
         message = mask_credentials(str(exc))  # a URL a message quotes (a driver's error): its password never shows

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,18 +66,27 @@ def _settings(args: argparse.Namespace) -> LatencySettings:
 
 
 def _latency(args: argparse.Namespace, prof: Profile, settings: LatencySettings) -> tuple[LatencyModel, LatencyPrediction, LatencyMeasurement | None]:
+    """Predict (measuring the table's missing ops first) and measure. A bar on a terminal; elsewhere a few plain
+    lines on stdout (on stderr with --json: stdout holds the one JSON object). SIGINT/SIGTERM stop it between two
+    measurements, keeping what was measured (:class:`~nascomp._stop.Stopped`: one line, exit 130/143)."""
+    from nascomp._progress import WorkProgress
+    from nascomp._stop import StopFlag
     from nascomp.graph.build import build
     from nascomp.hardware import LatencyModel, measure_latency
     from nascomp.spec.load import load_spec
 
     overrides = spec_overrides(args)
     cache = Path(args.latency_cache) if args.latency_cache else None
-    model = LatencyModel.open(settings, cache_dir=cache, progress=True)
-    predicted = model.predict(args.spec, **overrides)
-    measured = None
-    if not args.no_measure:
-        spec = load_spec(args.spec, **overrides)
-        measured = measure_latency(build(spec), tuple(spec.input_shape), settings)
+    lines = sys.stderr if args.json else sys.stdout
+    progress = WorkProgress.for_streams(lines_to=lines)
+    with StopFlag(on_first=lambda msg: print(f"nascomp profile: {msg}", file=lines, flush=True)) as stop:
+        model = LatencyModel.open(settings, cache_dir=cache, progress=progress, stop=stop)
+        predicted = model.predict(args.spec, **overrides)
+        measured = None
+        if not args.no_measure:
+            stop.check("stopped before measuring the net (the latency table is kept); rerun the same command")
+            spec = load_spec(args.spec, **overrides)
+            measured = measure_latency(build(spec), tuple(spec.input_shape), settings)
     return model, predicted, measured
 
 

@@ -4,7 +4,9 @@ FBNet (Wu et al., arXiv:1812.03443) and Once-for-All (Cai et al., arXiv:1908.097
 sum of its operators' latencies, each looked up in a table measured once on the target device. nascomp keys the
 table on what the spec already knows (:mod:`nascomp.hardware.table`), so a prediction expands the spec (as
 :func:`nascomp.profile` does), looks up each op of the eval-mode graph, and builds no module. An op configuration
-not in the table is measured on demand (a progress bar shows it) and cached.
+not in the table is measured on demand (a progress bar on a terminal, a few plain lines elsewhere:
+:class:`~nascomp._progress.WorkProgress`) and cached; a stop request (:class:`~nascomp._stop.StopFlag`) is honoured
+between two op measurements, and what was measured is kept, so the next run resumes the table.
 
 The sum of ops measured alone misses what a whole net does differently (caches, allocator reuse, in-place ReLUs),
 and it misses it more for the ops without MACs (BN, ReLU, concat, pooling, SE's products) than for convolutions;
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nascomp._progress import WorkProgress
+from nascomp._stop import StopFlag
 from nascomp.cost.profile import profile
 from nascomp.graph.build import build
 from nascomp.graph.expansion_tree import PrimNode, needed_nodes
@@ -121,20 +125,30 @@ class LatencyModel:
     """
 
     def __init__(
-        self, settings: LatencySettings, table: LatencyTable, *, progress: bool = True,
-        calibration_nets: Sequence[SpecSource] = DEFAULT_CALIBRATION_NETS,
+        self, settings: LatencySettings, table: LatencyTable, *, progress: bool | WorkProgress = True,
+        calibration_nets: Sequence[SpecSource] = DEFAULT_CALIBRATION_NETS, stop: StopFlag | None = None,
     ):
         self.settings = settings
         self.table = table
         self.progress = progress
         self.calibration_nets = tuple(calibration_nets)
+        self.stop = stop
+        if isinstance(progress, WorkProgress):
+            self._progress = progress
+        else:
+            self._progress = WorkProgress.for_streams() if progress else WorkProgress.quiet()
 
     @classmethod
     def open(
-        cls, settings: LatencySettings, *, cache_dir: Path | None = None, progress: bool = True,
-        calibration_nets: Sequence[SpecSource] = DEFAULT_CALIBRATION_NETS,
+        cls, settings: LatencySettings, *, cache_dir: Path | None = None, progress: bool | WorkProgress = True,
+        calibration_nets: Sequence[SpecSource] = DEFAULT_CALIBRATION_NETS, stop: StopFlag | None = None,
     ) -> "LatencyModel":
         """The model of ``settings``, its table read from ``cache_dir`` (default :func:`default_cache_dir`).
+
+        ``progress``: ``True`` shows a bar when stderr is a terminal and a few plain lines on stdout otherwise
+        (:meth:`WorkProgress.for_streams`), ``False`` nothing, or a :class:`~nascomp._progress.WorkProgress`.
+        ``stop``: polled between two measurements; once set, what was measured is saved and
+        :class:`~nascomp._stop.Stopped` is raised.
 
         Nothing is measured here. A prediction measures the op configurations missing from the table and, the
         first time an input shape is asked for, calibrates on ``calibration_nets`` at that shape
@@ -153,7 +167,7 @@ class LatencyModel:
             raise LatencyError(f"cannot keep the latency lookup table in {folder}: {why} (choose another folder with "
                                f"--latency-cache or ${CACHE_ENV})") from None
         table = LatencyTable.load(folder / settings.cache_name(), settings.fingerprint())
-        return cls(settings, table, progress=progress, calibration_nets=calibration_nets)
+        return cls(settings, table, progress=progress, calibration_nets=calibration_nets, stop=stop)
 
     @property
     def path(self) -> Path | None:
@@ -176,7 +190,12 @@ class LatencyModel:
         return out
 
     def fill(self, nodes: Iterable[PrimNode]) -> int:
-        """Measure every configuration of ``nodes`` missing from the table, then save it. Returns how many."""
+        """Measure every configuration of ``nodes`` missing from the table, then save it. Returns how many.
+
+        Raises:
+            Stopped: the model's stop flag was set; the configurations measured until then are saved first (the
+                next run measures only the rest). A second signal (:class:`~nascomp._stop.Aborted`) saves them too.
+        """
         todo = self.missing(nodes)
         if self.table.call_overhead_ms is None:
             self.table.call_overhead_ms = measure_call_overhead(self.settings)
@@ -185,20 +204,26 @@ class LatencyModel:
                 self.table.save()
             return 0
         overhead = self.table.call_overhead_ms
-        if self.progress:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        done = 0
 
-            columns = (TextColumn("measuring ops ({task.description})"), BarColumn(), MofNCompleteColumn(),
-                       TimeRemainingColumn())
-            with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-                task = bar.add_task(self.settings.describe(), total=len(todo))
+        def stopped() -> str:
+            kept = f"kept in {self.table.path}" if self.table.path is not None else "not kept (no cache file)"
+            return (f"stopped measuring the latency lookup table after {done} of {len(todo)} operator "
+                    f"configurations ({kept}); rerun the same command to resume it")
+
+        try:
+            with self._progress.task(f"latency table ({self.settings.describe()})", total=len(todo),
+                                     items="operator configurations") as advance:
                 for key, node in todo.items():
+                    if self.stop is not None:
+                        self.stop.check(stopped)
                     self.table.entries[key] = measure_op(node, self.settings, overhead)
-                    bar.advance(task)
-        else:
-            for key, node in todo.items():
-                self.table.entries[key] = measure_op(node, self.settings, overhead)
+                    done += 1
+                    advance()
+        except BaseException:  # a stop, an abort, an error: what was measured is kept (written atomically)
+            if done:
+                self.table.save()
+            raise
         self.table.save()
         return len(todo)
 
@@ -219,11 +244,11 @@ class LatencyModel:
         """
         prof = profile(spec, input_shape=input_shape, **overrides)
         nodes = needed_nodes(prof.expansion, [prof.expansion.qualified_output()])
+        cal = self.calibration_for(tuple(prof.input_shape))  # first: on a cold table it measures most of the ops
         if self.missing(nodes) or self.table.call_overhead_ms is None:
             self.fill(nodes)
         compute, memory = self._class_sums(nodes)
         total = compute + memory
-        cal = self.calibration_for(tuple(prof.input_shape))
         scale = float(cal.get("scale", 1.0))  # a calibration of an older table: one scale on the whole sum
         compute_scale = float(cal.get("compute_scale", scale))
         memory_scale = float(cal.get("memory_scale", scale))
@@ -262,20 +287,25 @@ class LatencyModel:
         self, nets: Sequence[tuple[SpecSource, list[PrimNode]]], input_shape: tuple[int, int, int] | None,
         measure: Callable[..., LatencyMeasurement],
     ) -> Iterable[tuple[SpecSource, list[PrimNode], float]]:
-        """``(spec, nodes, measured ms)`` of each net, measured whole by ``measure``, with a progress bar."""
-        if not self.progress or not nets:
-            for spec, nodes in nets:
-                yield spec, nodes, measure(spec, input_shape).compute_ms
+        """``(spec, nodes, measured ms)`` of each net, measured whole by ``measure``, with its progress; the stop
+        flag is polled between two nets (:class:`~nascomp._stop.Stopped`: the op table is kept, the nets are
+        measured again on the next run)."""
+        if not nets:
             return
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        done = 0
 
-        columns = (TextColumn("measuring calibration nets ({task.description})"), BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task(self.settings.describe(), total=len(nets))
+        def stopped() -> str:
+            return (f"stopped measuring the latency calibration nets after {done} of {len(nets)} (the operator table "
+                    f"is kept in {self.table.path}; the nets are measured again when the command is rerun)")
+
+        with self._progress.task(f"latency calibration ({self.settings.describe()})", total=len(nets),
+                                 items="nets") as advance:
             for spec, nodes in nets:
+                if self.stop is not None:
+                    self.stop.check(stopped)
                 measured = measure(spec, input_shape).compute_ms
-                bar.advance(task)
+                done += 1
+                advance()
                 yield spec, nodes, measured
 
     def calibrate(self, specs: Sequence[SpecSource], input_shape: tuple[int, int, int] | None = None, *,

@@ -9,6 +9,7 @@ schedule, record everything in Optuna) -> outputs (:mod:`nascomp.search.outputs`
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from optuna.trial import FrozenTrial
 
 from nascomp._atomic import missing_root, prepare_out_dir, remove_empty_dirs
 from nascomp._device import resolve_device
+from nascomp._progress import WorkProgress
 from nascomp._stop import StopFlag
 from nascomp.cost.budget import format_macs
 from nascomp.data import ImageData, load_data
@@ -233,6 +235,14 @@ def run_search(recipe: Recipe, *, reporter: Reporter | None = None, fit: Callabl
         return _run(recipe, reporter, device, out, created, stop, t0, fit_with=fit, build_with=build)
 
 
+def _work_progress(reporter: Reporter) -> WorkProgress:
+    """How the latency table's measuring shows: a bar on stderr when it is a terminal and bars are on, otherwise a
+    few plain lines where the search's lines go (a log shows the work; stderr keeps one line for an error)."""
+    if reporter.bars and sys.stderr.isatty():
+        return WorkProgress.for_streams()
+    return WorkProgress(lines=reporter.console.file)
+
+
 def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, created: Path | None, stop: StopFlag,
          t0: float, *, fit_with: Callable[..., FitResult] | None = None,
          build_with: Callable[..., torch.nn.Module] | None = None) -> SearchResult:
@@ -265,7 +275,7 @@ def _run(recipe: Recipe, reporter: Reporter, device: torch.device, out: Path, cr
 
         census = take_census(space, cost, budget, samples=recipe.search.census, seed=recipe.search.seed,
                              proxy=proxy)
-        hardware = make_hardware_gate(recipe, space, num_classes)
+        hardware = make_hardware_gate(recipe, space, num_classes, stop=stop, progress=_work_progress(reporter))
         if hardware is not None:  # a latency or memory budget no point meets fails here, on the predictions
             check_feasible(hardware, space, samples=min(recipe.search.census, 50), seed=recipe.search.seed)
         reporter.census(space, recipe, census, num_classes, data)

@@ -1,4 +1,5 @@
-"""Progress of a training run: rich progress bars with ETA, or one plain line per epoch (``--no-progress``)."""
+"""Progress of a training run: rich progress bars with ETA on a terminal, or one plain line per epoch
+(``--no-progress``, or off a terminal: there a rich bar cannot redraw itself and would leave a blank line)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ __all__ = ["TrainProgress"]
 
 
 class TrainProgress:
-    """Two bars (the whole run and the current epoch, each with its ETA), or none with ``bars=False``.
+    """Two bars (the whole run and the current epoch, each with its ETA), or none with ``bars=False`` or when
+    ``console`` is not a terminal (a log file, a pipe, CI).
 
     Use as a context manager; ``console`` is where epoch lines and messages go.
     """
 
     def __init__(self, console: Console, *, bars: bool, epochs: int, steps_per_epoch: int, start_epoch: int):
         self.console = console
-        self.bars = bars
+        self.bars = bars and console.is_terminal
         self.steps_per_epoch = steps_per_epoch
         self._progress: Progress | None = None
         self._run = self._epoch = None

@@ -9,6 +9,7 @@ figures are known exactly; the end-to-end test at the bottom uses the real laten
 from __future__ import annotations
 
 import io
+import signal
 import time
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def test_memory_budget_screens_on_the_predicted_memory() -> None:
 
 
 # -- the gate: measured once, failed with both figures, never trained ------------------------------------------
-def _run_loop(tmp_path: Path, gate: HardwareGate, *, target: int, second: str = "macs"):
+def _run_loop(tmp_path: Path, gate: HardwareGate, *, target: int, second: str = "macs", stop: StopFlag | None = None):
     space = load_space(write_tiny_space(tmp_path))
 
     def cost(point):
@@ -119,7 +120,7 @@ def _run_loop(tmp_path: Path, gate: HardwareGate, *, target: int, second: str = 
         study=study, space=space, sampler=sampler, cost=cost, budget=TINY_BUDGET, target=target,
         multi_objective=multi, training=Training(build=build, fit=fit, epochs=1, steps_per_epoch=1),
         coordinator=Coordinator(study, url, list(space.dimensions), note=lambda s: None),
-        reporter=Reporter(console=rich.console.Console(file=io.StringIO()), bars=False), stop=StopFlag(),
+        reporter=Reporter(console=rich.console.Console(file=io.StringIO()), bars=False), stop=stop or StopFlag(),
         deadline=Deadline(started=time.perf_counter(), timeout=None), hardware=gate, second_objective=second)
     loop.run()
     return study, built
@@ -147,6 +148,27 @@ def test_a_candidate_measured_over_the_budget_is_failed_with_both_figures_and_ne
     for point in ((4, 1), (4, 2)):
         assert trials[point].state == optuna.trial.TrialState.COMPLETE
         assert trials[point].user_attrs[attrs.MEASURED_LATENCY_MS] == _predict(dict(width=point[0], depth=point[1]))
+
+
+def test_a_stop_while_a_prediction_measures_new_ops_ends_the_loop_and_the_trial_is_not_counted(tmp_path: Path) -> None:
+    stop = StopFlag()
+    predicted: list[tuple[int, int]] = []
+
+    def predict(point):  # the real model measures a new point's missing ops here; the stop arrives on the second
+        predicted.append((point["width"], point["depth"]))
+        if len(predicted) == 2:
+            stop.request(signal.SIGTERM)
+            stop.check("stopped measuring the latency lookup table after 1 of 4 operator configurations")
+        return _predict(point)
+
+    gate = HardwareGate(latency_budget_ms=100.0, predict_ms=predict, measure_ms=_predict, settings="stand-in")
+    study, built = _run_loop(tmp_path, gate, target=4, stop=stop)
+    last = study.trials[-1]
+    assert last.state == optuna.trial.TrialState.FAIL and last.user_attrs[attrs.WITHDRAWN] is True  # never counts
+    assert last.user_attrs[attrs.REASON] == ("interrupted by SIGTERM: stopped measuring the latency lookup table "
+                                             "after 1 of 4 operator configurations; closed unused (nothing trained)")
+    assert len(predicted) == 2 and len(built) == len(study.trials) - 1 <= 1  # nothing drawn or trained after it
+    assert all(t.state != optuna.trial.TrialState.RUNNING for t in study.trials)
 
 
 def test_accuracy_latency_objectives_tell_the_measured_latency(tmp_path: Path) -> None:

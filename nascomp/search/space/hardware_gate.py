@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from nascomp._progress import WorkProgress
+from nascomp._stop import StopFlag
 from nascomp.errors import BudgetError, SpecError
 from nascomp.hardware.budgets import format_ms
 from nascomp.hardware.memory import format_bytes
@@ -179,10 +181,15 @@ def check_feasible(gate: HardwareGate, space: SearchSpace, *, samples: int, seed
                 f"is {fmt(best)} ({how}; {shown}); raise the budget or use a smaller space")
 
 
-def make_hardware_gate(recipe, space: SearchSpace, num_classes: int) -> HardwareGate | None:
+def make_hardware_gate(recipe, space: SearchSpace, num_classes: int, *, stop: StopFlag | None = None,
+                       progress: bool | WorkProgress = True) -> HardwareGate | None:
     """The gate of ``recipe``'s hardware budgets (``None`` when it has none): latency predicted by the
     :class:`~nascomp.hardware.LatencyModel` of the recipe's ``latency:`` settings and measured on the net built at
     ``input_shape``; memory predicted at ``input_shape``, the train batch size and optimizer.
+
+    ``stop`` (a :class:`~nascomp._stop.StopFlag`) and ``progress`` (``bool`` or a
+    :class:`~nascomp._progress.WorkProgress`) go to the latency model: a prediction that measures missing ops shows
+    its progress and honours a stop between two measurements (:class:`~nascomp._stop.Stopped`).
 
     Raises:
         LatencyError: the latency device is absent, or the cached latency table belongs to another fingerprint.
@@ -202,7 +209,7 @@ def make_hardware_gate(recipe, space: SearchSpace, num_classes: int) -> Hardware
     if recipe.measures_latency:
         lat = LatencySettings(device=recipe.latency.device, batch_size=recipe.latency.batch_size,
                               threads=recipe.latency.threads)
-        model = LatencyModel.open(lat, progress=True)
+        model = LatencyModel.open(lat, progress=progress, stop=stop)
         settings = lat.describe()
 
         def predict_ms(point: Point) -> float:

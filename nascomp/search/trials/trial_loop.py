@@ -37,7 +37,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from nascomp._disk import is_disk_full
-from nascomp._stop import StopFlag
+from nascomp._stop import StopFlag, Stopped
 from nascomp.cost.profile import Profile
 from nascomp.errors import SpecError
 from nascomp.search.outputs.report import Reporter
@@ -162,6 +162,9 @@ class SearchLoop(LoopClaims):
     def _draw(self, trial: optuna.Trial) -> dict[str, Any] | None:
         try:
             point = self.space.suggest(trial)
+        except Stopped as exc:  # a latency prediction measuring new ops honoured a stop (as in Coordinator.claim)
+            self.workers.withdraw(trial, f"{exc}; closed unused (nothing trained)")
+            return None
         except Exception as exc:  # noqa: BLE001 - recorded on the trial, the study goes on
             self._fail(trial, f"sampling failed: {type(exc).__name__}: {exc}")
             return None

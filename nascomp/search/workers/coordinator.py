@@ -63,6 +63,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from nascomp._stop import Stopped
 from nascomp.errors import SearchError
 from nascomp.search.trials import record as attrs
 from nascomp.search.workers.slots import (MAX_RETRY, StudySnapshot, blocking_twins, counted, jsonable_point, lost_numbers,
@@ -272,6 +273,9 @@ class Coordinator:
                                       f"moment; closed unused (nothing trained), this worker draws again")
             except UpdateFinishedTrialError:  # this worker stalled for the grace period: another one failed its
                 continue                      # trial as stale (and queued a retry); take the next one
+            except Stopped as exc:  # the draw's latency prediction was measuring new ops when a stop came
+                self._withdraw(trial, f"{exc}; closed unused (nothing trained)")
+                return None
             clashes += 1
             self.study.sampler.reseed_rng()  # same draws as another worker: a worker started with the same seed
             if clashes > 1:  # twice in a row (a small space): let the rival finish, its result is then reused
