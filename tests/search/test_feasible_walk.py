@@ -78,3 +78,27 @@ def test_a_sliver_budget_gives_distinct_fitting_trials():
     # the points spread over the space (repairing the cheapest miss kept changing the same one or two dimensions)
     hamming = [sum(a[k] != b[k] for k in a) for a, b in itertools.combinations(points, 2)]
     assert sorted(hamming)[len(hamming) // 2] >= 4
+
+
+def test_the_trial_line_says_where_the_point_came_from():
+    import io
+
+    from rich.console import Console
+
+    from nascomp.search.outputs.report import Reporter
+    from nascomp.search.trials import record as attrs
+
+    study = optuna.create_study(direction="maximize")
+    for extra in ({attrs.WALKED: True}, {attrs.REPAIRED: True}, {}):
+        trial = study.ask()
+        for key, value in {attrs.DRAWS: 100, attrs.MACS: 280_000_000, **extra}.items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, 0.5)
+    out = io.StringIO()
+    reporter = Reporter(console=Console(file=out, width=300), bars=False)
+    for number in range(3):
+        reporter.trial_line(study, number, "complete")
+    lines = out.getvalue().splitlines()
+    assert "100 draws screened" in lines[0] and "point from the walk over the feasible set" in lines[0]
+    assert "point repaired to fit" in lines[1] and "walk" not in lines[1]
+    assert "walk" not in lines[2] and "repaired" not in lines[2]

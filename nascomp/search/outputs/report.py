@@ -179,6 +179,10 @@ class Reporter:
         draws = t.user_attrs.get(attrs.DRAWS)
         if draws and draws > 1:
             parts.append(f"{draws} draws screened")
+        if t.user_attrs.get(attrs.WALKED):
+            parts.append("point from the walk over the feasible set")
+        elif t.user_attrs.get(attrs.REPAIRED):
+            parts.append("point repaired to fit")
         if t.user_attrs.get(attrs.RESUMES) is not None:
             parts.append(f"resumed trial {t.user_attrs[attrs.RESUMES]}")
         if t.user_attrs.get(attrs.RESTARTED):

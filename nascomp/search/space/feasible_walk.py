@@ -44,8 +44,12 @@ class FeasibleWalk:
         ValueError: ``start`` does not fit.
 
     Example:
-        >>> walk = FeasibleWalk(space, lambda p: cost(p) <= budget, start=cheapest_point, seed=0)
-        >>> cost(walk.draw()) <= budget
+        >>> from types import SimpleNamespace
+        >>> from nascomp.search.space.search_space import IntRange
+        >>> space = SimpleNamespace(dimensions={"depth": IntRange("depth", 1, 8), "width": IntRange("width", 1, 8)})
+        >>> fits = lambda p: p["depth"] * p["width"] <= 12  # a budget on a cost
+        >>> walk = FeasibleWalk(space, fits, start={"depth": 1, "width": 1}, seed=0)
+        >>> all(fits(walk.draw()) for _ in range(100))
         True
     """
 
