@@ -259,6 +259,7 @@ def _run(args, log) -> Part:
     out.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(out / "results.json")
     ledger.data.setdefault("load_average_at_start", os.getloadavg()[0])
+    ledger.data.setdefault("machine", machine())  # with the threads of the process that measured, not of a --combine
     base = load_recipe()
     if args.data:
         base = base.with_overrides(data=args.data)
@@ -369,7 +370,9 @@ def main(argv: list[str] | None = None) -> int:
         parts = [_run(args, log)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    table = make_table(parts, machine())
+    ledgers = [Path(p.out) / "results.json" for p in parts]
+    stored = {json.loads(f.read_text()).get("machine") if f.is_file() else None for f in ledgers}
+    table = make_table(parts, stored.pop() if len(stored) == 1 and None not in stored else machine())
     tmp = out / "table.md.tmp"
     tmp.write_text(table)
     os.replace(tmp, out / "table.md")
