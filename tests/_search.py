@@ -63,6 +63,15 @@ def tiny_recipe(folder: Path, **overrides):
     return recipe
 
 
+def trained_trials(study) -> list:
+    """The trials of ``study`` that trained their point: not failed, and not reusing an earlier trial's result."""
+    from optuna.trial import TrialState
+
+    from nascomp.search.trials import record as attrs
+
+    return [t for t in study.trials if attrs.DUPLICATE_OF not in t.user_attrs and t.state != TrialState.FAIL]
+
+
 @pytest.fixture(autouse=True)
 def one_thread():
     """Tiny nets train fastest on one thread, and two test workers on two cores must not oversubscribe them."""

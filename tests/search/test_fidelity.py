@@ -20,7 +20,7 @@ from nascomp.errors import SearchError
 from nascomp.search.outputs.report import Reporter
 from nascomp.train import TrainConfig, fit
 
-from tests._search import one_thread, tiny_recipe  # noqa: F401 (fixture)
+from tests._search import one_thread, tiny_recipe, trained_trials  # noqa: F401 (fixture)
 
 SHARES = (1 / 9, 1 / 3, 1.0)
 
@@ -61,7 +61,7 @@ def test_successive_halving_over_rungs(tmp_path):
 
     result = run_search(_fidelity_recipe(tmp_path, trials=4), reporter=_quiet())
     study = optuna.load_study(study_name="tiny", storage=result.storage)
-    trained = [t for t in study.trials if "duplicate_of" not in t.user_attrs and t.state != TrialState.FAIL]
+    trained = trained_trials(study)
     assert trained
     for t in trained:
         steps = sorted(t.intermediate_values)
@@ -83,7 +83,7 @@ def test_sha_never_stops_a_trial_at_its_last_epoch(tmp_path, epochs):
     recipe = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, data_fractions=shares))
     result = run_search(recipe, reporter=_quiet())
     study = optuna.load_study(study_name="tiny", storage=result.storage)
-    trained = [t for t in study.trials if "duplicate_of" not in t.user_attrs and t.state != TrialState.FAIL]
+    trained = trained_trials(study)
     assert trained
     if epochs == 1:
         assert all(t.state == TrialState.COMPLETE for t in trained)

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from tests._cli import _command, assert_one_line_error, run_cli
-from tests._search import tiny_recipe, write_tiny_space
+from tests._search import tiny_recipe, trained_trials, write_tiny_space
 
 ENV = {"OMP_NUM_THREADS": "1", "COLUMNS": "160"}
 SECRET = "SECRET-pw-4711"
@@ -255,7 +255,7 @@ def test_never_pruned_at_the_last_epoch(tmp_path, monkeypatch, epochs):
     monkeypatch.setattr(optuna.pruners.MedianPruner, "prune", lambda self, study, trial: True)
     result = run_search(tiny_recipe(tmp_path, trials=3, epochs=epochs), reporter=_quiet())
     study = optuna.load_study(study_name="tiny", storage=result.storage)
-    trained = [t for t in study.trials if "duplicate_of" not in t.user_attrs and t.state != TrialState.FAIL]
+    trained = trained_trials(study)
     assert trained
     if epochs == 1:
         assert all(t.state == TrialState.COMPLETE for t in trained)
